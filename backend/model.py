@@ -1,0 +1,167 @@
+"""Domain model: the typed events that flow through the pipeline.
+
+Prices arrive as :class:`Bar` (one Polygon/Massive ``AM`` minute or ``A`` second
+aggregate), are aggregated into :class:`Candle` per :class:`Timeframe`, and news
+arrives as :class:`Article`. A :class:`WatchItem` is one line of the user's
+watchlist. All timestamps are UTC Unix **milliseconds**, as Polygon sends them.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, field
+
+MINUTE_MS = 60_000
+SECOND_MS = 1_000
+
+#: Ticker syntax: letters, optionally a dot or hyphen class suffix (BRK.B, BF-B), 1-10 chars.
+TICKER_RE = re.compile(r"^[A-Z]{1,6}([.\-][A-Z]{1,3})?$")
+TICKER_MAX_LEN = 10
+
+
+class Timeframe(enum.Enum):
+    """Candle timeframes. ``value`` is the label used in settings, the store and exports."""
+
+    M1 = "1m"
+    M5 = "5m"
+    M15 = "15m"
+    H1 = "1h"
+    D1 = "1d"
+
+    @property
+    def ms(self) -> int:
+        """Bucket length in milliseconds (a day for ``1d``; its buckets follow New York days)."""
+        return _TIMEFRAME_MS[self]
+
+    @classmethod
+    def parse(cls, text: str) -> "Timeframe":
+        """Return the timeframe for a label like ``"5m"``; raise ``ValueError`` with the choices."""
+        for tf in cls:
+            if tf.value == text:
+                return tf
+        raise ValueError(f"unknown timeframe {text!r}; choose one of {', '.join(t.value for t in cls)}")
+
+
+_TIMEFRAME_MS = {
+    Timeframe.M1: MINUTE_MS,
+    Timeframe.M5: 5 * MINUTE_MS,
+    Timeframe.M15: 15 * MINUTE_MS,
+    Timeframe.H1: 60 * MINUTE_MS,
+    Timeframe.D1: 24 * 60 * MINUTE_MS,
+}
+
+ROLLUPS = (Timeframe.M5, Timeframe.M15, Timeframe.H1, Timeframe.D1)
+
+
+@dataclass(slots=True, frozen=True)
+class Bar:
+    """One Polygon/Massive aggregate message (``AM`` minute or ``A`` second).
+
+    Field names follow the wire format's meaning: ``v`` tick volume, ``av`` today's
+    accumulated volume, ``op`` today's official open, ``vw`` the bar's VWAP, ``a``
+    today's VWAP, ``z`` average trade size, ``s``/``e`` start/end in ms.
+    """
+
+    ev: str  # "AM" or "A"
+    symbol: str
+    start_ms: int
+    end_ms: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    vwap: float
+    accumulated_volume: float = 0.0
+    official_open: float = 0.0
+    day_vwap: float = 0.0
+    avg_trade_size: float = 0.0
+    otc: bool = False
+
+    @property
+    def trades(self) -> int:
+        """Trade count, derived as volume / average trade size (the feed sends no count)."""
+        if self.avg_trade_size > 0:
+            return max(1, round(self.volume / self.avg_trade_size))
+        return 0
+
+
+@dataclass(slots=True, frozen=True)
+class Candle:
+    """OHLCV candle for one symbol, timeframe and bucket start (UTC ms)."""
+
+    symbol: str
+    timeframe: Timeframe
+    start_ms: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    vwap: float
+    trades: int
+
+    @property
+    def key(self) -> tuple[str, Timeframe, int]:
+        return (self.symbol, self.timeframe, self.start_ms)
+
+
+@dataclass(slots=True, frozen=True)
+class Article:
+    """A Guardian article and the watchlist symbols it was matched to.
+
+    ``published_ms`` is ``webPublicationDate`` in UTC ms; ``updated_ms`` is when we
+    last saw a newer version (live blogs are republished under the same ``id``).
+    """
+
+    id: str
+    published_ms: int
+    title: str
+    url: str
+    section: str
+    summary: str = ""
+    thumbnail: str = ""
+    symbols: frozenset[str] = field(default_factory=frozenset)
+    queries: frozenset[str] = field(default_factory=frozenset)
+    updated_ms: int = 0
+
+    def merged(self, newer: "Article") -> "Article":
+        """Combine two sightings of the same article id: newest text, union of symbols."""
+        base = newer if (newer.updated_ms, newer.published_ms) >= (self.updated_ms, self.published_ms) else self
+        return Article(
+            id=self.id,
+            published_ms=min(self.published_ms, newer.published_ms),
+            title=base.title,
+            url=base.url,
+            section=base.section,
+            summary=base.summary,
+            thumbnail=base.thumbnail,
+            symbols=self.symbols | newer.symbols,
+            queries=self.queries | newer.queries,
+            updated_ms=max(self.updated_ms, newer.updated_ms),
+        )
+
+
+@dataclass(slots=True, frozen=True)
+class WatchItem:
+    """One watchlist line: a ticker, the Guardian query that finds its news, and sections."""
+
+    symbol: str
+    query: str
+    sections: tuple[str, ...] = ()
+
+
+def validate_ticker(text: str) -> str:
+    """Normalise and check a ticker; return it upper-cased or raise ``ValueError`` saying why."""
+    symbol = text.strip().upper()
+    if not symbol:
+        raise ValueError("ticker is empty")
+    if len(symbol) > TICKER_MAX_LEN:
+        raise ValueError(f"ticker {symbol[:TICKER_MAX_LEN]}… is longer than {TICKER_MAX_LEN} characters")
+    if not TICKER_RE.match(symbol):
+        raise ValueError(
+            f"ticker {symbol!r} is not valid: use letters, optionally with a class suffix after a dot "
+            "or hyphen (e.g. BRK.B)"
+        )
+    return symbol
