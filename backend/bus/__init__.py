@@ -1,0 +1,1 @@
+"""Message bus between sources and processing: in-process queues (embedded) or Kafka (stack)."""

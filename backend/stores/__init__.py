@@ -1,0 +1,1 @@
+"""Stores: where candles and articles are kept (embedded SQLite, InfluxDB hot store, Iceberg archive)."""
