@@ -1,0 +1,203 @@
+"""One declarative settings schema: type, default, bounds and description per option.
+
+Settings live in ``$TICKERWIRE_HOME/settings.json`` (secrets never: they go to the OS
+keyring, see :mod:`backend.secrets`). Unknown keys raise; every change is validated
+with a message a user can act on, and listeners hear about it through ``on_change``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from backend.model import WatchItem, validate_ticker
+from backend.watchlist import DEFAULT_WATCHLIST, default_watch_item
+
+log = logging.getLogger(__name__)
+
+MAX_WATCHLIST = 100
+MAX_QUERY_LEN = 200
+MAX_SECTIONS = 10
+
+
+class SettingsError(ValueError):
+    """A setting was given a value it cannot take; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    name: str
+    kind: type
+    default: Any
+    description: str
+    choices: tuple = ()
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+SCHEMA: dict[str, Option] = {o.name: o for o in (
+    Option("watchlist", list, None, "Symbols to watch, each with its Guardian query and sections."),
+    Option("mode", str, "embedded", "Pipeline: embedded (in-process) or stack (Kafka/Flink/InfluxDB).",
+           choices=("embedded", "stack")),
+    Option("feed", str, "delayed", "Polygon/Massive feed: delayed or real-time.", choices=("delayed", "realtime")),
+    Option("subscriptions", str, "AM", "Aggregates to subscribe: AM (minute), A (second) or both.",
+           choices=("AM", "A", "AM,A")),
+    Option("timezone", str, "exchange", "Chart time: exchange (New York) or local.", choices=("exchange", "local")),
+    Option("timeframe", str, "1m", "Chart timeframe.", choices=("1m", "5m", "15m", "1h", "1d")),
+    Option("demo_speed", float, 1.0, "Demo feed speed (× real time).", minimum=0.1, maximum=10_000),
+    Option("demo_seed", int, 7, "Seed of the synthetic demo market.", minimum=0, maximum=2**31 - 1),
+    Option("demo_history_days", int, 3, "Trading days of history the demo generates.", minimum=0, maximum=30),
+    Option("allowed_lateness_s", int, 900, "How late a bar may arrive and still be aggregated in memory.",
+           minimum=0, maximum=86_400),
+    Option("hot_retention_days", int, 30, "Days of candles the hot store keeps.", minimum=1, maximum=3650),
+    Option("polygon_ws_url", str, "", "Polygon/Massive websocket URL (empty = the provider's default)."),
+    Option("polygon_rest_url", str, "", "Polygon/Massive REST URL (empty = the provider's default)."),
+    Option("guardian_url", str, "https://content.guardianapis.com", "Guardian Open Platform base URL."),
+)}
+
+
+def _check(option: Option, value: Any) -> Any:
+    if option.name == "watchlist":
+        return validate_watchlist(value)
+    if option.kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, option.kind) or isinstance(value, bool) and option.kind is not bool:
+        raise SettingsError(f"{option.name} must be a {option.kind.__name__}, not {type(value).__name__}")
+    if option.choices and value not in option.choices:
+        raise SettingsError(f"{option.name} must be one of {', '.join(map(str, option.choices))}, not {value!r}")
+    if option.minimum is not None and value < option.minimum:
+        raise SettingsError(f"{option.name} must be at least {option.minimum}, not {value}")
+    if option.maximum is not None and value > option.maximum:
+        raise SettingsError(f"{option.name} must be at most {option.maximum}, not {value}")
+    if option.kind is str and len(value) > 2000:
+        raise SettingsError(f"{option.name} is too long ({len(value)} characters)")
+    return value
+
+
+def validate_watchlist(items: Any) -> list[WatchItem]:
+    """Check a watchlist (WatchItems or their dict form); raise SettingsError naming the bad line."""
+    if not isinstance(items, (list, tuple)):
+        raise SettingsError("watchlist must be a list")
+    if not items:
+        raise SettingsError("the watchlist is empty: add at least one symbol")
+    if len(items) > MAX_WATCHLIST:
+        raise SettingsError(f"the watchlist has {len(items)} symbols; at most {MAX_WATCHLIST} are allowed")
+    out: list[WatchItem] = []
+    seen: set[str] = set()
+    for n, raw in enumerate(items, 1):
+        if isinstance(raw, dict):
+            raw = WatchItem(str(raw.get("symbol", "")), str(raw.get("query", "")),
+                            tuple(raw.get("sections", ()) or ()))
+        if not isinstance(raw, WatchItem):
+            raise SettingsError(f"line {n}: not a watch item")
+        try:
+            symbol = validate_ticker(raw.symbol)
+        except ValueError as exc:
+            raise SettingsError(f"line {n}: {exc}") from None
+        if symbol in seen:
+            raise SettingsError(f"line {n}: {symbol} is already in the watchlist")
+        seen.add(symbol)
+        query = " ".join(raw.query.split()) or default_watch_item(symbol).query
+        if len(query) > MAX_QUERY_LEN:
+            raise SettingsError(f"line {n}: the news query for {symbol} is longer than {MAX_QUERY_LEN} characters")
+        sections = tuple(dict.fromkeys(s.strip().lower() for s in raw.sections if s.strip()))
+        if len(sections) > MAX_SECTIONS:
+            raise SettingsError(f"line {n}: at most {MAX_SECTIONS} sections")
+        for s in sections:
+            if not s.replace("-", "").isalnum() or len(s) > 40:
+                raise SettingsError(f"line {n}: {s!r} is not a Guardian section id (e.g. business, technology)")
+        out.append(WatchItem(symbol, query, sections))
+    return out
+
+
+def tickerwire_home() -> Path:
+    """Data and settings directory: ``$TICKERWIRE_HOME`` or ``~/.local/share/tickerwire``."""
+    env = os.environ.get("TICKERWIRE_HOME")
+    base = Path(env) if env else Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "tickerwire"
+    base.mkdir(parents=True, exist_ok=True)
+    return base
+
+
+class Settings:
+    """Validated settings backed by a JSON file; writes are atomic (temp file + rename)."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or tickerwire_home() / "settings.json"
+        self._values: dict[str, Any] = {}
+        self._listeners: list[Callable[[str, Any], None]] = []
+        self.load_problems: list[str] = []
+        self._load()
+
+    def _load(self) -> None:
+        raw: dict = {}
+        if self.path.exists():
+            try:
+                raw = json.loads(self.path.read_text(encoding="utf-8"))
+                if not isinstance(raw, dict):
+                    raise ValueError("not a JSON object")
+            except (OSError, ValueError) as exc:
+                self.load_problems.append(f"{self.path} could not be read ({exc}); defaults used")
+                raw = {}
+        for name, value in raw.items():
+            option = SCHEMA.get(name)
+            if option is None:
+                self.load_problems.append(f"unknown setting {name!r} ignored")
+                continue
+            try:
+                self._values[name] = _check(option, value)
+            except SettingsError as exc:
+                self.load_problems.append(f"{exc}; default used")
+        for problem in self.load_problems:
+            log.warning("settings: %s", problem)
+
+    def get(self, name: str) -> Any:
+        option = self._option(name)
+        if name in self._values:
+            return self._values[name]
+        if name == "watchlist":
+            return [default_watch_item(s) for s in DEFAULT_WATCHLIST]
+        return option.default
+
+    @property
+    def watchlist(self) -> list[WatchItem]:
+        return self.get("watchlist")
+
+    def set(self, name: str, value: Any) -> None:
+        """Validate, store, persist and notify; raise SettingsError and change nothing if invalid."""
+        self.update({name: value})
+
+    def update(self, changes: dict[str, Any]) -> None:
+        """Apply several changes atomically: all valid, or none applied."""
+        checked = {name: _check(self._option(name), value) for name, value in changes.items()}
+        changed = {k: v for k, v in checked.items() if self.get(k) != v}
+        if not changed:
+            return
+        self._values.update(changed)
+        self.save()
+        for name, value in changed.items():
+            for listener in list(self._listeners):
+                listener(name, value)
+
+    def on_change(self, listener: Callable[[str, Any], None]) -> None:
+        self._listeners.append(listener)
+
+    def save(self) -> None:
+        data = {}
+        for name, value in self._values.items():
+            if name == "watchlist":
+                value = [{"symbol": w.symbol, "query": w.query, "sections": list(w.sections)} for w in value]
+            data[name] = value
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
+        os.replace(tmp, self.path)
+
+    @staticmethod
+    def _option(name: str) -> Option:
+        try:
+            return SCHEMA[name]
+        except KeyError:
+            raise SettingsError(f"unknown setting {name!r}") from None

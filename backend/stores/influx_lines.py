@@ -1,0 +1,95 @@
+"""InfluxDB line protocol for candles and articles, with millisecond timestamps.
+
+Polygon timestamps are Unix **milliseconds**; points are written with
+``WritePrecision.MS`` and the timestamp is the millisecond integer itself (the
+reference project multiplied by 10⁹ and overflowed int64). Encoding by hand with
+f-strings is about ten times faster than building ``influxdb_client.Point``
+objects, which is what lets one Python process write >100k points/s.
+
+Layout:
+
+* ``candles,symbol=AAPL,timeframe=1m open=…,high=…,low=…,close=…,volume=…,vwap=…,trades=12i <start_ms>``
+* ``news,symbol=AAPL id="…",title="…",url="…",section="…",summary="…",thumbnail="…",queries="…",updated_ms=…i <published_ms>``
+  (one point per matched symbol; an article matched to no symbol is written once without the tag).
+
+A point is identified by (measurement, tag set, time), so writing it again replaces
+it: replays never duplicate.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable, Iterator
+
+from backend.model import Article, Candle
+
+CANDLES = "candles"
+NEWS = "news"
+#: Separator of the ``queries`` string field (a unit separator never appears in a query).
+QUERY_SEP = "\x1f"
+
+
+class UnencodablePoint(ValueError):
+    """A value line protocol cannot carry (NaN or infinite float)."""
+
+
+def _tag(value: str) -> str:
+    return value.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
+
+
+def _str_field(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _float(value: float) -> str:
+    value = float(value)
+    if not math.isfinite(value):
+        raise UnencodablePoint(f"non-finite float {value!r}")
+    return repr(value)
+
+
+def candle_line(candle: Candle) -> str:
+    """One line of line protocol for a candle (timestamp in ms)."""
+    return (
+        f"candles,symbol={_tag(candle.symbol)},timeframe={candle.timeframe.value} "
+        f"open={_float(candle.open)},high={_float(candle.high)},low={_float(candle.low)},"
+        f"close={_float(candle.close)},volume={_float(candle.volume)},vwap={_float(candle.vwap)},"
+        f"trades={int(candle.trades)}i {int(candle.start_ms)}"
+    )
+
+
+def article_lines(article: Article) -> list[str]:
+    """Lines of line protocol for an article: one per matched symbol (timestamp = published, in ms)."""
+    fields = (
+        f"id={_str_field(article.id)},title={_str_field(article.title)},url={_str_field(article.url)},"
+        f"section={_str_field(article.section)},summary={_str_field(article.summary)},"
+        f"thumbnail={_str_field(article.thumbnail)},"
+        f"queries={_str_field(QUERY_SEP.join(sorted(article.queries)))},"
+        f"updated_ms={int(article.updated_ms)}i {int(article.published_ms)}"
+    )
+    if not article.symbols:
+        return [f"news {fields}"]
+    return [f"news,symbol={_tag(symbol)} {fields}" for symbol in sorted(article.symbols)]
+
+
+def encode_candles(candles: Iterable[Candle], rejected: list[tuple[str, str]]) -> Iterator[str]:
+    """Yield candle lines; append ``(repr(candle), reason)`` to ``rejected`` for unencodable ones."""
+    for candle in candles:
+        try:
+            yield candle_line(candle)
+        except UnencodablePoint as exc:
+            rejected.append((repr(candle), str(exc)))
+
+
+def encode_articles(articles: Iterable[Article], rejected: list[tuple[str, str]]) -> Iterator[str]:
+    """Yield article lines; append ``(repr(article), reason)`` to ``rejected`` for unencodable ones."""
+    for article in articles:
+        try:
+            yield from article_lines(article)
+        except UnencodablePoint as exc:  # pragma: no cover - articles carry no floats today
+            rejected.append((repr(article), str(exc)))
+
+
+def line_time_ms(line: str) -> int:
+    """The timestamp (ms) at the end of a line this module wrote."""
+    return int(line.rsplit(" ", 1)[1])

@@ -1,0 +1,211 @@
+"""Embedded hot store on SQLite (WAL): candles and articles, durable across restarts and crashes.
+
+Why SQLite: it ships with Python, its write-ahead log makes every committed batch
+atomic and crash-safe (a process killed with SIGKILL loses only what it had not yet
+committed, and never corrupts the file), range queries on (symbol, timeframe, start)
+are index seeks on a ``WITHOUT ROWID`` primary key, and readers (exports, the GUI's
+history loads) do not block the writer.
+
+One :class:`SqliteStore` belongs to one thread (the pipeline's); other threads and
+processes open their own.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from backend.model import Article, Candle, Timeframe
+from backend.stores.base import StoreError
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS candles (
+    symbol TEXT NOT NULL, timeframe TEXT NOT NULL, start INTEGER NOT NULL,
+    open REAL NOT NULL, high REAL NOT NULL, low REAL NOT NULL, close REAL NOT NULL,
+    volume REAL NOT NULL, vwap REAL NOT NULL, trades INTEGER NOT NULL,
+    PRIMARY KEY (symbol, timeframe, start)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS articles (
+    id TEXT PRIMARY KEY, published INTEGER NOT NULL, title TEXT NOT NULL, url TEXT NOT NULL,
+    section TEXT NOT NULL, summary TEXT NOT NULL, thumbnail TEXT NOT NULL,
+    queries TEXT NOT NULL, updated INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS articles_by_time ON articles (published);
+CREATE TABLE IF NOT EXISTS article_symbols (
+    symbol TEXT NOT NULL, published INTEGER NOT NULL, id TEXT NOT NULL,
+    PRIMARY KEY (symbol, published, id)
+) WITHOUT ROWID;
+"""
+
+_UPSERT_CANDLE = "INSERT OR REPLACE INTO candles VALUES (?,?,?,?,?,?,?,?,?,?)"
+_SEPARATOR = "\x1f"
+
+
+class SqliteStore:
+    """Candles and articles in one SQLite file (see the module docstring)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA cache_size=-262144")  # 256 MiB page cache
+            self._db.executescript(_SCHEMA)
+            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open store {self.path}: {exc}") from exc
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def upsert_candles(self, candles: Iterable[Candle]) -> None:
+        """Insert or replace candles in one transaction."""
+        try:
+            with self._transaction():
+                self._db.executemany(_UPSERT_CANDLE, candles)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"writing candles to {self.path} failed: {exc}") from exc
+
+    def upsert_articles(self, articles: Iterable[Article]) -> list[Article]:
+        """Insert or merge articles by id; return the stored (merged) versions."""
+        stored = []
+        try:
+            with self._transaction():
+                for article in articles:
+                    existing = self._article(article.id)
+                    merged = existing.merged(article) if existing else article
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO articles VALUES (?,?,?,?,?,?,?,?,?)",
+                        (merged.id, merged.published_ms, merged.title, merged.url, merged.section,
+                         merged.summary, merged.thumbnail, _SEPARATOR.join(sorted(merged.queries)),
+                         merged.updated_ms),
+                    )
+                    if existing and existing.published_ms != merged.published_ms:
+                        self._db.execute("DELETE FROM article_symbols WHERE id = ?", (merged.id,))
+                    self._db.executemany(
+                        "INSERT OR IGNORE INTO article_symbols VALUES (?,?,?)",
+                        [(s, merged.published_ms, merged.id) for s in merged.symbols],
+                    )
+                    stored.append(merged)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"writing articles to {self.path} failed: {exc}") from exc
+        return stored
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Persist a small value (watermarks, cursors) next to the data it describes."""
+        with self._transaction():
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def meta(self, key: str, default: str | None = None) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def candles(
+        self, symbol: str, timeframe: Timeframe, start_ms: int | None = None, end_ms: int | None = None
+    ) -> list[Candle]:
+        rows = self._db.execute(
+            "SELECT * FROM candles WHERE symbol = ? AND timeframe = ? AND start >= ? AND start < ? ORDER BY start",
+            (symbol, str(timeframe), start_ms if start_ms is not None else -(1 << 62),
+             end_ms if end_ms is not None else 1 << 62),
+        ).fetchall()
+        tf = Timeframe(timeframe)
+        return [Candle(r[0], tf, *r[2:]) for r in rows]
+
+    def candle_columns(
+        self, symbol: str, timeframe: Timeframe, start_ms: int | None = None, limit: int | None = None
+    ) -> list[tuple]:
+        """The newest ``limit`` candles as raw rows (start, o, h, l, c, v, vwap), oldest first."""
+        rows = self._db.execute(
+            "SELECT start, open, high, low, close, volume, vwap FROM candles "
+            "WHERE symbol = ? AND timeframe = ? AND start >= ? ORDER BY start DESC LIMIT ?",
+            (symbol, str(timeframe), start_ms if start_ms is not None else -(1 << 62), limit or -1),
+        ).fetchall()
+        rows.reverse()
+        return rows
+
+    def latest_candle_start(self, symbol: str | None = None, timeframe: Timeframe = Timeframe.M1) -> int | None:
+        """Start of the newest candle (of ``symbol``, or of any symbol)."""
+        if symbol is None:
+            row = self._db.execute("SELECT MAX(start) FROM candles WHERE timeframe = ?", (str(timeframe),)).fetchone()
+        else:
+            row = self._db.execute(
+                "SELECT MAX(start) FROM candles WHERE symbol = ? AND timeframe = ?", (symbol, str(timeframe))
+            ).fetchone()
+        return row[0] if row else None
+
+    def symbols(self) -> list[str]:
+        return [r[0] for r in self._db.execute("SELECT DISTINCT symbol FROM candles WHERE timeframe = '1d'")]
+
+    def articles(
+        self,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+        symbols: Sequence[str] | None = None,
+    ) -> list[Article]:
+        lo = start_ms if start_ms is not None else -(1 << 62)
+        hi = end_ms if end_ms is not None else 1 << 62
+        if symbols is None:
+            ids = [r[0] for r in self._db.execute(
+                "SELECT id FROM articles WHERE published >= ? AND published < ? ORDER BY published, id", (lo, hi))]
+        else:
+            marks = ",".join("?" * len(symbols))
+            ids = [r[0] for r in self._db.execute(
+                f"SELECT DISTINCT id, published FROM article_symbols WHERE symbol IN ({marks}) "
+                "AND published >= ? AND published < ? ORDER BY published, id", (*symbols, lo, hi))]
+        return [a for a in map(self._article, ids) if a is not None]
+
+    def _article(self, article_id: str) -> Article | None:
+        row = self._db.execute("SELECT * FROM articles WHERE id = ?", (article_id,)).fetchone()
+        if row is None:
+            return None
+        symbols = frozenset(r[0] for r in self._db.execute(
+            "SELECT symbol FROM article_symbols WHERE id = ?", (article_id,)))
+        queries = frozenset(q for q in row[7].split(_SEPARATOR) if q)
+        return Article(row[0], row[1], row[2], row[3], row[4], row[5], row[6], symbols, queries, row[8])
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def delete_candles_before(self, cutoff_ms: int) -> int:
+        """Retention: drop candles that start before ``cutoff_ms``; return how many went."""
+        with self._transaction():
+            return self._db.execute("DELETE FROM candles WHERE start < ?", (cutoff_ms,)).rowcount
+
+    def integrity_check(self) -> str:
+        return self._db.execute("PRAGMA integrity_check").fetchone()[0]
+
+    def flush(self) -> None:
+        """Every write is committed when its call returns; checkpoint the WAL into the main file."""
+        self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            self._db.close()
+
+    def _transaction(self):
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    """``BEGIN`` … ``COMMIT`` (or ``ROLLBACK`` on error) on an autocommit connection."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+        self._outer = db.in_transaction
+
+    def __enter__(self) -> None:
+        if not self._outer:
+            self._db.execute("BEGIN")
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self._outer:
+            return
+        self._db.execute("ROLLBACK" if exc_type else "COMMIT")

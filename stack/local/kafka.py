@@ -1,0 +1,247 @@
+"""A real single-node Apache Kafka broker (KRaft, combined broker+controller) run from Maven jars.
+
+``prepare(cache)`` resolves ``org.apache.kafka:kafka_2.13`` and its runtime
+dependencies with Maven into the cache. :class:`KafkaBroker` formats a data
+directory, starts the broker bound to 127.0.0.1 on free ports, waits until an
+admin client can list topics, and stops it (SIGTERM, then SIGKILL after a
+timeout). It can also be killed with SIGKILL and restarted on the same data
+directory and ports, which the crash-recovery test relies on.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+from stack.local import PrepareMissing, cache_dir, prepare_hint
+from stack.local.maven import MARKER, resolve
+
+KAFKA_VERSION = "4.1.1"
+#: Kafka's server plus an SLF4J binding so the broker logs through log4j2.
+ARTIFACTS = [
+    f"org.apache.kafka:kafka_2.13:{KAFKA_VERSION}",
+    "org.apache.logging.log4j:log4j-slf4j-impl:2.24.3",
+]
+LOG4J2_CONFIG = """\
+status = warn
+appender.out.type = Console
+appender.out.name = out
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = {level}
+rootLogger.appenderRef.out.ref = out
+logger.kafka.name = kafka
+logger.kafka.level = {level}
+"""
+
+
+class BrokerError(RuntimeError):
+    """The broker could not be started, did not become ready, or died."""
+
+
+def lib_dir(cache: Path | None = None) -> Path:
+    """Directory holding the broker's jars."""
+    return (cache or cache_dir()) / "kafka" / KAFKA_VERSION / "lib"
+
+
+def prepare(cache: Path) -> Path:
+    """Resolve the broker jars into the cache (idempotent) and return their directory."""
+    lib = lib_dir(cache)
+    resolve(ARTIFACTS, lib, transitive=True)
+    return lib
+
+
+def classpath(cache: Path | None = None) -> str:
+    """The broker's Java classpath.
+
+    Raises:
+        PrepareMissing: the jars were not prepared; the message names the command.
+    """
+    lib = lib_dir(cache)
+    if not (lib / MARKER).is_file():
+        raise PrepareMissing(f"Kafka {KAFKA_VERSION} jars are missing in {lib}: run `{prepare_hint('kafka')}`")
+    return os.pathsep.join(str(jar) for jar in sorted(lib.glob("*.jar")))
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _java() -> str:
+    java = shutil.which("java")
+    if java is None:
+        raise BrokerError("java is not on PATH; Kafka needs Java 17 or newer (apt-get install openjdk-17-jre-headless)")
+    return java
+
+
+class KafkaBroker:
+    """One KRaft broker process on 127.0.0.1 with its data in ``data_dir``.
+
+    Args:
+        data_dir: Holds ``server.properties``, the log directory and ``broker.log``.
+        cache: Artefact cache (default :func:`stack.local.cache_dir`).
+        heap: JVM heap size, e.g. ``"512m"``.
+        log_level: log4j2 level for the broker's own log.
+    """
+
+    def __init__(self, data_dir: Path, *, cache: Path | None = None, heap: str = "512m",
+                 log_level: str = "WARN") -> None:
+        self.data_dir = Path(data_dir)
+        self._classpath = classpath(cache)
+        self.heap = heap
+        self.log_level = log_level
+        self.port = 0
+        self.controller_port = 0
+        self._process: subprocess.Popen | None = None
+        self._log_file = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """``host:port`` for clients."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "broker.log"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def _write_config(self) -> Path:
+        logs = self.data_dir / "kraft-logs"
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "log.dirs": str(logs),
+            "num.partitions": "1",
+            "auto.create.topics.enable": "false",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "4",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            "log.flush.interval.ms": "1000",
+        }
+        config = self.data_dir / "server.properties"
+        config.write_text("".join(f"{key}={value}\n" for key, value in props.items()))
+        (self.data_dir / "log4j2.properties").write_text(LOG4J2_CONFIG.format(level=self.log_level))
+        return config
+
+    def _java_command(self, main_class: str, *args: str) -> list[str]:
+        return [
+            _java(), f"-Xmx{self.heap}", f"-Xms{self.heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+            "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.properties'}",
+            "-cp", self._classpath, main_class, *args,
+        ]
+
+    def _format(self, config: Path) -> None:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        command = self._java_command("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config))
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise BrokerError(f"formatting Kafka storage failed: {result.stdout}{result.stderr}")
+
+    def start(self, timeout: float = 90.0) -> None:
+        """Format (first time only), start the broker and wait until it serves metadata.
+
+        Restarting after :meth:`stop` or :meth:`kill` reuses the data directory and ports.
+
+        Raises:
+            BrokerError: the process died or was not ready within ``timeout`` seconds.
+        """
+        if self.running:
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        first_start = self.port == 0
+        if first_start:
+            self.port, self.controller_port = free_port(), free_port()
+        config = self._write_config()
+        if not (self.data_dir / "kraft-logs" / "meta.properties").exists():
+            self._format(config)
+        self._log_file = open(self.log_path, "ab")
+        self._process = subprocess.Popen(
+            self._java_command("kafka.Kafka", str(config)),
+            stdout=self._log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+        self.wait_ready(timeout)
+
+    def wait_ready(self, timeout: float) -> None:
+        """Block until an admin client lists topics through the broker.
+
+        Raises:
+            BrokerError: the process exited or the deadline passed (with the log's tail).
+        """
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient({"bootstrap.servers": self.bootstrap_servers, "socket.timeout.ms": 2000,
+                             "log_level": 0})
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.running:
+                raise BrokerError(f"Kafka exited with {self._process.returncode}:\n{self._log_tail()}")
+            try:
+                metadata = admin.list_topics(timeout=2)
+                if metadata.brokers:
+                    return
+            except Exception:  # KafkaException while the broker boots
+                pass
+            time.sleep(0.2)
+        raise BrokerError(f"Kafka was not ready after {timeout:.0f}s:\n{self._log_tail()}")
+
+    def _log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no broker log)"
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop cleanly with SIGTERM; SIGKILL if it has not exited after ``timeout`` seconds."""
+        if self._process is None:
+            return
+        if self._process.poll() is None:
+            self._process.send_signal(signal.SIGTERM)
+            try:
+                self._process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._close()
+
+    def kill(self) -> None:
+        """Kill the broker with SIGKILL (a crash); :meth:`start` brings it back on the same data."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGKILL)
+            self._process.wait()
+        self._close()
+
+    def _close(self) -> None:
+        self._process = None
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+    def __enter__(self) -> "KafkaBroker":
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
