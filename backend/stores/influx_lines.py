@@ -9,7 +9,8 @@ objects, which is what lets one Python process write >100k points/s.
 Layout:
 
 * ``candles,symbol=AAPL,timeframe=1m open=…,high=…,low=…,close=…,volume=…,vwap=…,trades=12i <start_ms>``
-* ``news,symbol=AAPL id="…",title="…",url="…",section="…",summary="…",thumbnail="…",queries="…",updated_ms=…i <published_ms>``
+* ``news,symbol=AAPL id="…",title="…",url="…",section="…",summary="…",thumbnail="…",symbols="…",queries="…",
+  updated_ms=…i <published_ms>``
   (one point per matched symbol; an article matched to no symbol is written once without the tag).
 
 A point is identified by (measurement, tag set, time), so writing it again replaces
@@ -25,7 +26,7 @@ from backend.model import Article, Candle
 
 CANDLES = "candles"
 NEWS = "news"
-#: Separator of the ``queries`` string field (a unit separator never appears in a query).
+#: Separator inside the ``symbols`` and ``queries`` string fields (a unit separator never appears in either).
 QUERY_SEP = "\x1f"
 
 
@@ -64,6 +65,7 @@ def article_lines(article: Article) -> list[str]:
         f"id={_str_field(article.id)},title={_str_field(article.title)},url={_str_field(article.url)},"
         f"section={_str_field(article.section)},summary={_str_field(article.summary)},"
         f"thumbnail={_str_field(article.thumbnail)},"
+        f"symbols={_str_field(QUERY_SEP.join(sorted(article.symbols)))},"
         f"queries={_str_field(QUERY_SEP.join(sorted(article.queries)))},"
         f"updated_ms={int(article.updated_ms)}i {int(article.published_ms)}"
     )

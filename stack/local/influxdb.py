@@ -144,14 +144,17 @@ class InfluxServer:
         binary: The influxd to run (default: the cached build, see :func:`require_binary`).
         root: Data directory; a temporary one (removed on :meth:`stop`) when None.
         retention_check: How often influxd drops shards past their retention policy.
+        http_port: HTTP port; 0 picks a free one at the first :meth:`start` (a restart keeps it).
     """
 
-    def __init__(self, binary: Path | None = None, root: Path | None = None, retention_check: str = "30m") -> None:
+    def __init__(
+        self, binary: Path | None = None, root: Path | None = None, retention_check: str = "30m", http_port: int = 0
+    ) -> None:
         self.binary = binary or require_binary()
         self._own_root = root is None
         self.root = Path(tempfile.mkdtemp(prefix="tickerwire-influxd-")) if root is None else Path(root)
         self.retention_check = retention_check
-        self.http_port = 0
+        self.http_port = http_port
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = self.root / "influxd.log"
 
@@ -167,7 +170,7 @@ class InfluxServer:
             InfluxServerError: it exited or did not answer within ``timeout_s``; the message has its log tail.
         """
         self.root.mkdir(parents=True, exist_ok=True)
-        self.http_port = free_port()
+        self.http_port = self.http_port or free_port()
         config = self.root / "influxdb.conf"
         config.write_text(
             CONFIG_TEMPLATE.format(
@@ -200,8 +203,8 @@ class InfluxServer:
         except (urllib.error.URLError, OSError):
             return False
 
-    def stop(self, timeout_s: float = 15.0) -> None:
-        """SIGTERM, wait, SIGKILL if it lingers; remove a temporary data directory."""
+    def stop(self, timeout_s: float = 15.0, keep_data: bool = False) -> None:
+        """SIGTERM, wait, SIGKILL if it lingers; remove a temporary data directory unless ``keep_data``."""
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -210,7 +213,7 @@ class InfluxServer:
                 self.process.kill()
                 self.process.wait(5)
         self.process = None
-        if self._own_root:
+        if self._own_root and not keep_data:
             shutil.rmtree(self.root, ignore_errors=True)
 
     def log_tail(self, lines: int = 30) -> str:

@@ -1,0 +1,278 @@
+"""The pipeline facade the desktop app uses: sources → bus → aggregator → store → listeners.
+
+Threads: the *pipeline thread* runs an asyncio loop for I/O (sources and the bus);
+the *worker thread* does the CPU work (parsing, aggregation, store writes and
+history queries), so neither the GUI thread nor the sockets ever wait on it.
+Listeners are called from those threads with typed :class:`PipelineUpdate` s; the
+app's bridge turns them into Qt signals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from backend.bus.memory import NEWS, PRICES, InProcessBus, Message
+from backend.model import Article, Candle, Timeframe, WatchItem
+from backend.processing.aggregator import CandleAggregator
+from backend.processing.late import apply_late_bars
+from backend.processing.snapshots import SymbolSnapshot, SnapshotBook
+from backend.sources.base import Source, SourceStatus
+from backend.stores.sqlite import SqliteStore
+from backend.wire.guardian import parse_search_page
+from backend.wire.polygon import parse_frame
+
+log = logging.getLogger(__name__)
+
+SourceFactory = Callable[[list[WatchItem]], list[Source]]
+HISTORY_LIMIT = 200_000
+
+
+@dataclass(slots=True)
+class PipelineUpdate:
+    """What changed in one processed batch (or a periodic status tick)."""
+
+    candles: list[Candle] = field(default_factory=list)
+    articles: list[Article] = field(default_factory=list)
+    snapshots: list[SymbolSnapshot] = field(default_factory=list)
+    statuses: list[SourceStatus] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+    entered_ns: int = 0  # perf_counter_ns when the oldest message of the batch entered the bus
+
+
+@dataclass(slots=True, frozen=True)
+class CandleSeries:
+    """A symbol's candles for one timeframe as columns (for the chart)."""
+
+    symbol: str
+    timeframe: Timeframe
+    start: np.ndarray  # int64 ms
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    vwap: np.ndarray
+
+    @classmethod
+    def from_rows(cls, symbol: str, timeframe: Timeframe, rows: Sequence[tuple]) -> "CandleSeries":
+        cols = list(zip(*rows)) if rows else [()] * 7
+        start = np.array(cols[0], dtype=np.int64)
+        f = [np.array(c, dtype=np.float64) for c in cols[1:]]
+        return cls(symbol, timeframe, start, *f)
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+
+class Pipeline:
+    """Embedded pipeline: start it, feed it a watchlist, listen to it, query it."""
+
+    def __init__(self, store_path: Path, watchlist: list[WatchItem], sources: SourceFactory,
+                 allowed_lateness_ms: int = 15 * 60_000) -> None:
+        self._store_path = Path(store_path)
+        self._watchlist = list(watchlist)
+        self._source_factory = sources
+        self._aggregator = CandleAggregator(allowed_lateness_ms)
+        self._snapshots = SnapshotBook()
+        self._news_routes: dict[str, list[WatchItem]] = {}
+        self._listeners: list[Callable[[PipelineUpdate], None]] = []
+        self._worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tickerwire-worker")
+        self._store: SqliteStore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._sources: list[Source] = []
+        self._tasks: list[asyncio.Task] = []
+        self._ready = threading.Event()
+        self._stopped = threading.Event()
+        self.rejected_total = 0
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open the store and start sources and processing; returns at once."""
+        self._worker.submit(self._open_store).result()
+        self._set_routes(self._watchlist)
+        self._thread = threading.Thread(target=self._run_loop, name="tickerwire-pipeline", daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Cancel sources, finish the batch in hand, flush and close the store."""
+        if self._loop is not None and self._thread is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._cancel_all)
+            self._thread.join(timeout)
+        if self._store is not None:
+            self._worker.submit(self._store.close).result(timeout)
+            self._store = None
+        self._worker.shutdown(wait=True)
+        self._stopped.set()
+
+    def add_listener(self, listener: Callable[[PipelineUpdate], None]) -> None:
+        """``listener`` is called from pipeline threads; it must hand off, not work."""
+        self._listeners.append(listener)
+
+    # -- commands (thread-safe) -----------------------------------------------------------------
+
+    def set_watchlist(self, items: list[WatchItem]) -> None:
+        """Apply a new watchlist: sources subscribe/unsubscribe, news routes change."""
+        self._watchlist = list(items)
+        self._worker.submit(self._set_routes, self._watchlist)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._apply_watchlist, self._watchlist)
+
+    def load_candles(self, symbol: str, timeframe: Timeframe, limit: int = HISTORY_LIMIT
+                     ) -> concurrent.futures.Future[CandleSeries]:
+        """The newest ``limit`` candles of a symbol as columns (computed on the worker thread)."""
+        return self._worker.submit(self._load_candles, symbol, timeframe, limit)
+
+    def load_articles(self, symbols: Sequence[str] | None = None, start_ms: int | None = None,
+                      end_ms: int | None = None) -> concurrent.futures.Future[list[Article]]:
+        return self._worker.submit(lambda: self._store.articles(start_ms, end_ms, symbols))
+
+    def load_snapshots(self, symbols: Sequence[str]) -> concurrent.futures.Future[list[SymbolSnapshot]]:
+        return self._worker.submit(self._seed_snapshots, list(symbols))
+
+    def statuses(self) -> list[SourceStatus]:
+        return [s.status for s in self._sources]
+
+    # -- pipeline thread ------------------------------------------------------------------------
+
+    def _run_loop(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._main())
+        finally:
+            loop.close()
+
+    async def _main(self) -> None:
+        self._bus = InProcessBus()
+        self._sources = self._source_factory(self._watchlist)
+        self._tasks = [asyncio.create_task(self._supervise(s), name=f"source:{s.name}") for s in self._sources]
+        self._tasks.append(asyncio.create_task(self._process_forever(), name="processor"))
+        self._tasks.append(asyncio.create_task(self._report_status(), name="status"))
+        self._ready.set()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _supervise(self, source: Source) -> None:
+        """Run a source; if it crashes, log it and restart it after a pause (it must not die silently)."""
+        while True:
+            try:
+                await source.run(self._bus)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("source %s crashed; restarting in 2 s", source.name)
+                await asyncio.sleep(2.0)
+
+    async def _process_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = await self._bus.consume()
+            update = await loop.run_in_executor(self._worker, self._process, batch)
+            self._emit(update)
+
+    async def _report_status(self) -> None:
+        while True:
+            self._emit(PipelineUpdate(statuses=self.statuses()))
+            await asyncio.sleep(1.0)
+
+    def _apply_watchlist(self, items: list[WatchItem]) -> None:
+        for source in self._sources:
+            source.set_watchlist(items)
+
+    def _cancel_all(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+
+    def _emit(self, update: PipelineUpdate) -> None:
+        for listener in self._listeners:
+            try:
+                listener(update)
+            except Exception:
+                log.exception("pipeline listener failed")
+
+    # -- worker thread --------------------------------------------------------------------------
+
+    def _open_store(self) -> None:
+        self._store = SqliteStore(self._store_path)
+
+    def _set_routes(self, items: list[WatchItem]) -> None:
+        routes: dict[str, list[WatchItem]] = {}
+        for item in items:
+            routes.setdefault(item.query, []).append(item)
+        self._news_routes = routes
+
+    def _process(self, batch: list[Message]) -> PipelineUpdate:
+        """Parse, aggregate and store one batch; never raises for bad content."""
+        update = PipelineUpdate(entered_ns=batch[0].received_ns)
+        bars = []
+        articles: list[Article] = []
+        for msg in batch:
+            if msg.topic == PRICES:
+                parsed = parse_frame(msg.value)
+                bars.extend(parsed.bars)
+                update.rejected.extend(parsed.rejected)
+            elif msg.topic == NEWS:
+                articles.extend(self._route_news(msg, update.rejected))
+            else:
+                update.rejected.append(f"unknown topic {msg.topic!r}")
+        result = self._aggregator.add(bars)
+        candles = result.candles
+        if result.late:
+            candles = candles + apply_late_bars(self._store, result.late)
+        self._store.upsert_candles(candles)
+        if articles:
+            update.articles = self._store.upsert_articles(articles)
+        update.candles = candles
+        update.snapshots = self._snapshots.apply(candles)
+        if update.rejected:
+            self.rejected_total += len(update.rejected)
+            log.warning("rejected %d message(s), e.g. %s", len(update.rejected), update.rejected[0])
+        return update
+
+    def _route_news(self, msg: Message, rejected: list[str]) -> list[Article]:
+        """Parse a Guardian page for a watch query; keep articles from the item's sections."""
+        items = self._news_routes.get(msg.key)
+        if not items:
+            return []  # a query no longer watched
+        page = parse_search_page(msg.value, query=msg.key, seen_ms=int(time.time() * 1000))
+        if page.error:
+            rejected.append(f"news page for {msg.key!r}: {page.error}")
+            return []
+        rejected.extend(page.rejected)
+        out = []
+        for article in page.articles:
+            symbols = frozenset(i.symbol for i in items if not i.sections or article.section in i.sections)
+            if symbols:
+                out.append(Article(article.id, article.published_ms, article.title, article.url, article.section,
+                                   article.summary, article.thumbnail, symbols, article.queries, article.updated_ms))
+        return out
+
+    def _load_candles(self, symbol: str, timeframe: Timeframe, limit: int) -> CandleSeries:
+        return CandleSeries.from_rows(symbol, timeframe, self._store.candle_columns(symbol, timeframe, limit=limit))
+
+    def _seed_snapshots(self, symbols: list[str]) -> list[SymbolSnapshot]:
+        out = []
+        for symbol in symbols:
+            minutes = self._store.candles(symbol, Timeframe.M1, _recent(self._store, symbol))
+            days = self._store.candles(symbol, Timeframe.D1)[-5:]
+            self._snapshots.seed(symbol, minutes, days)
+            out.append(self._snapshots.snapshot(symbol))
+        return out
+
+
+def _recent(store: SqliteStore, symbol: str) -> int | None:
+    latest = store.latest_candle_start(symbol)
+    return None if latest is None else latest - 60 * 60_000

@@ -1,0 +1,483 @@
+"""InfluxDB hot store (stack mode): candles and news written in batches, read back with Flux.
+
+Implements :class:`backend.stores.base.CandleStore` on influxdb-client against
+InfluxDB 2 or InfluxDB 1.8+ (whose ``/api/v2/write`` and ``/api/v2/query``
+endpoints are the same; a 1.x bucket is ``"database/retention-policy"``).
+
+Writing:
+
+* points go into a bounded in-memory buffer; full batches are written at once and
+  a background thread flushes the rest every ``flush_interval_s``;
+* every point is written with ``WritePrecision.MS`` (see :mod:`backend.stores.influx_lines`);
+  a point is identified by (measurement, tags, time), so replays never duplicate;
+* connection failures, timeouts, 429 and 5xx are retried with exponential backoff;
+  when retries run out the batch goes back to the head of the buffer (order kept),
+  :attr:`InfluxStore.health` becomes ``UNREACHABLE`` and :meth:`flush` raises
+  :class:`StoreError`; once the buffer is full, writes raise :class:`StoreBackpressure`
+  so the caller keeps the data in the bus until the server returns;
+* a batch the server rejects (400/422: field type conflict, bad value) is split
+  until the offending points are isolated; each is logged with the server's reason and
+  kept in :attr:`InfluxStore.dead_letters` (and appended to a JSON-lines file when
+  configured), never dropped silently. The other points of the batch are written.
+"""
+
+from __future__ import annotations
+
+import collections
+import enum
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+from backend.model import Article, Candle, Timeframe
+from backend.stores.base import StoreError
+from backend.stores.influx_lines import encode_articles, encode_candles, line_time_ms
+from backend.stores.influx_queries import FluxError, candles_query, news_query, parse_candles, parse_news
+from backend.stores.retention import DAY_MS, Retention
+
+try:
+    from influxdb_client import InfluxDBClient, WritePrecision
+    from influxdb_client.client.write_api import SYNCHRONOUS
+    from influxdb_client.domain.dialect import Dialect
+    from influxdb_client.rest import ApiException
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError("the InfluxDB store needs the 'influx' extra: pip install 'tickerwire[influx]'") from exc
+
+log = logging.getLogger(__name__)
+
+_PLAIN_CSV = Dialect(header=True, annotations=[], delimiter=",", comment_prefix="#", date_time_format="RFC3339")
+
+
+class StoreBackpressure(StoreError):
+    """The write buffer is full (the server is slow or away): keep the data upstream and retry later."""
+
+
+class Health(enum.Enum):
+    """What the status bar shows for the hot store."""
+
+    UNKNOWN = "unknown"
+    OK = "ok"
+    DEGRADED = "degraded"  # reachable, but some points were rejected (see dead letters)
+    UNREACHABLE = "unreachable"
+    MISCONFIGURED = "misconfigured"  # 401/403/404: wrong token, org or bucket
+
+
+@dataclass(frozen=True)
+class HealthState:
+    """The store's health and the last error behind it (empty when OK)."""
+
+    health: Health
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A point the server rejected, kept for inspection or a later retry."""
+
+    line: str
+    reason: str
+    status: int
+    at_ms: int
+
+
+@dataclass
+class InfluxSettings:
+    """Connection and batching settings of the hot store.
+
+    Attributes:
+        url: Server URL, e.g. ``http://127.0.0.1:8086``.
+        token: API token (2.x) or ``"user:password"`` (1.x); never logged, never in ``repr``.
+        org: Organisation (ignored by 1.x).
+        bucket: Bucket, ``"db/rp"`` on 1.x.
+        retention_days: Days the hot store keeps (None = forever); older points are not written.
+        batch_size: Points per write request.
+        max_buffer_points: Bound of the in-memory buffer; beyond it writes raise :class:`StoreBackpressure`.
+        flush_interval_s: Background flush period (0 disables the thread; call :meth:`InfluxStore.flush`).
+        retention_interval_s: How often the background thread deletes data past retention.
+        max_retries: Retries of a failed batch before giving up for this flush.
+        retry_base_s: First backoff; doubles each retry, capped at 5 s.
+        timeout_ms: HTTP timeout of one request.
+        dead_letter_path: JSON-lines file that also receives every dead letter (None: memory only).
+        api_v1: True for InfluxDB 1.x, False for 2.x, None to ask the server (``/ping`` version header).
+        create_bucket: Create the bucket with its retention on open.
+    """
+
+    url: str = "http://127.0.0.1:8086"
+    token: str = field(default="", repr=False)
+    org: str = "tickerwire"
+    bucket: str = "tickerwire/hot"
+    retention_days: int | None = 7
+    batch_size: int = 5_000
+    max_buffer_points: int = 200_000
+    flush_interval_s: float = 1.0
+    retention_interval_s: float = 3_600.0
+    max_retries: int = 3
+    retry_base_s: float = 0.2
+    timeout_ms: int = 10_000
+    dead_letter_path: Path | None = None
+    api_v1: bool | None = None
+    create_bucket: bool = True
+
+
+class InfluxStore:
+    """Hot store on InfluxDB (see the module docstring for the write semantics).
+
+    Args:
+        settings: Where and how to write.
+        on_health: Called with a :class:`HealthState` whenever the health changes (from any thread).
+        clock_ms: Wall clock in ms (for retention and dead-letter stamps); injectable for tests.
+
+    Raises:
+        StoreError: The server cannot be reached or refuses to create the bucket at open.
+    """
+
+    def __init__(
+        self,
+        settings: InfluxSettings,
+        *,
+        on_health: Callable[[HealthState], None] | None = None,
+        clock_ms: Callable[[], int] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._on_health = on_health
+        self._clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
+        self._state = HealthState(Health.UNKNOWN)
+        self._buffer: collections.deque[str] = collections.deque()
+        self._buffer_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self.dead_letters: list[DeadLetter] = []
+        self.expired_skipped = 0
+        self.points_written = 0
+        self._client = InfluxDBClient(
+            url=settings.url, token=settings.token, org=settings.org, timeout=settings.timeout_ms, retries=False
+        )
+        self._write_api = self._client.write_api(write_options=SYNCHRONOUS)
+        self._query_api = self._client.query_api()
+        v1 = settings.api_v1 if settings.api_v1 is not None else self._detect_v1()
+        self.retention = Retention(
+            settings.url, settings.token, settings.org, settings.bucket, settings.retention_days,
+            v1=v1, timeout_s=settings.timeout_ms / 1000,
+        )
+        if settings.create_bucket:
+            try:
+                self.retention.ensure_bucket()
+            except StoreError as exc:
+                self._set_health(Health.UNREACHABLE if "unreachable" in str(exc) else Health.MISCONFIGURED, str(exc))
+                self._client.close()
+                raise
+        self._set_health(Health.OK)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if settings.flush_interval_s > 0:
+            self._thread = threading.Thread(target=self._background, name="influx-flush", daemon=True)
+            self._thread.start()
+
+    def __repr__(self) -> str:
+        return f"InfluxStore(url={self.settings.url!r}, bucket={self.settings.bucket!r}, health={self.health.value})"
+
+    # -- health ----------------------------------------------------------------------------
+
+    @property
+    def health(self) -> Health:
+        """Current health (see :class:`Health`)."""
+        return self._state.health
+
+    @property
+    def health_state(self) -> HealthState:
+        """Current health with the last error's text."""
+        return self._state
+
+    def _set_health(self, health: Health, detail: str = "") -> None:
+        previous = self._state
+        self._state = HealthState(health, detail)
+        if previous.health != health:
+            log.log(logging.INFO if health == Health.OK else logging.WARNING, "InfluxDB store %s %s",
+                    health.value, detail)
+            if self._on_health is not None:
+                self._on_health(self._state)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def upsert_candles(self, candles: Iterable[Candle]) -> None:
+        """Buffer candles as points (replacing any point with the same key); write full batches now.
+
+        Raises:
+            StoreBackpressure: the buffer is full; nothing of this call was taken.
+        """
+        rejected: list[tuple[str, str]] = []
+        lines = list(encode_candles(candles, rejected))
+        self._dead_letter_local(rejected)
+        self._enqueue(lines)
+
+    def upsert_articles(self, articles: Iterable[Article]) -> None:
+        """Buffer articles as news points, one per matched symbol; write full batches now.
+
+        Raises:
+            StoreBackpressure: the buffer is full; nothing of this call was taken.
+        """
+        rejected: list[tuple[str, str]] = []
+        lines = list(encode_articles(articles, rejected))
+        self._dead_letter_local(rejected)
+        self._enqueue(lines)
+
+    @property
+    def buffered_points(self) -> int:
+        """Points waiting to be written."""
+        return len(self._buffer)
+
+    def _enqueue(self, lines: list[str]) -> None:
+        lines = self._drop_expired(lines)
+        if not lines:
+            return
+        with self._buffer_lock:
+            if len(self._buffer) + len(lines) > self.settings.max_buffer_points:
+                raise StoreBackpressure(
+                    f"InfluxDB write buffer full ({len(self._buffer)} points, {self.health.value}): "
+                    f"{self._state.detail or 'server too slow'}"
+                )
+            self._buffer.extend(lines)
+            ready = len(self._buffer) >= self.settings.batch_size
+        if ready and self.health in (Health.OK, Health.DEGRADED, Health.UNKNOWN):
+            try:
+                self._write_pending(full_batches_only=True)
+            except StoreError:
+                pass  # health is set; the data stays buffered for the background flush
+
+    def _drop_expired(self, lines: list[str]) -> list[str]:
+        days = self.settings.retention_days
+        if not days:
+            return lines
+        horizon = self._clock_ms() - days * DAY_MS
+        kept = [line for line in lines if line_time_ms(line) >= horizon]
+        if len(kept) != len(lines):
+            self.expired_skipped += len(lines) - len(kept)
+            log.info("hot store: %d points older than %d days not written (the archive keeps them)",
+                     len(lines) - len(kept), days)
+        return kept
+
+    def flush(self) -> None:
+        """Write everything buffered.
+
+        Raises:
+            StoreError: the server stayed unreachable or misconfigured through the retries; data stays buffered.
+        """
+        self._write_pending(full_batches_only=False)
+
+    def _write_pending(self, full_batches_only: bool) -> None:
+        size = self.settings.batch_size
+        with self._write_lock:
+            while True:
+                with self._buffer_lock:
+                    if not self._buffer or (full_batches_only and len(self._buffer) < size):
+                        return
+                    batch = [self._buffer.popleft() for _ in range(min(size, len(self._buffer)))]
+                try:
+                    self._write_batch(batch)
+                except StoreError:
+                    with self._buffer_lock:
+                        self._buffer.extendleft(reversed(batch))
+                    raise
+
+    def _write_batch(self, batch: list[str]) -> None:
+        """Write one batch with retries; isolate and dead-letter rejected points."""
+        attempt = 0
+        while True:
+            try:
+                self._post(batch)
+                self.points_written += len(batch)
+                if self.health != Health.DEGRADED:
+                    self._set_health(Health.OK)
+                return
+            except ApiException as exc:
+                if exc.status in (400, 422):
+                    self._isolate_rejects(batch, exc)
+                    return
+                if exc.status in (401, 403, 404):
+                    self._set_health(Health.MISCONFIGURED, _reason(exc))
+                    raise StoreError(f"InfluxDB refused the write ({exc.status}): {_reason(exc)}") from exc
+                if exc.status == 413 and len(batch) > 1:
+                    half = len(batch) // 2
+                    self._write_batch(batch[:half])
+                    self._write_batch(batch[half:])
+                    return
+                error: Exception = exc
+            except Exception as exc:  # connection refused, timeout, DNS: the urllib3 family
+                error = exc
+            attempt += 1
+            if attempt > self.settings.max_retries:
+                detail = f"InfluxDB at {self.settings.url} is unreachable: {_short(error)}"
+                self._set_health(Health.UNREACHABLE, detail)
+                raise StoreError(detail) from error
+            time.sleep(min(5.0, self.settings.retry_base_s * 2 ** (attempt - 1)))
+
+    def _post(self, lines: Sequence[str]) -> None:
+        self._write_api.write(
+            bucket=self.settings.bucket, org=self.settings.org, record="\n".join(lines),
+            write_precision=WritePrecision.MS,
+        )
+
+    def _isolate_rejects(self, batch: list[str], exc: ApiException) -> None:
+        """Bisect a rejected batch down to the offending points; write the rest (idempotent)."""
+        if len(batch) == 1:
+            self._dead_letter(batch[0], _reason(exc), exc.status)
+            return
+        half = len(batch) // 2
+        for part in (batch[:half], batch[half:]):
+            try:
+                self._post(part)
+                self.points_written += len(part)
+            except ApiException as inner:
+                if inner.status not in (400, 422):
+                    raise
+                self._isolate_rejects(part, inner)
+
+    def _dead_letter(self, line: str, reason: str, status: int) -> None:
+        letter = DeadLetter(line=line, reason=reason, status=status, at_ms=self._clock_ms())
+        self.dead_letters.append(letter)
+        log.error("InfluxDB rejected a point (%s): %s | point: %s", status, reason, line[:1000])
+        path = self.settings.dead_letter_path
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "a", encoding="utf-8") as out:
+                out.write(json.dumps(letter.__dict__) + "\n")
+        self._set_health(Health.DEGRADED, f"{len(self.dead_letters)} rejected point(s); last: {reason}")
+
+    def _dead_letter_local(self, rejected: list[tuple[str, str]]) -> None:
+        for what, reason in rejected:
+            self._dead_letter(what, f"not encodable: {reason}", 0)
+
+    def retry_dead_letters(self) -> int:
+        """Queue every dead letter for writing again (e.g. after fixing a schema); return how many."""
+        letters, self.dead_letters = self.dead_letters, []
+        lines = [d.line for d in letters if d.status != 0]
+        with self._buffer_lock:
+            self._buffer.extend(lines)
+        if self.health == Health.DEGRADED:
+            self._set_health(Health.OK)
+        return len(lines)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def candles(
+        self, symbol: str, timeframe: Timeframe, start_ms: int | None = None, end_ms: int | None = None
+    ) -> list[Candle]:
+        """Candles with ``start_ms <= start < end_ms``, oldest first (pending writes are flushed first).
+
+        Raises:
+            StoreError: the server is unreachable or the query failed.
+        """
+        self._flush_before_read()
+        text = self._query(candles_query(self.settings.bucket, symbol, timeframe, start_ms, end_ms))
+        try:
+            return parse_candles(text, symbol, timeframe)
+        except FluxError as exc:
+            raise StoreError(f"Flux query failed: {exc}") from exc
+
+    def articles(
+        self, start_ms: int | None = None, end_ms: int | None = None, symbols: Sequence[str] | None = None
+    ) -> list[Article]:
+        """Articles published in ``[start_ms, end_ms)`` matching any of ``symbols`` (all when None), oldest first.
+
+        Raises:
+            StoreError: the server is unreachable or the query failed.
+        """
+        self._flush_before_read()
+        text = self._query(news_query(self.settings.bucket, start_ms, end_ms, symbols))
+        try:
+            return parse_news(text)
+        except FluxError as exc:
+            raise StoreError(f"Flux query failed: {exc}") from exc
+
+    def _flush_before_read(self) -> None:
+        if self._buffer:
+            self.flush()
+
+    def _query(self, flux: str) -> str:
+        try:
+            response = self._query_api.query_raw(flux, org=self.settings.org, dialect=_PLAIN_CSV)
+            text = response.data.decode("utf-8")
+        except ApiException as exc:
+            raise StoreError(f"InfluxDB query failed ({exc.status}): {_reason(exc)}") from exc
+        except Exception as exc:
+            detail = f"InfluxDB at {self.settings.url} is unreachable: {_short(exc)}"
+            self._set_health(Health.UNREACHABLE, detail)
+            raise StoreError(detail) from exc
+        if self.health == Health.UNREACHABLE:
+            self._set_health(Health.OK)
+        return text
+
+    # -- maintenance and lifecycle ---------------------------------------------------------
+
+    def enforce_retention(self, now_ms: int | None = None) -> int | None:
+        """Delete points older than ``retention_days``; return the cut-off (None when keeping forever)."""
+        return self.retention.enforce(self._clock_ms() if now_ms is None else now_ms)
+
+    def ping(self) -> bool:
+        """True when the server answers ``/ping``; updates the health either way."""
+        try:
+            alive = bool(self._client.ping())
+        except Exception:
+            alive = False
+        if not alive:
+            self._set_health(Health.UNREACHABLE, f"InfluxDB at {self.settings.url} does not answer /ping")
+        elif self.health == Health.UNREACHABLE:
+            self._set_health(Health.OK)
+        return alive
+
+    def _background(self) -> None:
+        next_retention = time.monotonic()
+        while not self._stop.wait(self.settings.flush_interval_s):
+            try:
+                if self.health == Health.UNREACHABLE and not self.ping():
+                    continue
+                self.flush()
+                if self.settings.retention_days and time.monotonic() >= next_retention:
+                    self.enforce_retention()
+                    next_retention = time.monotonic() + self.settings.retention_interval_s
+            except StoreError as exc:
+                log.debug("background flush failed: %s", exc)
+            except Exception:  # never let the thread die silently
+                log.exception("unexpected error in the InfluxDB flush thread")
+
+    def close(self) -> None:
+        """Stop the background thread, flush, and close the client.
+
+        Raises:
+            StoreError: the final flush failed; the unwritten points are lost with the process
+                (they are still in the bus, which was not acknowledged).
+        """
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        try:
+            self.flush()
+        finally:
+            self._client.close()
+
+    def _detect_v1(self) -> bool:
+        try:
+            version = self._client.version()
+        except Exception as exc:
+            detail = f"InfluxDB at {self.settings.url} is unreachable: {_short(exc)}"
+            self._set_health(Health.UNREACHABLE, detail)
+            self._client.close()
+            raise StoreError(detail) from exc
+        return version.startswith("1.") or version == "unknown"
+
+
+def _reason(exc: ApiException) -> str:
+    """The server's error message of an ApiException."""
+    try:
+        return json.loads(exc.body).get("message") or json.loads(exc.body).get("error") or str(exc.body)
+    except (TypeError, ValueError, AttributeError):
+        headers = getattr(exc, "headers", None) or {}
+        return headers.get("X-Influxdb-Error") or str(exc.body or exc.reason)
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc)
+    return text if len(text) < 300 else text[:300] + "…"
