@@ -214,15 +214,39 @@ class InfluxStore:
         self._enqueue(lines)
 
     def upsert_articles(self, articles: Iterable[Article]) -> None:
-        """Buffer articles as news points, one per matched symbol; write full batches now.
+        """Merge articles with their stored sightings and buffer them as news points, one per symbol.
+
+        Each point of an article carries the merged article (union of symbols, newest
+        text), so a query through any one symbol returns the whole article. When the
+        server cannot be read, the articles are buffered unmerged (reads still merge
+        by id).
 
         Raises:
             StoreBackpressure: the buffer is full; nothing of this call was taken.
         """
+        articles = list(articles)
+        try:
+            articles = self._merge_with_stored(articles)
+        except StoreError as exc:
+            log.warning("articles buffered without merging with stored sightings: %s", exc)
         rejected: list[tuple[str, str]] = []
         lines = list(encode_articles(articles, rejected))
         self._dead_letter_local(rejected)
         self._enqueue(lines)
+
+    def _merge_with_stored(self, articles: list[Article]) -> list[Article]:
+        if not articles:
+            return articles
+        window = 2 * DAY_MS  # a republished article keeps (about) its publication time
+        start = min(a.published_ms for a in articles) - window
+        end = max(a.published_ms for a in articles) + window
+        self._flush_before_read()
+        stored = {a.id: a for a in parse_news(self._query(news_query(self.settings.bucket, start, end, None)))}
+        merged: dict[str, Article] = {}
+        for article in articles:
+            base = merged.get(article.id) or stored.get(article.id)
+            merged[article.id] = article if base is None else base.merged(article)
+        return list(merged.values())
 
     @property
     def buffered_points(self) -> int:

@@ -42,12 +42,22 @@ def flux_time(ms: int | None, default: str) -> str:
     return f"{stamp}.{ms % 1000:03d}Z"
 
 
+def _range(start_ms: int | None, end_ms: int | None) -> str:
+    """``range`` plus an explicit ``_time < stop`` filter: InfluxDB 1.8's storage treats ``stop`` as inclusive."""
+    if end_ms is None:
+        return f"  |> range(start: {flux_time(start_ms, EARLIEST)}, stop: {LATEST})\n"
+    return (
+        f"  |> range(start: {flux_time(start_ms, EARLIEST)}, stop: {flux_time(end_ms + 1, LATEST)})\n"
+        f"  |> filter(fn: (r) => r._time < {flux_time(end_ms, LATEST)})\n"
+    )
+
+
 def candles_query(bucket: str, symbol: str, timeframe: Timeframe, start_ms: int | None, end_ms: int | None) -> str:
     """Flux for one symbol's candles of one timeframe in ``[start_ms, end_ms)``, pivoted to rows, oldest first."""
     keep = ", ".join(f'"{c}"' for c in ("_time", *CANDLE_FIELDS))
     return (
         f"from(bucket: {flux_string(bucket)})\n"
-        f"  |> range(start: {flux_time(start_ms, EARLIEST)}, stop: {flux_time(end_ms, LATEST)})\n"
+        f"{_range(start_ms, end_ms)}"
         f'  |> filter(fn: (r) => r._measurement == "candles" and r.symbol == {flux_string(symbol)}'
         f" and r.timeframe == {flux_string(timeframe.value)})\n"
         '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n'
@@ -64,7 +74,7 @@ def news_query(bucket: str, start_ms: int | None, end_ms: int | None, symbols: S
         condition += f" and ({wanted})"
     return (
         f"from(bucket: {flux_string(bucket)})\n"
-        f"  |> range(start: {flux_time(start_ms, EARLIEST)}, stop: {flux_time(end_ms, LATEST)})\n"
+        f"{_range(start_ms, end_ms)}"
         f"  |> filter(fn: (r) => {condition})\n"
         '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n'
     )

@@ -1,0 +1,3 @@
+"""Integration fixtures: real services started by the test session."""
+
+from influx_fixtures import *  # noqa: F401,F403  (real influxd; see influx_fixtures.py)
