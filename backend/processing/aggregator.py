@@ -157,7 +157,7 @@ class CandleAggregator:
         mins = st.minutes
         append = out.append
         make = Candle._make
-        for minute in minutes:
+        for minute in sorted(minutes):
             v = mins[minute]
             append(make((sym, _M1, minute, v[0], v[1], v[2], v[3], v[4], v[7], v[6])))
         levels = (
@@ -168,7 +168,7 @@ class CandleAggregator:
         starts = minutes
         for tf, store, children, length, step in levels:
             starts = {t - t % length for t in starts}
-            for start in starts:
+            for start in sorted(starts):
                 parts = [c for c in map(children.get, range(start, start + length, step)) if c is not None]
                 v = store[start] = _merge(parts)
                 append(make((sym, tf, start, v[0], v[1], v[2], v[3], v[4], v[5] / v[4] if v[4] else v[3], v[6])))

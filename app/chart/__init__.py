@@ -1,0 +1,1 @@
+"""The candle chart: data columns, chunked plot items, time axis, news markers."""

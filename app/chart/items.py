@@ -1,0 +1,240 @@
+"""Long-lived pyqtgraph items that draw candles and volume bars from :class:`ChartData`.
+
+Drawing is precomputed: finished candles are recorded into ``QPicture`` chunks of
+:data:`CHUNK` groups, at levels of detail where one drawn group merges ``4**level``
+candles (so a fully zoomed-out chart of a million candles still draws ~1,000
+shapes). The live candle (and the level's unfinished last group) lives in its own
+small picture, rebuilt on each tick. ``paint()`` only replays pictures that intersect
+the exposed area; pictures are built in :meth:`ChunkedItem.prepare`, called when
+data or the visible range changes — never in ``paint()``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QLineF, QPointF, QRectF
+from PySide6.QtGui import QColor, QPainter, QPen, QPicture, QPolygonF
+from PySide6.QtWidgets import QGraphicsItem
+
+from app.chart.data import ChartData
+
+CHUNK = 512  # groups per picture
+LEVEL_FACTOR = 4
+MAX_LEVEL = 8
+UP = QColor(38, 166, 154)
+DOWN = QColor(239, 83, 80)
+VWAP = QColor(255, 183, 77)
+
+
+def _cosmetic(color: QColor, width: float = 1.0) -> QPen:
+    pen = QPen(color, width)
+    pen.setCosmetic(True)
+    return pen
+
+
+class ChunkedItem(pg.GraphicsObject):
+    """Base: chunk/level caching, visible-range selection and the live picture."""
+
+    def __init__(self, data: ChartData) -> None:
+        super().__init__()
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption)
+        self.data = data
+        self.level = 0
+        self._chunks: dict[tuple[int, int], QPicture] = {}
+        self._live = QPicture()
+        self._live_rect = QRectF()
+        self._bounds = QRectF()
+        self._visible = (0.0, 0.0)
+
+    # -- data changes -----------------------------------------------------------------------------
+
+    def reset(self, data: ChartData) -> None:
+        """New data (symbol or timeframe switch): drop every picture."""
+        self.prepareGeometryChange()
+        self.data = data
+        self._chunks.clear()
+        self._update_bounds()
+        self._rebuild_live()
+        self.update()
+
+    def changed(self, kind: str, index: int) -> None:
+        """React to :meth:`ChartData.upsert`'s result with the least possible work."""
+        if kind == "live":
+            self._rebuild_live()
+            self._grow_bounds(index)
+            self.update(self._live_rect.united(self._bar_rect(index)))
+            return
+        if kind == "append":
+            # The previous live candle is final now: invalidate the chunks that hold it at each level.
+            self._invalidate_from(index - 1)
+        else:  # an older candle corrected or inserted
+            self._invalidate_from(index)
+        self._rebuild_live()
+        self._update_bounds()
+        self.prepare()
+        self.update()
+
+    def _invalidate_from(self, index: int) -> None:
+        for level in range(MAX_LEVEL + 1):
+            first_chunk = (index // LEVEL_FACTOR**level) // CHUNK
+            for key in [k for k in self._chunks if k[0] == level and k[1] >= first_chunk]:
+                del self._chunks[key]
+
+    # -- range and level --------------------------------------------------------------------------
+
+    def set_visible(self, x0: float, x1: float, width_px: float) -> None:
+        """Called on view range/size change: choose the level of detail and build missing chunks."""
+        span = max(1.0, x1 - x0)
+        level = 0
+        while level < MAX_LEVEL and span / LEVEL_FACTOR**level > max(50.0, width_px / 2.5):
+            level += 1
+        self._visible = (x0, x1)
+        if level != self.level:
+            self.level = level
+            self._rebuild_live()
+        self.prepare()
+        self.update()
+
+    def prepare(self) -> None:
+        """Record the pictures of visible chunks that are missing (at most a few per call)."""
+        size = LEVEL_FACTOR**self.level
+        final_groups = max(0, self.data.n - 1) // size
+        x0, x1 = self._visible
+        c0 = max(0, int(x0 // size) // CHUNK - 1)
+        c1 = min((final_groups - 1) // CHUNK, int(x1 // size) // CHUNK + 1) if final_groups else -1
+        for c in range(c0, c1 + 1):
+            key = (self.level, c)
+            if key not in self._chunks:
+                g0, g1 = c * CHUNK, min(final_groups, (c + 1) * CHUNK)
+                self._chunks[key] = self._record(g0 * size, g1 * size, size)
+
+    def _record(self, i0: int, i1: int, size: int) -> QPicture:
+        pic = QPicture()
+        p = QPainter(pic)
+        if i1 > i0:
+            self.draw(p, i0, i1, size)
+        p.end()
+        return pic
+
+    def _rebuild_live(self) -> None:
+        """The live candle's group at the current level (the only picture a tick rebuilds)."""
+        n = self.data.n
+        if n == 0:
+            self._live, self._live_rect = QPicture(), QRectF()
+            return
+        size = LEVEL_FACTOR**self.level
+        i0 = ((n - 1) // size) * size
+        self._live = self._record(i0, n, size)
+        self._live_rect = self._group_rect(i0, n, size)
+
+    # -- geometry ---------------------------------------------------------------------------------
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 (Qt API)
+        return self._bounds
+
+    def _update_bounds(self) -> None:
+        self.prepareGeometryChange()
+        n = self.data.n
+        if n == 0:
+            self._bounds = QRectF()
+            return
+        lo, hi = self.y_extent(0, n)
+        self._bounds = QRectF(-0.5, lo, n, max(hi - lo, 1e-9))
+
+    def _grow_bounds(self, index: int) -> None:
+        lo, hi = self.y_extent(index, index + 1)
+        b = self._bounds
+        if lo < b.top() or hi > b.bottom() or index + 0.5 > b.right():
+            self._update_bounds()
+
+    def _bar_rect(self, index: int) -> QRectF:
+        lo, hi = self.y_extent(index, index + 1)
+        return QRectF(index - 0.5, lo, 1.0, max(hi - lo, 1e-9))
+
+    def _group_rect(self, i0: int, i1: int, size: int) -> QRectF:
+        lo, hi = self.y_extent(max(0, i0 - size), i1)  # include the segment joining the previous group
+        return QRectF(i0 - size - 0.5, lo, i1 - i0 + 2 * size, max(hi - lo, 1e-9))
+
+    def paint(self, p: QPainter, option, widget=None) -> None:
+        exposed = option.exposedRect
+        size = LEVEL_FACTOR**self.level
+        c0 = max(0, int(exposed.left() // size) // CHUNK)
+        c1 = int(exposed.right() // size) // CHUNK
+        chunks = self._chunks
+        for c in range(c0, c1 + 1):
+            pic = chunks.get((self.level, c))
+            if pic is not None:
+                p.drawPicture(0, 0, pic)
+        p.drawPicture(0, 0, self._live)
+
+    # -- subclass hooks ---------------------------------------------------------------------------
+
+    def y_extent(self, i0: int, i1: int) -> tuple[float, float]:
+        raise NotImplementedError
+
+    def draw(self, p: QPainter, i0: int, i1: int, size: int) -> None:
+        """Draw candles ``[i0, i1)`` merged ``size`` at a time."""
+        raise NotImplementedError
+
+
+def _groups(data: ChartData, i0: int, i1: int, size: int):
+    """Merged OHLCV of consecutive ``size``-candle groups in ``[i0, i1)`` (the last may be partial)."""
+    idx = np.arange(i0, i1, size)
+    o = data.open[idx]
+    h = np.maximum.reduceat(data.high[i0:i1], idx - i0)
+    l = np.minimum.reduceat(data.low[i0:i1], idx - i0)
+    last = np.minimum(idx + size, i1) - 1
+    c = data.close[last]
+    v = np.add.reduceat(data.volume[i0:i1], idx - i0)
+    w = data.session_vwap[last]
+    x = idx + (np.minimum(idx + size, i1) - idx - 1) / 2.0
+    return x, o, h, l, c, v, w, idx
+
+
+class CandleItem(ChunkedItem):
+    """Candlesticks with a session-VWAP line."""
+
+    def y_extent(self, i0: int, i1: int) -> tuple[float, float]:
+        d = self.data
+        return float(d.low[i0:i1].min()), float(d.high[i0:i1].max())
+
+    def draw(self, p: QPainter, i0: int, i1: int, size: int) -> None:
+        x, o, h, l, c, _, w, idx = _groups(self.data, i0, i1, size)
+        half = 0.4 * size
+        up = c >= o
+        for mask, color in ((up, UP), (~up, DOWN)):
+            xs, os_, hs, ls, cs = x[mask], o[mask], h[mask], l[mask], c[mask]
+            p.setPen(_cosmetic(color))
+            p.drawLines([QLineF(a, lo, a, hi) for a, lo, hi in zip(xs.tolist(), ls.tolist(), hs.tolist())])
+            p.setBrush(color)
+            p.drawRects([QRectF(a - half, min(b, e), 2 * half, abs(e - b) or 1e-9)
+                         for a, b, e in zip(xs.tolist(), os_.tolist(), cs.tolist())])
+        # VWAP: join from the previous group's point so chunks connect.
+        px, pw = x.tolist(), w.tolist()
+        if i0 > 0:
+            prev = i0 - 1
+            px.insert(0, float(prev) - (size - 1) / 2.0 if size > 1 else float(prev))
+            pw.insert(0, float(self.data.session_vwap[prev]))
+        if len(px) > 1:
+            p.setPen(_cosmetic(VWAP, 1.5))
+            p.drawPolyline(QPolygonF([QPointF(a, b) for a, b in zip(px, pw)]))
+
+
+class VolumeItem(ChunkedItem):
+    """Volume bars coloured by candle direction."""
+
+    def y_extent(self, i0: int, i1: int) -> tuple[float, float]:
+        return 0.0, float(self.data.volume[i0:i1].max()) if i1 > i0 else 1.0
+
+    def draw(self, p: QPainter, i0: int, i1: int, size: int) -> None:
+        x, o, _, _, c, v, _, idx = _groups(self.data, i0, i1, size)
+        v = v / np.minimum(size, i1 - idx)  # average per candle: heights stay comparable across levels
+        half = 0.4 * size
+        up = c >= o
+        p.setPen(pg.mkPen(None))
+        for mask, color in ((up, UP), (~up, DOWN)):
+            shade = QColor(color)
+            shade.setAlpha(150)
+            p.setBrush(shade)
+            p.drawRects([QRectF(a - half, 0.0, 2 * half, b) for a, b in zip(x[mask].tolist(), v[mask].tolist())])

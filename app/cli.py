@@ -1,0 +1,82 @@
+"""``tickerwire`` command line: the GUI (default) and the ``export`` subcommand."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from backend.model import Timeframe, validate_ticker
+from backend.timeutil import parse_iso
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tickerwire", description="Live candles and the news that moves them.")
+    parser.add_argument("--demo", action="store_true", help="use the synthetic demo market (default without keys)")
+    parser.add_argument("--replay", type=Path, metavar="DIR", help="replay a recorded session directory")
+    parser.add_argument("--speed", type=_positive, default=None, help="demo/replay speed, × real time")
+    parser.add_argument("--exit-after", type=_positive, metavar="SECONDS", help="quit after this many seconds")
+    parser.add_argument("--screenshot", type=Path, metavar="PATH", help="save a PNG of the window just before exiting")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command")
+    export = sub.add_parser("export", help="export candles or news from the store")
+    what = export.add_subparsers(dest="what", required=True)
+    candles = what.add_parser("candles")
+    candles.add_argument("--symbol", required=True)
+    candles.add_argument("--timeframe", default="1m", choices=[t.value for t in Timeframe])
+    news = what.add_parser("news")
+    for p, formats in ((candles, ("csv", "parquet")), (news, ("csv", "json"))):
+        p.add_argument("--start", help="ISO 8601 start (inclusive), e.g. 2025-02-03T14:30Z")
+        p.add_argument("--end", help="ISO 8601 end (exclusive)")
+        p.add_argument("--format", required=True, choices=formats)
+        p.add_argument("--output", type=Path, help="file to write (default: standard output)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "export":
+        return _export(args)
+    from app.gui import run_gui  # Qt is imported only for the GUI
+
+    return run_gui(args)
+
+
+def _export(args) -> int:
+    from backend.export import ExportError, export_candles, export_news
+    from backend.stores.sqlite import SqliteStore
+    from backend.wiring import store_path
+
+    try:
+        start = parse_iso(args.start) if args.start else None
+        end = parse_iso(args.end) if args.end else None
+        path = store_path()
+        if not path.exists():
+            raise ExportError(f"no store at {path}: run the app first (TICKERWIRE_HOME={os.environ.get('TICKERWIRE_HOME', '')})")
+        store = SqliteStore(path)
+        out = args.output if args.output else sys.stdout
+        if args.what == "candles":
+            n = export_candles(store, validate_ticker(args.symbol), Timeframe(args.timeframe), start, end,
+                               args.format, out)
+        else:
+            n = export_news(store, start, end, args.format, out)
+    except (ExportError, ValueError) as exc:
+        print(f"tickerwire export: {exc}", file=sys.stderr)
+        return 2
+    print(f"exported {n} rows", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""Starts the desktop app on the qasync event loop: settings, pipeline, bridge, window."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import time
+
+log = logging.getLogger(__name__)
+
+
+def run_gui(args) -> int:
+    """Run the GUI until the window closes (or ``--exit-after``); return the exit code."""
+    t0 = time.perf_counter()
+    import qasync
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from app.bridge import PipelineBridge
+    from app.main_window import MainWindow
+    from backend import secrets
+    from backend.settings import Settings
+    from backend.wiring import FeedChoice, build_pipeline
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("TickerWire")
+    settings = Settings()
+    has_keys = bool(secrets.get_key(secrets.POLYGON))
+    if args.replay:
+        feed = FeedChoice("replay", speed=args.speed or 1.0, replay_dir=args.replay)
+    else:
+        if not args.demo and has_keys:
+            log.warning("live feeds are not available in this build yet; running the demo market")
+        feed = FeedChoice("demo", speed=args.speed or settings.get("demo_speed"))
+    pipeline = build_pipeline(settings, feed)
+    bridge = PipelineBridge(pipeline)
+    window = MainWindow(settings, bridge)
+    pipeline.start()
+    window.show()
+    log.info("window visible %.2f s after launch", time.perf_counter() - t0 + _since_process_start())
+
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    closed = asyncio.Event()
+    app.aboutToQuit.connect(closed.set)
+
+    def finish() -> None:
+        if args.screenshot:
+            args.screenshot.parent.mkdir(parents=True, exist_ok=True)
+            window.grab().save(str(args.screenshot), "PNG")
+            log.info("screenshot saved to %s", args.screenshot)
+        window.close()
+        app.quit()
+
+    if args.exit_after:
+        QTimer.singleShot(int(args.exit_after * 1000), finish)
+    try:
+        with loop:
+            loop.run_until_complete(closed.wait())
+    finally:
+        pipeline.stop()
+    return 0
+
+
+def _since_process_start() -> float:
+    """Seconds from process start to the GUI code starting (imports, interpreter)."""
+    try:
+        with open(f"/proc/{os.getpid()}/stat") as f:
+            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK") - (time.perf_counter() - _T0))
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+_T0 = time.perf_counter()

@@ -1,0 +1,224 @@
+"""The main window: watchlist, chart, news ticker and details, status bar; wired to the pipeline bridge."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, tzinfo
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox, QDockWidget, QHBoxLayout, QLabel, QMainWindow, QPushButton, QSplitter, QTabWidget,
+    QVBoxLayout, QWidget,
+)
+
+from app.bridge import PipelineBridge
+from app.chart.view import ChartView
+from app.news import ArticleDetails, NewsTicker
+from app.settings_dialog import SettingsDialog
+from app.status import SourceIndicators
+from app.watchlist_view import WatchlistView
+from backend.model import Article, Timeframe
+from backend.pipeline import CandleSeries, PipelineUpdate
+from backend.settings import Settings, tickerwire_home
+from backend.timeutil import NEW_YORK
+
+log = logging.getLogger(__name__)
+
+
+def _zone(setting: str) -> tzinfo:
+    """Exchange time (New York) or the machine's local zone."""
+    return datetime.now().astimezone().tzinfo if setting == "local" else NEW_YORK
+
+
+class MainWindow(QMainWindow):
+    """TickerWire's window. All data arrives through ``bridge.updated``; nothing here waits on I/O."""
+
+    def __init__(self, settings: Settings, bridge: PipelineBridge) -> None:
+        super().__init__()
+        self.settings = settings
+        self.bridge = bridge
+        self.setWindowTitle("TickerWire")
+        self.resize(1400, 860)
+        tz = _zone(settings.get("timezone"))
+        self._load_generation = 0
+        self._pending_article: str | None = None
+        self.latencies_ns: list[int] = []  # message-to-pixel samples (for benchmarks)
+
+        # Chart area with its toolbar.
+        self.chart = ChartView(tz)
+        self.symbol_label = QLabel("")
+        self.symbol_label.setStyleSheet("font-weight: bold; font-size: 14pt;")
+        self.timeframe = QComboBox()
+        for tf in Timeframe:
+            self.timeframe.addItem(tf.value, tf)
+        self.timeframe.setCurrentIndex(self.timeframe.findData(Timeframe(settings.get("timeframe"))))
+        self.live_button = QPushButton("Resume live ▶")
+        self.live_button.setVisible(False)
+        self.live_button.clicked.connect(self.chart.resume_live)
+        bar = QHBoxLayout()
+        bar.addWidget(self.symbol_label)
+        bar.addStretch(1)
+        bar.addWidget(self.live_button)
+        bar.addWidget(QLabel("Timeframe"))
+        bar.addWidget(self.timeframe)
+        chart_page = QWidget()
+        cl = QVBoxLayout(chart_page)
+        cl.setContentsMargins(4, 4, 4, 4)
+        cl.addLayout(bar)
+        cl.addWidget(self.chart, 1)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(chart_page, "Chart")
+
+        # News: ticker over details.
+        self.ticker = NewsTicker(tz)
+        self.details = ArticleDetails(tz)
+        news = QSplitter(Qt.Orientation.Vertical)
+        news.addWidget(self.ticker)
+        news.addWidget(self.details)
+        news.setSizes([520, 260])
+
+        main = QSplitter(Qt.Orientation.Horizontal)
+        main.addWidget(self.tabs)
+        main.addWidget(news)
+        main.setSizes([1000, 400])
+        self.setCentralWidget(main)
+
+        self.watchlist = WatchlistView()
+        dock = QDockWidget("Watchlist", self)
+        dock.setObjectName("watchlist-dock")
+        dock.setWidget(self.watchlist)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        self.resizeDocks([dock], [380], Qt.Orientation.Horizontal)
+
+        self.indicators = SourceIndicators(self.statusBar())
+        self._status_timer = QTimer(self)
+        self._status_timer.timeout.connect(self.indicators.refresh)
+        self._status_timer.start(1000)
+
+        settings_action = QAction("&Settings…", self)
+        settings_action.setShortcut(QKeySequence.StandardKey.Preferences)
+        settings_action.triggered.connect(self.open_settings)
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        menu = self.menuBar().addMenu("&File")
+        menu.addAction(settings_action)
+        menu.addAction(quit_action)
+
+        # Wiring.
+        bridge.updated.connect(self._on_pipeline_updated)
+        self.watchlist.symbol_selected.connect(self.select_symbol)
+        self.timeframe.currentIndexChanged.connect(self._on_timeframe_changed)
+        self.chart.article_clicked.connect(self.details.show_article)
+        self.chart.follow_changed.connect(lambda following: self.live_button.setVisible(not following))
+        self.ticker.article_selected.connect(self.show_article)
+        settings.on_change(self._on_setting_changed)
+
+        self._restore_layout()
+        self._apply_watchlist()
+
+    # -- actions ----------------------------------------------------------------------------------
+
+    def open_settings(self) -> SettingsDialog:
+        dialog = SettingsDialog(self.settings, self)
+        dialog.open()
+        return dialog
+
+    def select_symbol(self, symbol: str) -> None:
+        """Load a symbol's history off the GUI thread; the chart switches when it arrives."""
+        self._load_generation += 1
+        generation = self._load_generation
+        tf = self.timeframe.currentData()
+        self.symbol_label.setText(symbol)
+        self.chart.begin_load(symbol, tf)
+        pipeline = self.bridge.pipeline
+        candles = pipeline.load_candles(symbol, tf)
+        articles = pipeline.load_articles([symbol])
+
+        def on_candles(series: CandleSeries) -> None:
+            self.bridge.deliver(articles, lambda arts: self._show_series(generation, series, arts))
+
+        self.bridge.deliver(candles, on_candles)
+
+    def show_article(self, article: Article) -> None:
+        """Ticker click: select the article's symbol, scroll the chart to it, highlight its marker."""
+        self.details.show_article(article)
+        symbol = self.chart.symbol if self.chart.symbol in article.symbols else sorted(article.symbols)[0]
+        if symbol == self.chart.symbol and self.chart.show_article(article.id):
+            return
+        self._pending_article = article.id
+        self.watchlist.select_symbol(symbol)
+        if self.chart.symbol != symbol:
+            self.select_symbol(symbol)
+
+    # -- updates ----------------------------------------------------------------------------------
+
+    def _show_series(self, generation: int, series: CandleSeries, articles: list[Article]) -> None:
+        if generation != self._load_generation:
+            return  # a newer selection superseded this load
+        self.chart.set_series(series, articles)
+        if self._pending_article is not None:
+            self.chart.show_article(self._pending_article)
+            self._pending_article = None
+
+    def _on_pipeline_updated(self, update: PipelineUpdate) -> None:
+        if update.candles:
+            self.chart.apply_candles(update.candles)
+        if update.articles:
+            watched = set(self.watchlist.model_.symbols())
+            relevant = [a for a in update.articles if a.symbols & watched]
+            self.ticker.add_articles(relevant)
+            self.chart.add_articles(relevant)
+        if update.snapshots:
+            self.watchlist.model_.apply(update.snapshots)
+        if update.statuses:
+            self.indicators.apply(update.statuses)
+        if update.entered_ns and update.candles:
+            self.chart.graphics.viewport().repaint()
+            self.latencies_ns.append(time.perf_counter_ns() - update.entered_ns)
+            del self.latencies_ns[:-10_000]
+
+    def _on_timeframe_changed(self, _index: int) -> None:
+        self.settings.set("timeframe", self.timeframe.currentData().value)
+        if self.chart.symbol:
+            self.select_symbol(self.chart.symbol)
+
+    def _on_setting_changed(self, name: str, value) -> None:
+        if name == "watchlist":
+            self.bridge.pipeline.set_watchlist(value)
+            self._apply_watchlist()
+        elif name == "timezone":
+            tz = _zone(value)
+            self.chart.set_timezone(tz)
+            self.ticker.tz = self.details.tz = tz
+
+    def _apply_watchlist(self) -> None:
+        symbols = [w.symbol for w in self.settings.watchlist]
+        current = self.chart.symbol
+        self.watchlist.model_.set_symbols(symbols)
+        self.bridge.deliver(self.bridge.pipeline.load_snapshots(symbols), self.watchlist.model_.apply)
+        self.bridge.deliver(self.bridge.pipeline.load_articles(symbols), self.ticker.add_articles)
+        if symbols:
+            self.watchlist.select_symbol(current if current in symbols else symbols[0])
+
+    # -- layout persistence -----------------------------------------------------------------------
+
+    def _ui_state(self) -> QSettings:
+        return QSettings(str(tickerwire_home() / "ui-state.ini"), QSettings.Format.IniFormat)
+
+    def _restore_layout(self) -> None:
+        state = self._ui_state()
+        geometry, layout = state.value("geometry"), state.value("state")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        if isinstance(layout, QByteArray):
+            self.restoreState(layout)
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        state = self._ui_state()
+        state.setValue("geometry", self.saveGeometry())
+        state.setValue("state", self.saveState())
+        state.sync()
+        super().closeEvent(event)

@@ -1,0 +1,177 @@
+"""Settings dialog: watchlist editor, API keys (OS keyring), feed and time zone.
+
+Nothing is applied until everything validates; a bad entry gets a message naming the
+line and the problem, and the settings stay as they were.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (
+    QAbstractItemView, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QGroupBox, QHBoxLayout,
+    QHeaderView, QLabel, QLineEdit, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout,
+)
+
+from backend import secrets
+from backend.model import WatchItem
+from backend.settings import Settings, SettingsError, validate_watchlist
+from backend.watchlist import default_watch_item
+
+MAX_KEY_LEN = 200
+
+
+class SettingsDialog(QDialog):
+    """Edits a :class:`Settings`; ``accept()`` only when every field is valid."""
+
+    def __init__(self, settings: Settings, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("TickerWire settings")
+        self.resize(720, 560)
+        self.settings = settings
+
+        self.table = QTableWidget(0, 3)
+        self.table.setHorizontalHeaderLabels(["Symbol", "News query", "Guardian sections (comma-separated)"])
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        for item in settings.watchlist:
+            self._append_row(item)
+        self.new_symbol = QLineEdit()
+        self.new_symbol.setPlaceholderText("Ticker, e.g. NFLX or BRK.B")
+        self.new_symbol.setMaxLength(64)
+        self.new_symbol.returnPressed.connect(self.add_symbol)
+        add, remove = QPushButton("Add"), QPushButton("Remove")
+        up, down = QPushButton("Move up"), QPushButton("Move down")
+        add.clicked.connect(self.add_symbol)
+        remove.clicked.connect(self.remove_selected)
+        up.clicked.connect(lambda: self._move(-1))
+        down.clicked.connect(lambda: self._move(1))
+        row = QHBoxLayout()
+        for w in (self.new_symbol, add, remove, up, down):
+            row.addWidget(w)
+        watch_box = QGroupBox("Watchlist")
+        wl = QVBoxLayout(watch_box)
+        wl.addWidget(self.table)
+        wl.addLayout(row)
+
+        keys_box = QGroupBox("API keys (kept in the OS keyring, never in a file)")
+        kf = QFormLayout(keys_box)
+        self.polygon_key = self._key_edit(secrets.POLYGON)
+        self.guardian_key = self._key_edit(secrets.GUARDIAN)
+        kf.addRow("Polygon / Massive", self.polygon_key)
+        kf.addRow("Guardian", self.guardian_key)
+        self.keyring_note = QLabel(secrets.keyring_problem())
+        self.keyring_note.setWordWrap(True)
+        self.keyring_note.setStyleSheet("color: #ffb74d;")
+        kf.addRow(self.keyring_note)
+
+        feed_box = QGroupBox("Feed and display")
+        ff = QFormLayout(feed_box)
+        self.feed = QComboBox()
+        self.feed.addItem("Delayed (15 min)", "delayed")
+        self.feed.addItem("Real-time", "realtime")
+        self.feed.setCurrentIndex(self.feed.findData(settings.get("feed")))
+        self.timezone = QComboBox()
+        self.timezone.addItem("Exchange time (New York)", "exchange")
+        self.timezone.addItem("Local time", "local")
+        self.timezone.setCurrentIndex(self.timezone.findData(settings.get("timezone")))
+        ff.addRow("Feed", self.feed)
+        ff.addRow("Time zone", self.timezone)
+
+        self.error = QLabel("")
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet("color: #ef5350; font-weight: bold;")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        for w in (watch_box, keys_box, feed_box, self.error, buttons):
+            layout.addWidget(w)
+
+    # -- watchlist editing ------------------------------------------------------------------------
+
+    def add_symbol(self) -> bool:
+        """Add the typed ticker with its default query and sections; show why not if it is invalid."""
+        text = self.new_symbol.text()
+        try:
+            item = default_watch_item(text)
+        except ValueError as exc:
+            self.error.setText(str(exc))
+            return False
+        if item.symbol in self._symbols():
+            self.error.setText(f"{item.symbol} is already in the watchlist")
+            return False
+        self._append_row(item)
+        self.new_symbol.clear()
+        self.error.clear()
+        return True
+
+    def remove_selected(self) -> None:
+        for r in sorted({i.row() for i in self.table.selectedIndexes()}, reverse=True):
+            self.table.removeRow(r)
+
+    def _move(self, delta: int) -> None:
+        r = self.table.currentRow()
+        target = r + delta
+        if r < 0 or not 0 <= target < self.table.rowCount():
+            return
+        values = [self._cell(r, c) for c in range(3)]
+        other = [self._cell(target, c) for c in range(3)]
+        for c in range(3):
+            self.table.setItem(r, c, QTableWidgetItem(other[c]))
+            self.table.setItem(target, c, QTableWidgetItem(values[c]))
+        self.table.setCurrentCell(target, 0)
+
+    def _append_row(self, item: WatchItem) -> None:
+        r = self.table.rowCount()
+        self.table.insertRow(r)
+        self.table.setItem(r, 0, QTableWidgetItem(item.symbol))
+        self.table.setItem(r, 1, QTableWidgetItem(item.query))
+        self.table.setItem(r, 2, QTableWidgetItem(", ".join(item.sections)))
+
+    def _cell(self, r: int, c: int) -> str:
+        item = self.table.item(r, c)
+        return item.text() if item else ""
+
+    def _symbols(self) -> list[str]:
+        return [self._cell(r, 0).strip().upper() for r in range(self.table.rowCount())]
+
+    def watch_items(self) -> list[WatchItem]:
+        """The table as entered (unvalidated)."""
+        return [WatchItem(self._cell(r, 0), self._cell(r, 1), tuple(self._cell(r, 2).split(",")))
+                for r in range(self.table.rowCount())]
+
+    def _key_edit(self, name: str) -> QLineEdit:
+        edit = QLineEdit()
+        edit.setEchoMode(QLineEdit.EchoMode.Password)
+        edit.setMaxLength(MAX_KEY_LEN + 1)
+        source = secrets.key_source(name)
+        edit.setPlaceholderText({"environment": "set in the environment", "keyring": "saved in the keyring"}
+                                .get(source, "not set (demo data is used)"))
+        return edit
+
+    # -- apply ------------------------------------------------------------------------------------
+
+    def accept(self) -> None:
+        try:
+            self.apply()
+        except (SettingsError, secrets.NoKeyringError, ValueError) as exc:
+            self.error.setText(str(exc))
+            return
+        super().accept()
+
+    def apply(self) -> None:
+        """Validate everything, then save; raise with a user-facing message and change nothing if invalid."""
+        watchlist = validate_watchlist(self.watch_items())
+        keys = {}
+        for name, edit in ((secrets.POLYGON, self.polygon_key), (secrets.GUARDIAN, self.guardian_key)):
+            value = edit.text().strip()
+            if value:
+                if len(value) > MAX_KEY_LEN or not value.isprintable() or " " in value:
+                    raise SettingsError(f"the {name} key does not look like an API key (no spaces, at most "
+                                        f"{MAX_KEY_LEN} characters)")
+                keys[name] = value
+        if keys and not secrets.keyring_available():
+            raise secrets.NoKeyringError(secrets.keyring_problem())
+        self.settings.update({"watchlist": watchlist, "feed": self.feed.currentData(),
+                              "timezone": self.timezone.currentData()})
+        for name, value in keys.items():
+            secrets.set_key(name, value)

@@ -1,0 +1,148 @@
+"""Benchmark of the InfluxDB hot store on a real influxd (built by ``python -m stack.local prepare influxdb``).
+
+Measures, on one server:
+
+* batched write throughput of :class:`InfluxStore` (target ≥ 100,000 points/s) for one
+  trading day of 1m candles for 500 symbols (195,000 points, 7 fields each);
+* the reference project's pattern — one synchronous influxdb-client write of one
+  ``Point`` per row — on the same kind of input, and the ratio of the two;
+* p95 latency of a Flux query for one symbol-day of 1m candles (target ≤ 50 ms).
+
+Prints a table and writes ``bench/results/influx.json``. Run:
+``python bench/bench_influx.py [--symbols 500] [--per-row 3000] [--queries 300]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from backend.model import Candle, Timeframe  # noqa: E402
+from backend.stores.influx import InfluxSettings, InfluxStore  # noqa: E402
+from stack.local.influxdb import InfluxServer  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+OPEN_MS = 1_748_871_000_000  # 2025-06-02 13:30 UTC, 09:30 New York
+MIN = 60_000
+
+
+def trading_day(symbols: int, minutes: int = 390) -> list[Candle]:
+    """``symbols`` × ``minutes`` 1m candles with realistic prices, minute-major like a live feed."""
+    rng = random.Random(7)
+    names = [f"S{i:03d}" for i in range(symbols)]
+    price = {s: rng.uniform(5, 900) for s in names}
+    out = []
+    for m in range(minutes):
+        for s in names:
+            p = price[s] = round(price[s] * (1 + rng.gauss(0, 0.001)), 2)
+            out.append(Candle(s, Timeframe.M1, OPEN_MS + m * MIN, p, p + 0.05, p - 0.05, p, float(rng.randint(100, 90_000)),
+                              round(p + 0.003, 4), rng.randint(1, 400)))
+    return out
+
+
+def bench_batched(url: str, candles: list[Candle], batch_size: int) -> dict:
+    store = InfluxStore(InfluxSettings(url=url, bucket="bench_batched/hot", retention_days=None, flush_interval_s=0,
+                                       batch_size=batch_size, max_buffer_points=len(candles) + 1))
+    started = time.perf_counter()
+    for i in range(0, len(candles), 10_000):  # the sink hands over chunks as they arrive
+        store.upsert_candles(candles[i:i + 10_000])
+    store.flush()
+    elapsed = time.perf_counter() - started
+    written = store.points_written
+    store.close()
+    return {"points": written, "seconds": round(elapsed, 3), "points_per_s": round(written / elapsed),
+            "batch_size": batch_size}
+
+
+def bench_per_row(url: str, candles: list[Candle]) -> dict:
+    """The reference pattern: one synchronous write of one Point per row (here with the correct ms precision)."""
+    from influxdb_client import InfluxDBClient, Point, WritePrecision
+    from influxdb_client.client.write_api import SYNCHRONOUS
+
+    with InfluxDBClient(url=url, token="bench:unused", org="tickerwire") as client:
+        api = client.write_api(write_options=SYNCHRONOUS)
+        started = time.perf_counter()
+        for c in candles:
+            point = (Point("candles").tag("symbol", c.symbol).tag("timeframe", c.timeframe.value)
+                     .field("open", c.open).field("high", c.high).field("low", c.low).field("close", c.close)
+                     .field("volume", c.volume).field("vwap", c.vwap).field("trades", c.trades)
+                     .time(c.start_ms, WritePrecision.MS))
+            api.write(bucket="bench_per_row/autogen", record=point, write_precision=WritePrecision.MS)
+        elapsed = time.perf_counter() - started
+    return {"points": len(candles), "seconds": round(elapsed, 3), "points_per_s": round(len(candles) / elapsed)}
+
+
+def bench_queries(url: str, symbols: int, n: int) -> dict:
+    store = InfluxStore(InfluxSettings(url=url, bucket="bench_batched/hot", retention_days=None, flush_interval_s=0))
+    rng = random.Random(11)
+    day_end = OPEN_MS + 390 * MIN
+    for _ in range(10):  # warm up
+        store.candles("S000", Timeframe.M1, OPEN_MS, day_end)
+    times, rows = [], 0
+    for _ in range(n):
+        symbol = f"S{rng.randrange(symbols):03d}"
+        started = time.perf_counter()
+        got = store.candles(symbol, Timeframe.M1, OPEN_MS, day_end)
+        times.append((time.perf_counter() - started) * 1000)
+        rows = len(got)
+    store.close()
+    times.sort()
+    return {"queries": n, "rows_per_query": rows, "p50_ms": round(statistics.median(times), 2),
+            "p95_ms": round(times[int(0.95 * (n - 1))], 2), "max_ms": round(times[-1], 2)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--symbols", type=int, default=500)
+    parser.add_argument("--per-row", type=int, default=3_000, help="rows for the one-write-per-row pattern")
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--batch-size", type=int, default=5_000)
+    args = parser.parse_args()
+
+    candles = trading_day(args.symbols)
+    with InfluxServer() as server:
+        InfluxStore(InfluxSettings(url=server.url, bucket="bench_per_row/autogen", retention_days=None,
+                                   flush_interval_s=0)).close()  # creates the database
+        batched = bench_batched(server.url, candles, args.batch_size)
+        per_row = bench_per_row(server.url, candles[: args.per_row])
+        per_row_batched = bench_batched(server.url, candles[: args.per_row], args.batch_size)
+        query = bench_queries(server.url, args.symbols, args.queries)
+
+    ratio = batched["points_per_s"] / per_row["points_per_s"]
+    result = {
+        "server": "influxd 1.8.3 (built from the Go module), 127.0.0.1",
+        "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count()},
+        "batched_write": batched,
+        "per_row_write_reference_pattern": per_row,
+        "batched_write_same_rows_as_per_row": per_row_batched,
+        "batched_over_per_row_ratio": round(ratio, 1),
+        "query_one_symbol_day_1m": query,
+        "targets": {"batched_points_per_s": 100_000, "query_p95_ms": 50},
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "influx.json").write_text(json.dumps(result, indent=2) + "\n")
+
+    rows = [
+        ("batched write (points/s)", f"{batched['points_per_s']:,}", "≥ 100,000", batched["points_per_s"] >= 100_000),
+        ("one write per row (points/s)", f"{per_row['points_per_s']:,}", "—", None),
+        ("batched / per-row", f"{ratio:.0f}×", "—", None),
+        ("query symbol-day p95 (ms)", f"{query['p95_ms']}", "≤ 50", query["p95_ms"] <= 50),
+        ("query symbol-day p50 (ms)", f"{query['p50_ms']}", "—", None),
+    ]
+    print(f"{'measure':34} {'value':>12}  {'target':>10}  ok")
+    for name, value, target, ok in rows:
+        print(f"{name:34} {value:>12}  {target:>10}  {'' if ok is None else ('yes' if ok else 'NO')}")
+    print(f"wrote {RESULTS / 'influx.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
