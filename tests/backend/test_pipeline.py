@@ -1,0 +1,127 @@
+"""The embedded pipeline end to end: demo and replay feeds through parsing, aggregation and the store."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from helpers import SAMPLE_SESSION, sample_bars
+
+from backend.model import Timeframe, WatchItem
+from backend.pipeline import Pipeline, PipelineUpdate
+from backend.processing.aggregator import aggregate
+from backend.sources.demo import ReplaySource, SyntheticSource, demo_start_ms
+from backend.watchlist import default_watch_item
+
+
+class Collector:
+    """Listener that records updates and lets a test wait for a condition."""
+
+    def __init__(self) -> None:
+        self.updates: list[PipelineUpdate] = []
+        self._cv = threading.Condition()
+
+    def __call__(self, update: PipelineUpdate) -> None:
+        with self._cv:
+            self.updates.append(update)
+            self._cv.notify_all()
+
+    def wait_for(self, predicate, timeout=20.0):
+        deadline = time.monotonic() + timeout
+        with self._cv:
+            while not predicate(self):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("condition not reached in time")
+                self._cv.wait(left)
+
+    @property
+    def candles(self):
+        return [c for u in self.updates for c in u.candles]
+
+    @property
+    def articles(self):
+        return [a for u in self.updates for a in u.articles]
+
+
+@pytest.fixture
+def run_pipeline(tmp_path):
+    started = []
+
+    def start(watchlist, sources):
+        pipeline = Pipeline(tmp_path / "store.sqlite", watchlist, sources)
+        collector = Collector()
+        pipeline.add_listener(collector)
+        pipeline.start()
+        started.append(pipeline)
+        return pipeline, collector
+
+    yield start
+    for p in started:
+        p.stop()
+
+
+def test_replay_of_recorded_session_stores_what_the_aggregator_computes(run_pipeline):
+    watchlist = [default_watch_item(s) for s in ("AAPL", "AMZN", "BRK.B")]
+    pipeline, got = run_pipeline(watchlist, lambda items: [ReplaySource(SAMPLE_SESSION, speed=0)])
+    got.wait_for(lambda c: c.articles and len({k.key for k in c.candles}) >= len(aggregate(sample_bars())))
+    expected = aggregate(sample_bars())
+    for (symbol, tf, start), candle in expected.items():
+        stored = pipeline.load_candles(symbol, tf).result()
+        i = list(stored.start).index(start)
+        assert stored.close[i] == pytest.approx(candle.close) and stored.volume[i] == candle.volume
+    # Relevance: only the Amazon technology story reaches AMZN; not the rainforest, not the politics live blog.
+    articles = pipeline.load_articles(["AMZN"]).result()
+    assert [a.id for a in articles] == ["technology/2025/feb/03/amazon-cloud-revenue-ai-spending"]
+
+
+def test_demo_feed_streams_candles_news_snapshots_and_status(run_pipeline):
+    watchlist = [default_watch_item("AAPL"), default_watch_item("NFLX")]
+    start = demo_start_ms(1764345600000)  # a fixed instant: the demo is deterministic
+    pipeline, got = run_pipeline(watchlist, lambda items: [SyntheticSource(items, seed=1, speed=200,
+                                                                           history_days=1, start_ms=start)])
+    got.wait_for(lambda c: any(x.timeframe is Timeframe.M1 and x.start_ms >= start for x in c.candles)
+                 and c.articles and any(u.statuses for u in c.updates))
+    series = pipeline.load_candles("AAPL", Timeframe.M1).result()
+    assert len(series) >= 390  # at least one full session of history
+    assert (series.high >= series.low).all() and (series.start[1:] > series.start[:-1]).all()
+    snaps = pipeline.load_snapshots(["AAPL"]).result()
+    assert snaps[0].last > 0 and snaps[0].day_volume > 0
+    status = [u.statuses for u in got.updates if u.statuses][-1][0]
+    assert status.name == "Demo market" and status.messages > 0
+    assert all(a.symbols <= {"AAPL", "NFLX"} and a.symbols for a in got.articles)
+
+
+def test_watchlist_change_applies_live(run_pipeline):
+    start = demo_start_ms(1764345600000)
+    pipeline, got = run_pipeline([default_watch_item("AAPL")],
+                                 lambda items: [SyntheticSource(items, seed=2, speed=200, history_days=0,
+                                                                start_ms=start)])
+    got.wait_for(lambda c: any(x.symbol == "AAPL" for x in c.candles))
+    pipeline.set_watchlist([default_watch_item("AAPL"), default_watch_item("TSLA")])
+    got.wait_for(lambda c: any(x.symbol == "TSLA" for x in c.candles))
+    assert len(pipeline.load_candles("TSLA", Timeframe.M1).result()) > 0
+
+
+def test_malformed_messages_are_rejected_and_the_pipeline_keeps_going(run_pipeline, tmp_path):
+    session = tmp_path / "bad"
+    session.mkdir()
+    good = (SAMPLE_SESSION / "polygon.jsonl").read_text().splitlines()
+    (session / "polygon.jsonl").write_text("\n".join([good[3], "garbage{", '[{"ev":"AM","sym":"X"}]', good[4]]))
+    pipeline, got = run_pipeline([WatchItem("AAPL", "Apple", ())],
+                                 lambda items: [ReplaySource(session, speed=0)])
+    got.wait_for(lambda c: sum(len(u.rejected) for u in c.updates) >= 2
+                 and len(pipeline.load_candles("AAPL", Timeframe.M1).result()) == 2)
+    assert pipeline.rejected_total >= 2
+
+
+def test_synthetic_market_is_deterministic_per_seed():
+    from backend.demo.synthetic import SymbolWalk
+
+    a, b, c = SymbolWalk("AAPL", 5), SymbolWalk("AAPL", 5), SymbolWalk("AAPL", 6)
+    bars_a = [a.bar("AM", 1764340200000 + i * 60_000, 60) for i in range(50)]
+    bars_b = [b.bar("AM", 1764340200000 + i * 60_000, 60) for i in range(50)]
+    bars_c = [c.bar("AM", 1764340200000 + i * 60_000, 60) for i in range(50)]
+    assert bars_a == bars_b and bars_a != bars_c
+    assert all(x.low <= min(x.open, x.close) and x.high >= max(x.open, x.close) for x in bars_a)
