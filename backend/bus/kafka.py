@@ -1,0 +1,338 @@
+"""Kafka bus for stack mode, on confluent-kafka: topics, an idempotent producer and at-least-once sinks.
+
+* :func:`ensure_topics` creates the topics with their partitions and retention.
+* :class:`KafkaPublisher` is an idempotent producer (``acks=all``) with batching tuned
+  for throughput; a full local queue is met with ``poll()`` and a retry (backpressure,
+  never loss) and surfaces as :class:`BusBackpressure` only after ``max_block_s``;
+  failed deliveries surface as :class:`DeliveryFailed` and an unreachable cluster as
+  :class:`BusUnavailable`.
+* :class:`SinkConsumer` reads a batch, hands it to a sink and commits the offsets only
+  after the sink has written it (at-least-once). Sinks upsert, so a replay never
+  duplicates. Undecodable records go to the dead-letter topic before the commit.
+
+Records are encoded by :mod:`backend.bus.schema`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable, Sequence
+
+try:
+    from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+    from confluent_kafka.admin import AdminClient, NewTopic
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    raise ImportError("the Kafka bus needs confluent-kafka: pip install 'tickerwire[kafka]'") from exc
+
+from backend.bus import schema
+from backend.model import Article, Bar, Candle
+
+PRICES = "stock-prices"
+NEWS = "news-articles"
+CANDLES = "candles"
+ARTICLES = "articles"
+DEAD_LETTERS = "dead-letters"
+
+DAY_MS = 24 * 3_600_000
+
+
+class BusError(Exception):
+    """Base class of the Kafka bus errors."""
+
+
+class BusUnavailable(BusError):
+    """The cluster could not be reached, or messages were not delivered in time."""
+
+
+class BusBackpressure(BusError):
+    """The producer's local queue stayed full for longer than the caller allows."""
+
+
+class DeliveryFailed(BusError):
+    """The broker rejected messages for good (the report says which and why)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """A topic and its settings."""
+
+    name: str
+    partitions: int = 3
+    retention_ms: int = 7 * DAY_MS
+    compact: bool = False
+
+    def new_topic(self, replication: int = 1) -> NewTopic:
+        config = {"retention.ms": str(self.retention_ms),
+                  "cleanup.policy": "compact,delete" if self.compact else "delete"}
+        return NewTopic(self.name, num_partitions=self.partitions, replication_factor=replication, config=config)
+
+
+def default_topics(partitions: int = 3, retention_ms: int = 7 * DAY_MS) -> list[TopicSpec]:
+    """The pipeline's topics: inputs, the candle and article outputs (compacted upserts), dead letters."""
+    return [
+        TopicSpec(PRICES, partitions, retention_ms),
+        TopicSpec(NEWS, 1, retention_ms),
+        TopicSpec(CANDLES, partitions, retention_ms, compact=True),
+        TopicSpec(ARTICLES, 1, retention_ms, compact=True),
+        TopicSpec(DEAD_LETTERS, 1, 30 * DAY_MS),
+    ]
+
+
+def ensure_topics(bootstrap_servers: str, specs: Sequence[TopicSpec], timeout: float = 30.0,
+                  replication: int = 1) -> list[str]:
+    """Create the topics that do not exist yet; return the names created.
+
+    Raises:
+        BusUnavailable: the cluster did not answer or refused a topic.
+    """
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+    try:
+        existing = set(admin.list_topics(timeout=timeout).topics)
+    except KafkaException as exc:
+        raise BusUnavailable(f"cannot list topics at {bootstrap_servers}: {exc}") from exc
+    missing = [spec.new_topic(replication) for spec in specs if spec.name not in existing]
+    if not missing:
+        return []
+    created = []
+    for name, future in admin.create_topics(missing, operation_timeout=timeout).items():
+        try:
+            future.result(timeout)
+            created.append(name)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise BusUnavailable(f"cannot create topic {name}: {exc}") from exc
+    return created
+
+
+def producer_config(bootstrap_servers: str, **overrides: object) -> dict[str, object]:
+    """Idempotent, throughput-tuned producer settings (overridable)."""
+    config: dict[str, object] = {
+        "bootstrap.servers": bootstrap_servers,
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 20,
+        "batch.size": 512 * 1024,
+        "batch.num.messages": 10_000,
+        "compression.type": "lz4",
+        "queue.buffering.max.messages": 500_000,
+        "queue.buffering.max.kbytes": 256 * 1024,
+        "message.timeout.ms": 300_000,
+        "retry.backoff.ms": 100,
+        "reconnect.backoff.max.ms": 2_000,
+    }
+    config.update(overrides)
+    return config
+
+
+class KafkaPublisher:
+    """Publishes records to Kafka; check :meth:`flush` or :meth:`raise_failures` to learn of failures.
+
+    Args:
+        bootstrap_servers: ``host:port[,…]``.
+        max_block_s: How long :meth:`produce` may wait for room in a full local queue
+            before raising :class:`BusBackpressure`.
+        **overrides: librdkafka settings that replace :func:`producer_config`'s.
+    """
+
+    def __init__(self, bootstrap_servers: str, *, max_block_s: float = 30.0, **overrides: object) -> None:
+        self._producer = Producer(producer_config(bootstrap_servers, **overrides))
+        self.max_block_s = max_block_s
+        self.delivered = 0
+        self._failures: list[str] = []
+
+    def _on_delivery(self, err: KafkaError | None, msg) -> None:
+        if err is None:
+            self.delivered += 1
+        else:
+            self._failures.append(f"{msg.topic()}[{msg.key()!r}]: {err.str()}")
+
+    def produce(self, topic: str, key: str | bytes | None, value: bytes | None) -> None:
+        """Queue one message; wait (serving delivery reports) while the local queue is full.
+
+        Raises:
+            BusBackpressure: the queue stayed full for ``max_block_s``.
+            DeliveryFailed: an earlier message failed for good.
+        """
+        if self._failures:
+            self.raise_failures()
+        try:
+            self._producer.produce(topic, value, key, on_delivery=self._on_delivery)
+            return
+        except BufferError:
+            pass
+        deadline = time.monotonic() + self.max_block_s
+        while True:
+            self._producer.poll(0.05)
+            try:
+                self._producer.produce(topic, value, key, on_delivery=self._on_delivery)
+                return
+            except BufferError:
+                if time.monotonic() >= deadline:
+                    raise BusBackpressure(
+                        f"producer queue full for {self.max_block_s:.0f}s ({len(self._producer)} messages waiting); "
+                        "the cluster is slower than the input or unreachable") from None
+
+    def poll(self, timeout: float = 0.0) -> int:
+        """Serve delivery reports; call it regularly from the producing loop."""
+        return self._producer.poll(timeout)
+
+    def publish_bar(self, bar: Bar) -> None:
+        """Publish a bar to ``stock-prices`` keyed by symbol."""
+        self.produce(PRICES, bar.symbol, schema.encode_bar(bar))
+
+    def publish_article(self, article: Article, query: str) -> None:
+        """Publish an article to ``news-articles`` keyed by the watch query that found it."""
+        self.produce(NEWS, query, schema.encode_article(article))
+
+    def publish_dead_letter(self, letter: schema.DeadLetter) -> None:
+        self.produce(DEAD_LETTERS, letter.source_topic, schema.encode_dead_letter(letter))
+
+    def pending(self) -> int:
+        """Messages queued locally or in flight."""
+        return len(self._producer)
+
+    def raise_failures(self) -> None:
+        """Raise :class:`DeliveryFailed` for deliveries that failed since the last call."""
+        if self._failures:
+            failures, self._failures = self._failures, []
+            shown = "; ".join(failures[:5])
+            raise DeliveryFailed(f"{len(failures)} message(s) not delivered: {shown}")
+
+    def flush(self, timeout: float = 60.0) -> None:
+        """Wait until every queued message is delivered.
+
+        Raises:
+            BusUnavailable: messages are still undelivered after ``timeout`` seconds.
+            DeliveryFailed: some messages failed for good.
+        """
+        remaining = self._producer.flush(timeout)
+        self.raise_failures()
+        if remaining:
+            raise BusUnavailable(f"{remaining} message(s) still undelivered after {timeout:.0f}s")
+
+
+def consumer_config(bootstrap_servers: str, group_id: str, **overrides: object) -> dict[str, object]:
+    """Consumer settings for at-least-once sinks: manual commits, start from the earliest offset."""
+    config: dict[str, object] = {
+        "bootstrap.servers": bootstrap_servers,
+        "group.id": group_id,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        "isolation.level": "read_committed",
+        "fetch.wait.max.ms": 50,
+        "session.timeout.ms": 30_000,
+    }
+    config.update(overrides)
+    return config
+
+
+@dataclass(slots=True, frozen=True)
+class Record:
+    """A decoded message with where it came from."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str
+    value: object  # Bar | Article | Candle | DeadLetter
+
+
+Decoder = Callable[[bytes], object]
+
+DECODERS: dict[str, Decoder] = {
+    PRICES: schema.decode_bar,
+    NEWS: schema.decode_article,
+    CANDLES: schema.decode_candle,
+    ARTICLES: schema.decode_article,
+    DEAD_LETTERS: schema.decode_dead_letter,
+}
+
+
+class SinkConsumer:
+    """Consume topics into a sink, committing offsets only after the sink wrote each batch.
+
+    Args:
+        bootstrap_servers: ``host:port[,…]``.
+        group_id: Consumer group (its committed offsets are where a restart resumes).
+        topics: Topics to read; each is decoded with :data:`DECODERS`.
+        write: Called with each non-empty batch of :class:`Record`; must be idempotent
+            (an upsert) and durable when it returns.
+        dead_letters: Receives undecodable messages before their offsets are committed;
+            ``None`` raises :class:`schema.SchemaError` instead.
+        **overrides: librdkafka settings replacing :func:`consumer_config`'s.
+
+    Tombstones (a ``None`` value: a transient artefact of the Flink job's retractions,
+    since a candle is never deleted) are skipped.
+    """
+
+    def __init__(self, bootstrap_servers: str, group_id: str, topics: Iterable[str],
+                 write: Callable[[list[Record]], None], *, dead_letters: KafkaPublisher | None = None,
+                 **overrides: object) -> None:
+        self._consumer = Consumer(consumer_config(bootstrap_servers, group_id, **overrides))
+        self._topics = list(topics)
+        self._consumer.subscribe(self._topics)
+        self._write = write
+        self._dead_letters = dead_letters
+        self.consumed = 0
+
+    def poll_once(self, max_messages: int = 5_000, timeout: float = 0.5) -> int:
+        """Read up to ``max_messages``, write them to the sink, then commit; return how many were read.
+
+        Raises:
+            BusUnavailable: a fatal consumer error.
+        """
+        messages = self._consumer.consume(max_messages, timeout)
+        if not messages:
+            return 0
+        records: list[Record] = []
+        for msg in messages:
+            err = msg.error()
+            if err is not None:
+                if err.fatal():
+                    raise BusUnavailable(f"consumer failed: {err.str()}")
+                continue  # transient (e.g. partition EOF, broker down): librdkafka retries
+            value = msg.value()
+            if value is None:
+                continue
+            key = (msg.key() or b"").decode(errors="replace")
+            try:
+                decoded = DECODERS[msg.topic()](value)
+            except schema.SchemaError as exc:
+                if self._dead_letters is None:
+                    raise
+                self._dead_letters.publish_dead_letter(schema.DeadLetter(
+                    msg.topic(), msg.partition(), msg.offset(), key, exc.reason,
+                    value.decode(errors="replace"), int(time.time() * 1000)))
+                continue
+            records.append(Record(msg.topic(), msg.partition(), msg.offset(), key, decoded))
+        if records:
+            self._write(records)
+        if self._dead_letters is not None:
+            self._dead_letters.flush()
+        self._commit(messages)
+        self.consumed += len(messages)
+        return len(messages)
+
+    def _commit(self, messages: list) -> None:
+        latest: dict[tuple[str, int], int] = {}
+        for msg in messages:
+            if msg.error() is None:
+                latest[(msg.topic(), msg.partition())] = msg.offset() + 1
+        if latest:
+            offsets = [TopicPartition(t, p, o) for (t, p), o in latest.items()]
+            self._consumer.commit(offsets=offsets, asynchronous=False)
+
+    def close(self) -> None:
+        """Leave the group (offsets are already committed)."""
+        self._consumer.close()
+
+
+def candle_writer(upsert: Callable[[Iterable[Candle]], None]) -> Callable[[list[Record]], None]:
+    """Adapt a store's ``upsert_candles`` into a :class:`SinkConsumer` writer for the ``candles`` topic."""
+
+    def write(records: list[Record]) -> None:
+        upsert([r.value for r in records if isinstance(r.value, Candle)])
+
+    return write

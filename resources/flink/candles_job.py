@@ -1,0 +1,265 @@
+"""PyFlink job: bars from Kafka into candles (1m and 5m/15m/1h/1d roll-ups), articles forwarded, dead letters.
+
+Runs in its own venv (``python -m stack.local prepare flink``) as a local mini-cluster::
+
+    python candles_job.py --bootstrap-servers 127.0.0.1:9092 --jars file:///…connector.jar;file:///…udf.jar
+
+Everything per row stays in the JVM: Flink SQL plus two small Java table functions
+(``udf/``) that parse a message once and say why it is invalid. Semantics are those of
+the embedded aggregator (``backend/processing/aggregator.py``, the oracle), computed as
+continuous upserting aggregations, so every correction updates the candles it touches:
+
+* bars are deduplicated by arrival (latest wins): ``AM`` per (symbol, minute),
+  ``A`` per (symbol, start);
+* a minute with an ``AM`` bar takes it in full, else it is built from its ``A`` bars;
+* roll-ups merge 1m candles per epoch-aligned bucket (1d: New York calendar day).
+
+"Open of the earliest" and "close of the latest" are retractable MIN/MAX over
+``zero-padded start | price`` strings (Java's shortest round-trip double text), so a
+correction that replaces the first second or minute of a bucket is handled exactly.
+Candles go to an upsert-kafka topic keyed ``symbol|timeframe|start_ms`` (a transient
+tombstone may appear while a retraction is in flight: consumers ignore tombstones,
+because a candle is never deleted). Malformed messages go to the dead-letter topic with
+the reason, the original payload and its topic/partition/offset; the job keeps running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pyflink.table import EnvironmentSettings, TableEnvironment
+
+#: Marker line that stack.local.flink waits for.
+RUNNING_MARKER = "TICKERWIRE JOB RUNNING"
+
+ROLLUPS = {"5m": 300_000, "15m": 900_000, "1h": 3_600_000}
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Command-line options of the job."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bootstrap-servers", required=True)
+    parser.add_argument("--jars", required=True, help="';'-separated file:// URLs (connector and UDF jars)")
+    parser.add_argument("--prices-topic", default="stock-prices")
+    parser.add_argument("--news-topic", default="news-articles")
+    parser.add_argument("--candles-topic", default="candles")
+    parser.add_argument("--articles-topic", default="articles")
+    parser.add_argument("--dead-letters-topic", default="dead-letters")
+    parser.add_argument("--group-id", default="tickerwire-flink")
+    parser.add_argument("--parallelism", type=int, default=1)
+    parser.add_argument("--checkpoint-interval-ms", type=int, default=5_000)
+    parser.add_argument("--mini-batch-latency-ms", type=int, default=100)
+    parser.add_argument("--state-ttl-hours", type=int, default=48)
+    parser.add_argument("--sink-flush-ms", type=int, default=100)
+    return parser.parse_args(argv)
+
+
+def configure(env: TableEnvironment, args: argparse.Namespace) -> None:
+    """Runtime options: jars, parallelism, checkpoints, mini-batches, state TTL, New York time zone."""
+    config = env.get_config()
+    options = {
+        "pipeline.jars": args.jars,
+        "pipeline.name": "tickerwire-candles",
+        "parallelism.default": str(args.parallelism),
+        "execution.checkpointing.interval": f"{args.checkpoint_interval_ms} ms",
+        "restart-strategy.type": "fixed-delay",
+        "restart-strategy.fixed-delay.attempts": "1000",
+        "restart-strategy.fixed-delay.delay": "2 s",
+        "table.exec.mini-batch.enabled": "true",
+        "table.exec.mini-batch.allow-latency": f"{args.mini_batch_latency_ms} ms",
+        "table.exec.mini-batch.size": "5000",
+        "table.exec.state.ttl": f"{args.state_ttl_hours} h",
+        # 1d buckets are New York days: DATE_FORMAT/UNIX_TIMESTAMP below work in this zone.
+        "table.local-time-zone": "America/New_York",
+        "table.exec.sink.upsert-materialize": "NONE",
+    }
+    for key, value in options.items():
+        config.set(key, value)
+
+
+def _kafka_source(name: str, topic: str, args: argparse.Namespace) -> str:
+    return f"""
+        CREATE TABLE {name} (
+            k STRING,
+            payload STRING,
+            src_topic STRING METADATA FROM 'topic' VIRTUAL,
+            src_partition INT METADATA FROM 'partition' VIRTUAL,
+            src_offset BIGINT METADATA FROM 'offset' VIRTUAL,
+            proc AS PROCTIME()
+        ) WITH (
+            'connector' = 'kafka',
+            'topic' = '{topic}',
+            'properties.bootstrap.servers' = '{args.bootstrap_servers}',
+            'properties.group.id' = '{args.group_id}',
+            'properties.auto.offset.reset' = 'earliest',
+            'scan.startup.mode' = 'group-offsets',
+            'key.format' = 'raw',
+            'key.fields' = 'k',
+            'value.format' = 'raw',
+            'value.fields-include' = 'EXCEPT_KEY'
+        )"""
+
+
+def create_tables(env: TableEnvironment, args: argparse.Namespace) -> None:
+    """Sources, sinks and the parsing functions."""
+    env.execute_sql("CREATE TEMPORARY FUNCTION parse_bar AS 'tickerwire.flink.ParseBar' LANGUAGE JAVA")
+    env.execute_sql("CREATE TEMPORARY FUNCTION parse_article AS 'tickerwire.flink.ParseArticle' LANGUAGE JAVA")
+    env.execute_sql(_kafka_source("prices_in", args.prices_topic, args))
+    env.execute_sql(_kafka_source("news_in", args.news_topic, args))
+    servers = args.bootstrap_servers
+    env.execute_sql(f"""
+        CREATE TABLE candles_out (
+            k STRING, `type` STRING, `version` INT, symbol STRING, timeframe STRING, start_ms BIGINT,
+            `open` DOUBLE, high DOUBLE, low DOUBLE, `close` DOUBLE, volume DOUBLE, vwap DOUBLE, trades BIGINT,
+            PRIMARY KEY (k) NOT ENFORCED
+        ) WITH (
+            'connector' = 'upsert-kafka',
+            'topic' = '{args.candles_topic}',
+            'properties.bootstrap.servers' = '{servers}',
+            'key.format' = 'raw',
+            'value.format' = 'json',
+            'value.fields-include' = 'EXCEPT_KEY',
+            'sink.buffer-flush.max-rows' = '20000',
+            'sink.buffer-flush.interval' = '{args.sink_flush_ms} ms'
+        )""")
+    env.execute_sql(f"""
+        CREATE TABLE articles_out (k STRING, payload STRING) WITH (
+            'connector' = 'kafka',
+            'topic' = '{args.articles_topic}',
+            'properties.bootstrap.servers' = '{servers}',
+            'key.format' = 'raw',
+            'key.fields' = 'k',
+            'value.format' = 'raw',
+            'value.fields-include' = 'EXCEPT_KEY'
+        )""")
+    env.execute_sql(f"""
+        CREATE TABLE dead_letters_out (
+            `type` STRING, `version` INT, source_topic STRING, `partition` INT, `offset` BIGINT,
+            `key` STRING, reason STRING, payload STRING, at_ms BIGINT
+        ) WITH (
+            'connector' = 'kafka',
+            'topic' = '{args.dead_letters_topic}',
+            'properties.bootstrap.servers' = '{servers}',
+            'format' = 'json'
+        )""")
+
+
+def _round_half_even(x: str) -> str:
+    """SQL for Python's ``round(x)`` (ties to even) on a DOUBLE, exact for the same IEEE value."""
+    f = f"FLOOR({x})"
+    return (f"CASE WHEN {x} - {f} > 5E-1 THEN {f} + 1 WHEN {x} - {f} < 5E-1 THEN {f} "
+            f"WHEN MOD(CAST({f} AS BIGINT), 2) = 0 THEN {f} ELSE {f} + 1 END")
+
+
+def _first_last(time_col: str, price_col: str) -> str:
+    """SQL for a sortable ``start|price`` string (see the module docstring)."""
+    return f"LPAD(CAST({time_col} AS STRING), 20, '0') || '|' || CAST({price_col} AS STRING)"
+
+
+def _price(column: str) -> str:
+    return f"CAST(SPLIT_INDEX({column}, '|', 1) AS DOUBLE)"
+
+
+def create_views(env: TableEnvironment) -> None:
+    """The candle pipeline as views: parse → dedupe → 1m → roll-ups."""
+    env.execute_sql("""
+        CREATE TEMPORARY VIEW prices_parsed AS
+        SELECT k, payload, src_topic, src_partition, src_offset, proc,
+               p.ev, p.sym, p.s, p.o, p.h, p.l, p.c, p.v, p.vw, p.z, p.error
+        FROM prices_in, LATERAL TABLE(parse_bar(payload)) AS p(ev, sym, s, e, o, h, l, c, v, vw, z, error)""")
+    trades = f"CASE WHEN z > 0 THEN GREATEST(CAST(1 AS BIGINT), CAST({_round_half_even('v / z')} AS BIGINT)) " \
+             "ELSE CAST(0 AS BIGINT) END"
+    env.execute_sql(f"""
+        CREATE TEMPORARY VIEW bars AS
+        SELECT ev, sym, s, s - MOD(s, 60000) AS minute, o, h, l, c, v, vw, {trades} AS n, proc
+        FROM prices_parsed WHERE error IS NULL""")
+    # Latest arrival wins: AM per (symbol, minute), A per (symbol, start).
+    env.execute_sql("""
+        CREATE TEMPORARY VIEW am_latest AS
+        SELECT sym, minute, o, h, l, c, v, vw, n FROM (
+            SELECT *, ROW_NUMBER() OVER (PARTITION BY sym, minute ORDER BY proc DESC) AS rn
+            FROM bars WHERE ev = 'AM')
+        WHERE rn = 1""")
+    env.execute_sql("""
+        CREATE TEMPORARY VIEW a_latest AS
+        SELECT sym, s, minute, o, h, l, c, v, vw, n FROM (
+            SELECT *, ROW_NUMBER() OVER (PARTITION BY sym, s ORDER BY proc DESC) AS rn
+            FROM bars WHERE ev = 'A')
+        WHERE rn = 1""")
+    env.execute_sql(f"""
+        CREATE TEMPORARY VIEW a_minutes AS
+        SELECT sym, minute, {_price('first_o')} AS o, h, l, {_price('last_c')} AS c,
+               v, CASE WHEN v > 0 THEN pv / v ELSE {_price('last_c')} END AS vw, n
+        FROM (
+            SELECT sym, minute, MIN({_first_last('s', 'o')}) AS first_o, MAX({_first_last('s', 'c')}) AS last_c,
+                   MAX(h) AS h, MIN(l) AS l, SUM(v) AS v, SUM(vw * v) AS pv, SUM(n) AS n
+            FROM a_latest GROUP BY sym, minute)""")
+    env.execute_sql("""
+        CREATE TEMPORARY VIEW minutes AS
+        SELECT sym, minute AS start_ms, o, h, l, c, v, vw, n FROM (
+            SELECT *, ROW_NUMBER() OVER (PARTITION BY sym, minute ORDER BY prio ASC) AS rn FROM (
+                SELECT sym, minute, o, h, l, c, v, vw, n, 0 AS prio FROM am_latest
+                UNION ALL
+                SELECT sym, minute, o, h, l, c, v, vw, n, 1 AS prio FROM a_minutes))
+        WHERE rn = 1""")
+    buckets = " ".join(f"WHEN '{tf}' THEN start_ms - MOD(start_ms, {ms})" for tf, ms in ROLLUPS.items())
+    ny_midnight = ("UNIX_TIMESTAMP(DATE_FORMAT(TO_TIMESTAMP_LTZ(start_ms, 3), 'yyyy-MM-dd'), 'yyyy-MM-dd') * 1000")
+    env.execute_sql(f"""
+        CREATE TEMPORARY VIEW rollups AS
+        SELECT sym, tf, bucket, {_price('first_o')} AS o, h, l, {_price('last_c')} AS c, v,
+               CASE WHEN v > 0 THEN pv / v ELSE {_price('last_c')} END AS vw, n
+        FROM (
+            SELECT sym, tf, bucket, MIN({_first_last('start_ms', 'o')}) AS first_o,
+                   MAX({_first_last('start_ms', 'c')}) AS last_c, MAX(h) AS h, MIN(l) AS l,
+                   SUM(v) AS v, SUM(vw * v) AS pv, SUM(n) AS n
+            FROM (
+                SELECT sym, tf, CASE tf {buckets} ELSE {ny_midnight} END AS bucket, start_ms, o, h, l, c, v, vw, n
+                FROM minutes CROSS JOIN UNNEST(ARRAY['5m', '15m', '1h', '1d']) AS t(tf))
+            GROUP BY sym, tf, bucket)""")
+
+
+def _candle_select(view: str, tf: str, start: str) -> str:
+    return (f"SELECT sym || '|' || {tf} || '|' || CAST({start} AS STRING), 'candle', 1, sym, {tf}, {start}, "
+            f"o, h, l, c, v, vw, n FROM {view}")
+
+
+def _dead_letters(source: str, parser: str, columns: str) -> str:
+    return (f"SELECT 'dead_letter', 1, src_topic, src_partition, src_offset, k, p.error, payload, "
+            f"CAST(UNIX_TIMESTAMP() AS BIGINT) * 1000 "
+            f"FROM {source}, LATERAL TABLE({parser}(payload)) AS p({columns}) WHERE p.error IS NOT NULL")
+
+
+def build(env: TableEnvironment):
+    """The statement set: candles, articles and dead letters from both topics."""
+    statements = env.create_statement_set()
+    statements.add_insert_sql(
+        "INSERT INTO candles_out " + _candle_select("minutes", "'1m'", "start_ms")
+        + " UNION ALL " + _candle_select("rollups", "tf", "bucket"))
+    statements.add_insert_sql(
+        "INSERT INTO articles_out SELECT p.id, payload "
+        "FROM news_in, LATERAL TABLE(parse_article(payload)) AS p(id, error) WHERE p.error IS NULL")
+    statements.add_insert_sql(
+        "INSERT INTO dead_letters_out "
+        "SELECT 'dead_letter', 1, src_topic, src_partition, src_offset, k, error, payload, "
+        "CAST(UNIX_TIMESTAMP() AS BIGINT) * 1000 FROM prices_parsed WHERE error IS NOT NULL"
+        " UNION ALL " + _dead_letters("news_in", "parse_article", "id, error"))
+    return statements
+
+
+def main(argv: list[str]) -> int:
+    """Submit the job to a local mini-cluster and block until it ends."""
+    args = parse_args(argv)
+    env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+    configure(env, args)
+    create_tables(env, args)
+    create_views(env)
+    result = build(env).execute()
+    job_id = result.get_job_client().get_job_id() if result.get_job_client() else "?"
+    print(f"{RUNNING_MARKER} {job_id}", flush=True)
+    result.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
