@@ -52,8 +52,8 @@ class MainWindow(QMainWindow):
         self.symbol_label.setStyleSheet("font-weight: bold; font-size: 14pt;")
         self.timeframe = QComboBox()
         for tf in Timeframe:
-            self.timeframe.addItem(tf.value, tf)
-        self.timeframe.setCurrentIndex(self.timeframe.findData(Timeframe(settings.get("timeframe"))))
+            self.timeframe.addItem(tf.value, tf.value)
+        self.timeframe.setCurrentIndex(self.timeframe.findData(settings.get("timeframe")))
         self.live_button = QPushButton("Resume live ▶")
         self.live_button.setVisible(False)
         self.live_button.clicked.connect(self.chart.resume_live)
@@ -130,7 +130,7 @@ class MainWindow(QMainWindow):
         """Load a symbol's history off the GUI thread; the chart switches when it arrives."""
         self._load_generation += 1
         generation = self._load_generation
-        tf = self.timeframe.currentData()
+        tf = Timeframe(self.timeframe.currentData())
         self.symbol_label.setText(symbol)
         self.chart.begin_load(symbol, tf)
         pipeline = self.bridge.pipeline
@@ -181,7 +181,7 @@ class MainWindow(QMainWindow):
             del self.latencies_ns[:-10_000]
 
     def _on_timeframe_changed(self, _index: int) -> None:
-        self.settings.set("timeframe", self.timeframe.currentData().value)
+        self.settings.set("timeframe", str(self.timeframe.currentData()))
         if self.chart.symbol:
             self.select_symbol(self.chart.symbol)
 

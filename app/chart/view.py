@@ -98,7 +98,7 @@ class ChartView(QWidget):
 
     def begin_load(self, symbol: str, timeframe: Timeframe) -> None:
         """A history load for ``symbol`` started: keep its streamed candles until :meth:`set_series`."""
-        self.symbol, self.timeframe = symbol, timeframe
+        self.symbol, self.timeframe = symbol, Timeframe(timeframe)
         self._loading = []
 
     def set_series(self, series: CandleSeries, articles: list[Article]) -> None:
@@ -118,11 +118,11 @@ class ChartView(QWidget):
     def apply_candles(self, candles: list[Candle]) -> None:
         """Apply streamed candles of any symbol/timeframe; only ours are used."""
         if self._loading is not None:
-            self._loading.extend(c for c in candles if c.symbol == self.symbol and c.timeframe is self.timeframe)
+            self._loading.extend(c for c in candles if c.symbol == self.symbol and c.timeframe == self.timeframe)
             return
         appended = False
         for c in candles:
-            if c.symbol != self.symbol or c.timeframe is not self.timeframe:
+            if c.symbol != self.symbol or c.timeframe != self.timeframe:
                 continue
             kind, index = self.data.upsert(c, ny_day_start(c.start_ms))
             self.candles.changed(kind, index)
