@@ -1,0 +1,97 @@
+"""Chart items: a tick rebuilds only the live picture; levels of detail; exact bounds; data upserts."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pytest
+
+from app.chart.data import ChartData
+from app.chart.items import CHUNK, CandleItem
+from app.chart.view import ChartView
+from backend.model import Candle, Timeframe
+from backend.pipeline import CandleSeries
+
+T0 = 1738593060000
+
+
+def _series(n: int, symbol="AAPL") -> CandleSeries:
+    rng = np.random.default_rng(0)
+    close = 100 + np.cumsum(rng.normal(0, 0.1, n))
+    open_ = np.r_[close[0], close[:-1]]
+    rows = [(T0 + i * 60_000, open_[i], max(open_[i], close[i]) + 0.05, min(open_[i], close[i]) - 0.05, close[i],
+             1000.0 + i, (open_[i] + close[i]) / 2) for i in range(n)]
+    return CandleSeries.from_rows(symbol, Timeframe.M1, rows)
+
+
+@pytest.fixture
+def chart(qtbot):
+    view = ChartView(ZoneInfo("America/New_York"))
+    qtbot.addWidget(view)
+    view.resize(1200, 700)
+    view.show()
+    view.set_series(_series(20_000), [])
+    qtbot.wait(20)
+    return view
+
+
+def test_live_tick_rebuilds_no_chunk(chart, qtbot):
+    n = chart.data.n
+    pictures = dict(chart.candles._chunks)
+    assert pictures, "visible chunks are recorded"
+    last = chart.data
+    tick = Candle("AAPL", Timeframe.M1, int(last.start[n - 1]), last.open[n - 1], last.high[n - 1] + 1,
+                  last.low[n - 1], last.close[n - 1] + 0.5, last.volume[n - 1] + 10, 100.0, 5)
+    chart.apply_candles([tick])
+    assert chart.data.n == n and chart.data.high[n - 1] == tick.high
+    assert all(chart.candles._chunks[k] is pic for k, pic in pictures.items())
+
+
+def test_append_invalidates_only_the_tail_chunk(chart):
+    n = chart.data.n
+    before = dict(chart.candles._chunks)
+    new = Candle("AAPL", Timeframe.M1, int(chart.data.start[n - 1]) + 60_000, 100, 101, 99, 100.5, 10, 100, 1)
+    chart.apply_candles([new])
+    assert chart.data.n == n + 1
+    tail = (n - 1) // CHUNK
+    kept = [k for k in before if k[0] == 0 and k[1] < tail]
+    assert kept and all(chart.candles._chunks.get(k) is before[k] for k in kept)
+
+
+def test_zooming_out_switches_to_a_coarser_level(chart, qtbot):
+    assert chart.candles.level == 0
+    chart.price.setXRange(0, chart.data.n, padding=0)
+    qtbot.wait(20)
+    assert chart.candles.level >= 3
+    coarse = [k for k in chart.candles._chunks if k[0] == chart.candles.level]
+    assert 1 <= len(coarse) <= 3  # a handful of coarse pictures cover all 20,000 candles
+
+
+def test_bounding_rect_is_exact(chart):
+    rect = chart.candles.boundingRect()
+    d = chart.data
+    assert rect.top() == pytest.approx(d.low[:d.n].min())
+    assert rect.bottom() == pytest.approx(d.high[:d.n].max())
+    assert rect.width() == d.n
+
+
+def test_chart_data_upsert_kinds_and_session_vwap():
+    data = ChartData(capacity=2)
+    day = 1738558800000
+    c = lambda start, close=1.0, v=10.0: Candle("A", Timeframe.M1, start, 1, 2, 0.5, close, v, close, 1)  # noqa: E731
+    assert data.upsert(c(T0), day) == ("append", 0)
+    assert data.upsert(c(T0 + 120_000), day) == ("append", 1)
+    assert data.upsert(c(T0 + 120_000, 3.0), day) == ("live", 1)
+    assert data.upsert(c(T0 + 60_000, 2.0), day) == ("insert", 1)
+    assert data.upsert(c(T0, 5.0), day) == ("correct", 0)
+    assert list(data.start[:data.n]) == [T0, T0 + 60_000, T0 + 120_000]
+    assert data.session_vwap[2] == pytest.approx((5 + 2 + 3) / 3)
+    assert data.index_at(T0 + 90_000) == 1 and data.index_at(T0 - 1) is None
+
+
+def test_set_visible_records_pictures_for_the_chosen_level_only(qtbot):
+    """Pictures are recorded when the range changes (never in paint), at one level of detail."""
+    item = CandleItem(ChartData.from_series(_series(3000), np.full(3000, 1738558800000)))
+    item.set_visible(0, 3000, 1000)
+    assert item._chunks and all(k[0] == item.level for k in item._chunks)
