@@ -172,36 +172,36 @@ def create_views(env: TableEnvironment) -> None:
              "ELSE CAST(0 AS BIGINT) END"
     env.execute_sql(f"""
         CREATE TEMPORARY VIEW bars AS
-        SELECT ev, sym, s, s - MOD(s, 60000) AS minute, o, h, l, c, v, vw, {trades} AS n, proc
+        SELECT ev, sym, s, s - MOD(s, 60000) AS minute_ms, o, h, l, c, v, vw, {trades} AS n, proc
         FROM prices_parsed WHERE error IS NULL""")
-    # Latest arrival wins: AM per (symbol, minute), A per (symbol, start).
+    # Latest arrival wins: AM per (symbol, minute_ms), A per (symbol, start).
     env.execute_sql("""
         CREATE TEMPORARY VIEW am_latest AS
-        SELECT sym, minute, o, h, l, c, v, vw, n FROM (
-            SELECT *, ROW_NUMBER() OVER (PARTITION BY sym, minute ORDER BY proc DESC) AS rn
+        SELECT sym, minute_ms, o, h, l, c, v, vw, n FROM (
+            SELECT *, ROW_NUMBER() OVER (PARTITION BY sym, minute_ms ORDER BY proc DESC) AS rn
             FROM bars WHERE ev = 'AM')
         WHERE rn = 1""")
     env.execute_sql("""
         CREATE TEMPORARY VIEW a_latest AS
-        SELECT sym, s, minute, o, h, l, c, v, vw, n FROM (
+        SELECT sym, s, minute_ms, o, h, l, c, v, vw, n FROM (
             SELECT *, ROW_NUMBER() OVER (PARTITION BY sym, s ORDER BY proc DESC) AS rn
             FROM bars WHERE ev = 'A')
         WHERE rn = 1""")
     env.execute_sql(f"""
         CREATE TEMPORARY VIEW a_minutes AS
-        SELECT sym, minute, {_price('first_o')} AS o, h, l, {_price('last_c')} AS c,
+        SELECT sym, minute_ms, {_price('first_o')} AS o, h, l, {_price('last_c')} AS c,
                v, CASE WHEN v > 0 THEN pv / v ELSE {_price('last_c')} END AS vw, n
         FROM (
-            SELECT sym, minute, MIN({_first_last('s', 'o')}) AS first_o, MAX({_first_last('s', 'c')}) AS last_c,
+            SELECT sym, minute_ms, MIN({_first_last('s', 'o')}) AS first_o, MAX({_first_last('s', 'c')}) AS last_c,
                    MAX(h) AS h, MIN(l) AS l, SUM(v) AS v, SUM(vw * v) AS pv, SUM(n) AS n
-            FROM a_latest GROUP BY sym, minute)""")
+            FROM a_latest GROUP BY sym, minute_ms)""")
     env.execute_sql("""
         CREATE TEMPORARY VIEW minutes AS
-        SELECT sym, minute AS start_ms, o, h, l, c, v, vw, n FROM (
-            SELECT *, ROW_NUMBER() OVER (PARTITION BY sym, minute ORDER BY prio ASC) AS rn FROM (
-                SELECT sym, minute, o, h, l, c, v, vw, n, 0 AS prio FROM am_latest
+        SELECT sym, minute_ms AS start_ms, o, h, l, c, v, vw, n FROM (
+            SELECT *, ROW_NUMBER() OVER (PARTITION BY sym, minute_ms ORDER BY prio ASC) AS rn FROM (
+                SELECT sym, minute_ms, o, h, l, c, v, vw, n, 0 AS prio FROM am_latest
                 UNION ALL
-                SELECT sym, minute, o, h, l, c, v, vw, n, 1 AS prio FROM a_minutes))
+                SELECT sym, minute_ms, o, h, l, c, v, vw, n, 1 AS prio FROM a_minutes))
         WHERE rn = 1""")
     buckets = " ".join(f"WHEN '{tf}' THEN start_ms - MOD(start_ms, {ms})" for tf, ms in ROLLUPS.items())
     ny_midnight = ("UNIX_TIMESTAMP(DATE_FORMAT(TO_TIMESTAMP_LTZ(start_ms, 3), 'yyyy-MM-dd'), 'yyyy-MM-dd') * 1000")
