@@ -119,7 +119,12 @@ class PolygonSource(StoppableSource):
         self.config = config or PolygonConfig()
         self._key = key_provider(api_key)
         self._clock = clock
-        self._host, self._market, self._secure = split_ws_url(self.config.ws_url)
+        try:
+            self._host, self._market, self._secure = split_ws_url(self.config.ws_url)
+            self._config_error = ""
+        except ValueError as exc:  # shown as a failed source, not a crash
+            self._host, self._market, self._secure = self.config.ws_url, "stocks", True
+            self._config_error = str(exc)
         self._status = LiveStatus(self.name, log)
         self._symbols: list[str] = []
         self._inbox: collections.deque = collections.deque()
@@ -200,6 +205,10 @@ class PolygonSource(StoppableSource):
 
     async def _connect_forever(self) -> None:
         backoff = Backoff(self.config.backoff)
+        if self._config_error:
+            self._status.set(SourceState.FAILED, f"{self._config_error} (Settings → polygon_ws_url or "
+                             "TICKERWIRE_POLYGON_WS_URL)")
+            await asyncio.Event().wait()
         while True:
             key = self._key()
             if not key:

@@ -1,0 +1,100 @@
+"""``tickerwire collect``: the live pipeline without a window, for running on a server.
+
+Same sources (Polygon/Massive prices, Guardian news), same embedded pipeline and store as
+the desktop app. SIGINT or SIGTERM (or ``--exit-after``) stop it cleanly: the sources stop
+and hand everything they hold to the pipeline, the pipeline stores it, the store is
+flushed and closed, and the process exits 0. Every source logs one line per state change.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+
+from backend import secrets
+from backend.model import Timeframe, WatchItem, validate_ticker
+from backend.pipeline import Pipeline
+from backend.settings import Settings, tickerwire_home
+from backend.watchlist import default_watch_item
+
+log = logging.getLogger("tickerwire.collect")
+
+STOP_TIMEOUT_S = 20.0
+
+
+class CollectError(Exception):
+    """The collector cannot start; the message says why and what to do."""
+
+
+def parse_watch(text: str | None, settings: Settings) -> list[WatchItem]:
+    """``AAPL,AMZN`` → watch items (the settings' query and sections where the symbol is known)."""
+    if not text:
+        return settings.watchlist
+    known = {item.symbol: item for item in settings.watchlist}
+    items: list[WatchItem] = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        try:
+            symbol = validate_ticker(part)
+        except ValueError as exc:
+            raise CollectError(f"--watch: {exc}") from None
+        if symbol not in (i.symbol for i in items):
+            items.append(known.get(symbol) or default_watch_item(symbol))
+    if not items:
+        raise CollectError("--watch names no symbol (e.g. --watch AAPL,AMZN)")
+    return items
+
+
+def collect(watch: str | None = None, exit_after: float | None = None, home: Path | None = None) -> int:
+    """Run the collector until a signal or ``exit_after`` seconds; return the exit code."""
+    from backend.sources.configure import live_sources
+    from backend.wiring import store_path
+
+    home = home or tickerwire_home()
+    settings = Settings(home / "settings.json")
+    watchlist = parse_watch(watch, settings)
+    if not secrets.get_key(secrets.POLYGON) and not secrets.get_key(secrets.GUARDIAN):
+        raise CollectError("no API keys: set MASSIVE_API_KEY (or POLYGON_API_KEY) and GUARDIAN_API_KEY, "
+                           "or save them in the desktop app's settings")
+    sources: list = []
+
+    def factory(items: list[WatchItem]) -> list:
+        built = live_sources(settings, items, home)
+        sources.extend(built)
+        return built
+
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda signum, frame: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    path = store_path(home)
+    pipeline = Pipeline(path, watchlist, factory, allowed_lateness_ms=settings.get("allowed_lateness_s") * 1000)
+    try:
+        pipeline.start()
+        log.info("collecting %s into %s", ", ".join(i.symbol for i in watchlist), path)
+        stop.wait(exit_after)
+        log.info("stopping: %s", "signal received" if stop.is_set() else f"--exit-after {exit_after:g} s")
+        for source in sources:
+            source.request_stop()
+        for source in sources:
+            if not source.wait_stopped(STOP_TIMEOUT_S):
+                log.warning("%s did not stop within %.0f s", source.name, STOP_TIMEOUT_S)
+    finally:
+        pipeline.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    log.info("stopped; the store holds %s", _summary(path, watchlist))
+    return 0
+
+
+def _summary(path: Path, watchlist: list[WatchItem]) -> str:
+    from backend.stores.sqlite import SqliteStore
+
+    store = SqliteStore(path)
+    try:
+        candles = sum(len(store.candles(i.symbol, Timeframe.M1)) for i in watchlist)
+        articles = len(store.articles())
+    finally:
+        store.close()
+    return f"{candles} one-minute candles for the watchlist and {articles} articles"
