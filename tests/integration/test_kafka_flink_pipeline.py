@@ -92,3 +92,54 @@ def test_malformed_messages_land_in_dead_letters_and_valid_traffic_continues(kaf
             assert letter.reason.startswith("not valid JSON: ") and reason.startswith("not valid JSON: ")
         else:
             assert letter.reason == reason
+
+
+def _topic_payloads(bootstrap_servers: str, symbols: set[str], expected_count: int, timeout: float = 60) -> list[bytes]:
+    """Every ``stock-prices`` payload keyed by one of ``symbols``, read from the start of the log."""
+    from confluent_kafka import Consumer
+
+    consumer = Consumer({"bootstrap.servers": bootstrap_servers, "group.id": f"audit-{time.time_ns()}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([PRICES])
+    payloads: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    idle_since = time.monotonic()
+    try:
+        while time.monotonic() < deadline:
+            batch = consumer.consume(5_000, 0.5)
+            payloads += [m.value() for m in batch if m.error() is None and (m.key() or b"").decode() in symbols]
+            idle_since = time.monotonic() if batch else idle_since
+            if len(payloads) >= expected_count and time.monotonic() - idle_since > 3:
+                break
+    finally:
+        consumer.close()
+    return payloads
+
+
+def test_broker_killed_and_restarted_mid_stream_loses_and_duplicates_nothing(kafka_broker, flink_job, tmp_path):
+    symbols = [f"CR{c}" for c in "ABCD"]
+    bars = bars_of(generated_frames(symbols, minutes=60, seed=11))
+    expected = aggregate(bars)
+    publisher = KafkaPublisher(kafka_broker.bootstrap_servers)
+    sink = CandleSink(kafka_broker.bootstrap_servers, "test-crash", tmp_path / "sink.db")
+    third = len(bars) // 3
+    try:
+        publish(publisher, bars[:third])
+        for _ in range(10):
+            sink.consumer.poll_once(timeout=0.5)
+        kafka_broker.kill()  # SIGKILL: no clean shutdown, no final flush
+        for bar in bars[third:2 * third]:  # produced while the broker is down: queued, not lost
+            publisher.publish_bar(bar)
+        publisher.poll(1.0)
+        assert publisher.pending() > 0
+        kafka_broker.start()
+        publish(publisher, bars[2 * third:])
+        found = sink.wait_for(expected, SETTLE_S)
+    finally:
+        sink.close()
+    assert not differences(expected, found), "\n".join(differences(expected, found)) + "\n" + flink_job.log_tail()
+    assert len(found) == len(expected)
+    logged = _topic_payloads(kafka_broker.bootstrap_servers, set(symbols), len(bars))
+    sent = [schema.encode_bar(bar) for bar in bars]
+    assert len(logged) == len(sent), f"{len(logged)} bars in the log for {len(sent)} produced"
+    assert sorted(logged) == sorted(sent)
