@@ -1,4 +1,4 @@
-"""``tickerwire`` command line: the GUI (default) and the ``export`` subcommand."""
+"""``tickerwire`` command line: the GUI (default) and the ``export`` and ``collect`` subcommands."""
 
 from __future__ import annotations
 
@@ -28,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--screenshot", type=Path, metavar="PATH", help="save a PNG of the window just before exiting")
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command")
+    collect = sub.add_parser("collect", help="run the live pipeline without a window (SIGINT/SIGTERM stop it)")
+    collect.add_argument("--watch", metavar="AAPL,AMZN", help="symbols to collect (default: the watchlist)")
+    collect.add_argument("--exit-after", dest="collect_exit_after", type=_positive, metavar="SECONDS")
     export = sub.add_parser("export", help="export candles or news from the store")
     what = export.add_subparsers(dest="what", required=True)
     candles = what.add_parser("candles")
@@ -48,6 +51,14 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "export":
         return _export(args)
+    if args.command == "collect":
+        from backend.collect import CollectError, collect
+
+        try:
+            return collect(args.watch, args.collect_exit_after or args.exit_after)
+        except CollectError as exc:
+            print(f"tickerwire collect: {exc}", file=sys.stderr)
+            return 2
     from app.gui import run_gui  # Qt is imported only for the GUI
 
     return run_gui(args)

@@ -32,8 +32,9 @@ def run_gui(args) -> int:
         feed = FeedChoice("replay", speed=args.speed or 1.0, replay_dir=args.replay)
     else:
         if not args.demo and has_keys:
-            log.warning("live feeds are not available in this build yet; running the demo market")
-        feed = FeedChoice("demo", speed=args.speed or settings.get("demo_speed"))
+            feed = FeedChoice("live")
+        else:
+            feed = FeedChoice("demo", speed=args.speed or settings.get("demo_speed"))
     pipeline = build_pipeline(settings, feed)
     bridge = PipelineBridge(pipeline)
     window = MainWindow(settings, bridge)

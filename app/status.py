@@ -59,7 +59,8 @@ class SourceIndicators:
                 self._bar.addPermanentWidget(label)
             text, colour = describe(status, now)
             label.setText(f"<span style='color:{_COLORS[colour]}'>●</span> {text}")
-            label.setToolTip(f"{status.messages} messages, {status.rate:.1f}/s, {status.reconnects} reconnects")
+            label.setToolTip(f"{status.messages} messages, {status.rate:.1f}/s, {status.reconnects} reconnects"
+                             + "".join(f"\n{k}: {v}" for k, v in status.extra.items()))
 
     def text(self, name: str) -> str:
         label = self._labels.get(name)

@@ -31,6 +31,10 @@ def source_factory(settings: Settings, feed: FeedChoice) -> SourceFactory:
         if feed.kind == "demo":
             return [SyntheticSource(watchlist, seed=settings.get("demo_seed"), speed=feed.speed,
                                     history_days=settings.get("demo_history_days"))]
+        if feed.kind == "live":
+            from backend.sources.configure import live_sources  # polygon-api-client and httpx: the live extra
+
+            return live_sources(settings, watchlist)
         raise ValueError(f"unknown feed {feed.kind!r}")
 
     return build
