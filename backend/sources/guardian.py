@@ -132,6 +132,14 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     return max(0.0, when.timestamp() - now)
 
 
+def page_results(body: bytes | str) -> tuple[list, int, int]:
+    """A ``/search`` body's raw results, current page and page count; raises _Transient if unusable."""
+    page = parse_search_page(body)
+    if page.error:
+        raise _Transient(f"malformed response ({page.error[:200]})")
+    return json.loads(body)["response"]["results"], page.current_page, page.pages
+
+
 def _fingerprint(item: dict) -> str:
     return hashlib.blake2b(json.dumps(item, sort_keys=True, default=str).encode(), digest_size=12).hexdigest()
 
@@ -312,21 +320,8 @@ class GuardianSource(StoppableSource):
         page_no = 1
         while True:
             results, current, pages = await self._fetch_page(http, dict(params, page=str(page_no)), key)
-            fresh, marks, reached_floor = [], [], False
-            for item in results:
-                article, reason = article_from_result(item, frozenset(), nq.query)
-                if article is None:
-                    self.rejected.append(reason)
-                    log.warning("%s: result for %r rejected: %s", self.name, nq.query, reason)
-                    continue
-                newest = max(newest, article.published_ms)
-                if article.published_ms < floor:
-                    reached_floor = True
-                    continue
-                fp = _fingerprint(item)
-                if seen.get(article.id, ("",))[0] != fp:
-                    fresh.append(item)
-                    marks.append((article.id, fp, article.published_ms))
+            fresh, marks, page_newest, reached_floor = self.triage(results, nq.query, floor, seen)
+            newest = max(newest, page_newest)
             if fresh:
                 await bus.publish(NEWS, nq.query, encode_search_page(fresh))
                 self._status.tracker.count(len(fresh))
@@ -339,15 +334,33 @@ class GuardianSource(StoppableSource):
         for article_id in [i for i, (_, p) in seen.items() if p < floor - DAY_MS]:
             del seen[article_id]
 
+    def triage(self, results: list, query: str, floor: int, seen: dict) -> tuple[list, list, int, bool]:
+        """Split a page's raw results: (new or changed items, their seen-marks, newest time, floor reached).
+
+        Invalid items are rejected with a logged reason; nothing here raises for bad content.
+        """
+        fresh, marks, newest, reached_floor = [], [], 0, False
+        for item in results:
+            article, reason = article_from_result(item, frozenset(), query)
+            if article is None:
+                self.rejected.append(reason)
+                log.warning("%s: result for %r rejected: %s", self.name, query, reason)
+                continue
+            newest = max(newest, article.published_ms)
+            if article.published_ms < floor:
+                reached_floor = True
+                continue
+            fp = _fingerprint(item)
+            if seen.get(article.id, ("",))[0] != fp:
+                fresh.append(item)
+                marks.append((article.id, fp, article.published_ms))
+        return fresh, marks, newest, reached_floor
+
     async def _fetch_page(self, http: httpx.AsyncClient, params: dict, key: str) -> tuple[list[dict], int, int]:
         """One page, retried through 429s, timeouts, 5xx and malformed bodies; raises _KeyRejected."""
         while True:
             try:
-                body = await self._call(http, params, key)
-                page = parse_search_page(body)
-                if page.error:
-                    raise _Transient(f"malformed response ({page.error[:200]})")
-                results = json.loads(body)["response"]["results"]
+                results, current, pages = page_results(await self._call(http, params, key))
             except _RateLimited as exc:
                 delay = exc.retry_after if exc.retry_after is not None else self._backoff.next_delay()
                 delay = min(delay, self.config.max_retry_after_s)
@@ -363,7 +376,7 @@ class GuardianSource(StoppableSource):
             self._backoff.reset()
             if self.state is not SourceState.RUNNING:
                 self._status.set(SourceState.RUNNING, self._detail())
-            return results, page.current_page, page.pages
+            return results, current, pages
 
     async def _call(self, http: httpx.AsyncClient, params: dict, key: str) -> bytes:
         """One budgeted HTTP request; classify the outcome."""

@@ -348,7 +348,7 @@ class PolygonSource(StoppableSource):
         if isinstance(messages, dict):
             messages = [messages]
         if not isinstance(messages, list):
-            return
+            messages = []
         self._status.tracker.count(max(1, len(messages)))
         for m in messages:
             if not isinstance(m, dict):

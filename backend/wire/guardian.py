@@ -62,6 +62,9 @@ def parse_search_page(
     except (ValueError, UnicodeDecodeError) as exc:
         page.error = f"body is not JSON: {exc}"
         return page
+    except RecursionError:  # absurdly deep nesting: json gives up by recursion, not ValueError
+        page.error = "body is not usable JSON: nested too deeply"
+        return page
     response = data.get("response") if isinstance(data, dict) else None
     if not isinstance(response, dict):
         page.error = "body has no 'response' object"
@@ -77,7 +80,7 @@ def parse_search_page(
         page.current_page = int(response.get("currentPage", 1))
         page.pages = int(response.get("pages", 1))
         page.total = int(response.get("total", len(results)))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf) from a 1e999 literal
         page.error = "paging fields are not numbers"
         return page
     for item in results:
@@ -100,7 +103,7 @@ def article_from_result(
             return None, f"result lacks {key}"
     try:
         published = parse_time_ms(item["webPublicationDate"])
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:  # OverflowError: year 1 or 9999 shifted out of range
         return None, f"{item['id']}: bad webPublicationDate ({exc})"
     fields = item.get("fields") if isinstance(item.get("fields"), dict) else {}
     return (

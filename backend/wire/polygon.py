@@ -47,6 +47,9 @@ def parse_frame(frame: str | bytes) -> ParsedFrame:
     except (ValueError, UnicodeDecodeError) as exc:
         out.rejected.append(f"frame is not JSON: {exc}")
         return out
+    except RecursionError:  # absurdly deep nesting: json gives up by recursion, not ValueError
+        out.rejected.append("frame is not usable JSON: nested too deeply")
+        return out
     if isinstance(data, dict):
         data = [data]
     if not isinstance(data, list):
@@ -92,7 +95,7 @@ def bar_from_message(msg: dict) -> tuple[Bar | None, str]:
         if isinstance(s, bool) or isinstance(e, bool) or not isinstance(s, int) or not isinstance(e, int):
             return None, f"{sym}: s/e must be integer milliseconds, got {s!r}/{e!r}"
         extra = (float(msg.get("av", 0)), float(msg.get("op", 0)), float(msg.get("a", 0)), float(msg.get("z", 0)))
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: a huge JSON integer
         return None, f"{sym}: non-numeric field ({exc})"
     values = (o, h, l, c, v, vw) + extra
     if not all(math.isfinite(x) for x in values):
