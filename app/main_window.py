@@ -45,6 +45,7 @@ class MainWindow(QMainWindow):
         self._load_generation = 0
         self._pending_article: str | None = None
         self.latencies_ns: list[int] = []  # message-to-pixel samples (for benchmarks)
+        self._awaiting_paint_ns = 0
 
         # Chart area with its toolbar.
         self.chart = ChartView(tz)
@@ -114,6 +115,7 @@ class MainWindow(QMainWindow):
         self.chart.article_clicked.connect(self.details.show_article)
         self.chart.follow_changed.connect(lambda following: self.live_button.setVisible(not following))
         self.ticker.article_selected.connect(self.show_article)
+        self.chart.graphics.frame_listeners.append(self._on_chart_painted)
         settings.on_change(self._on_setting_changed)
 
         self._restore_layout()
@@ -175,10 +177,15 @@ class MainWindow(QMainWindow):
             self.watchlist.model_.apply(update.snapshots)
         if update.statuses:
             self.indicators.apply(update.statuses)
-        if update.entered_ns and update.candles:
-            self.chart.graphics.viewport().repaint()
-            self.latencies_ns.append(time.perf_counter_ns() - update.entered_ns)
+        if update.entered_ns and update.candles and self._awaiting_paint_ns == 0:
+            self._awaiting_paint_ns = update.entered_ns
+
+    def _on_chart_painted(self) -> None:
+        """Message-to-pixel latency: from a message entering the bus to the frame that shows it."""
+        if self._awaiting_paint_ns:
+            self.latencies_ns.append(time.perf_counter_ns() - self._awaiting_paint_ns)
             del self.latencies_ns[:-10_000]
+            self._awaiting_paint_ns = 0
 
     def _on_timeframe_changed(self, _index: int) -> None:
         self.settings.set("timeframe", str(self.timeframe.currentData()))

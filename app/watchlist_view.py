@@ -31,12 +31,15 @@ class WatchlistModel(QAbstractTableModel):
         return list(self._symbols)
 
     def apply(self, snapshots: list[SymbolSnapshot]) -> None:
+        """Take new figures; one ``dataChanged`` covers every touched row."""
+        rows = []
         for snap in snapshots:
             self._snapshots[snap.symbol] = snap
             self._spark[snap.symbol] = _normalise(snap.spark)
             if snap.symbol in self._symbols:
-                row = self._symbols.index(snap.symbol)
-                self.dataChanged.emit(self.index(row, 1), self.index(row, len(COLUMNS) - 1))
+                rows.append(self._symbols.index(snap.symbol))
+        if rows:
+            self.dataChanged.emit(self.index(min(rows), 1), self.index(max(rows), len(COLUMNS) - 1))
 
     def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802
         return 0 if parent.isValid() else len(self._symbols)
@@ -105,8 +108,11 @@ class WatchlistView(QTableView):
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.verticalHeader().hide()
         self.verticalHeader().setDefaultSectionSize(26)
+        # Fixed widths: ResizeToContents would re-measure every cell on every tick.
         header = self.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        for column, width in enumerate((64, 78, 70, 76)):
+            header.resizeSection(column, width)
         header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
         self.selectionModel().currentRowChanged.connect(self._on_row_changed)
 

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QGraphicsItem
 
 from app.chart.data import ChartData
 
-CHUNK = 512  # groups per picture
+CHUNK = 128  # groups per picture: small, so a tick's repaint replays little
 LEVEL_FACTOR = 4
 MAX_LEVEL = 8
 UP = QColor(38, 166, 154)

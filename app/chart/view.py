@@ -45,7 +45,7 @@ class ChartView(QWidget):
         self._adjusting = False
         self._loading: list[Candle] | None = None  # candles streamed while a history load is in flight
 
-        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics = ChartGraphics()
         self.graphics.setBackground("#121417")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -64,7 +64,7 @@ class ChartView(QWidget):
         self.volume.setXLink(self.price)
         for plot in (self.price, self.volume):
             plot.setMenuEnabled(False)
-            plot.showGrid(x=True, y=True, alpha=0.12)
+            plot.showGrid(x=False, y=False)
             plot.vb.setMouseEnabled(x=True, y=False)
             plot.vb.disableAutoRange()
         self.price.getAxis("right").setWidth(70)
@@ -133,7 +133,7 @@ class ChartView(QWidget):
             if self.following:
                 self._show_live_edge()
         elif self.following and self.data.n:
-            self._fit_y()
+            self._fit_y(grow_only=True)
 
     def add_articles(self, articles: list[Article]) -> None:
         mine = [a for a in articles if self.symbol in a.symbols]
@@ -201,18 +201,23 @@ class ChartView(QWidget):
         self.volumes.set_visible(x0, x1, width)
         self._fit_y()
 
-    def _fit_y(self) -> None:
+    def _fit_y(self, grow_only: bool = False) -> None:
+        """Fit both panes' y ranges to the visible candles; ``grow_only`` (live ticks) leaves a range
+        that still holds everything alone, so a tick does not re-lay the axes."""
         n = self.data.n
         if n == 0:
             return
-        (x0, x1), _ = self.price.vb.viewRange()
+        (x0, x1), (y0, y1) = self.price.vb.viewRange()
         i0, i1 = max(0, int(x0)), min(n, int(x1) + 1)
         if i1 <= i0:
             i0, i1 = max(0, n - 1), n
         lo, hi = float(self.data.low[i0:i1].min()), float(self.data.high[i0:i1].max())
+        vmax = float(self.data.volume[i0:i1].max()) or 1.0
+        if grow_only and y0 <= lo and hi <= y1 and vmax <= self.volume.vb.viewRange()[1][1]:
+            return
         pad = (hi - lo) * 0.08 or hi * 0.01
         self.price.setYRange(lo - pad, hi + pad * 1.6, padding=0)
-        self.volume.setYRange(0, float(self.data.volume[i0:i1].max()) * 1.1 or 1.0, padding=0)
+        self.volume.setYRange(0, vmax * 1.1, padding=0)
 
     def _refresh_markers(self) -> None:
         spots = []
@@ -265,6 +270,19 @@ class ChartView(QWidget):
         self.axis.tz = tz
         self.axis.picture = None
         self.axis.update()
+
+
+class ChartGraphics(pg.GraphicsLayoutWidget):
+    """The chart's graphics view; tells listeners when a frame has been painted (latency probes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.frame_listeners: list = []
+
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        super().paintEvent(event)
+        for listener in self.frame_listeners:
+            listener()
 
 
 def _day_starts(starts: np.ndarray) -> np.ndarray:

@@ -1,0 +1,118 @@
+"""The whole app: time to a visible window, RSS under load, and message-to-pixel latency.
+
+Targets (issue 2): window visible ≤ 2 s after launch; RSS ≤ 400 MB with 20 symbols × 5 days
+of 1-minute candles and 2,000 articles; a demo message painted within 50 ms p99 of
+entering the pipeline. Run: ``python -m bench.bench_app`` (offscreen) or under xvfb-run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from bench.common import save, summary_ms
+
+SYMBOLS = ["AAPL", "AMZN", "MSFT", "NVDA", "TSLA", "BRK.B", "GOOGL", "META", "NFLX", "JPM", "F", "TGT", "DIS",
+           "INTC", "AMD", "BA", "WMT", "KO", "XOM", "ORCL"]
+
+
+def _prefill(home: Path) -> None:
+    """Settings with 20 symbols and 5 demo days, and 2,000 articles in the store."""
+    from backend.model import Article
+    from backend.stores.sqlite import SqliteStore
+
+    (home / "settings.json").write_text(json.dumps({
+        "watchlist": [{"symbol": s, "query": s, "sections": ["business"]} for s in SYMBOLS],
+        "demo_history_days": 5,
+    }))
+    store = SqliteStore(home / "store.sqlite")
+    t = int(time.time() * 1000) - 5 * 86_400_000
+    store.upsert_articles([Article(f"business/bench/{i}", t + i * 200_000, f"Bench headline {i}", "https://x",
+                                   "business", "trail", symbols=frozenset({SYMBOLS[i % 20]})) for i in range(2000)])
+    store.close()
+
+
+def startup_and_rss(seconds: float = 25.0) -> dict:
+    with tempfile.TemporaryDirectory() as d:
+        home = Path(d)
+        _prefill(home)
+        env = dict(os.environ, TICKERWIRE_HOME=str(home))
+        env.setdefault("QT_QPA_PLATFORM", "offscreen")
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-m", "app.cli", "--demo", "--speed", "30", "--exit-after", str(seconds)],
+                                env=env, stderr=subprocess.PIPE, text=True)
+        peak = 0.0
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
+        reader.start()
+        while proc.poll() is None:
+            try:
+                with open(f"/proc/{proc.pid}/status") as f:
+                    rss = next(int(x.split()[1]) for x in f if x.startswith("VmRSS:")) / 1024
+                peak = max(peak, rss)
+            except (OSError, StopIteration):
+                pass
+            time.sleep(0.1)
+        reader.join(5)
+        m = re.search(r"window visible ([0-9.]+) s", "".join(lines))
+        visible = float(m.group(1)) if m else None
+        from backend.stores.sqlite import SqliteStore
+        from backend.model import Timeframe
+        store = SqliteStore(home / "store.sqlite")
+        candles = sum(len(store.candles(s, Timeframe.M1)) for s in SYMBOLS)
+        articles = len(store.articles())
+        store.close()
+    return {"window_visible_s": visible, "wall_to_exit_s": round(time.perf_counter() - t0, 1),
+            "peak_rss_mb": round(peak, 1), "one_minute_candles": candles, "articles": articles,
+            "targets": {"window_visible_s": 2.0, "peak_rss_mb": 400}}
+
+
+def message_to_pixel(seconds: float = 20.0) -> dict:
+    """Run the real window on the demo feed and collect the latencies it records."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from app.bridge import PipelineBridge
+    from app.main_window import MainWindow
+    from backend.pipeline import Pipeline
+    from backend.settings import Settings
+    from backend.sources.demo import SyntheticSource
+    from backend.watchlist import default_watch_item
+
+    app = QApplication.instance() or QApplication([])
+    with tempfile.TemporaryDirectory() as d:
+        os.environ["TICKERWIRE_HOME"] = d
+        settings = Settings(Path(d) / "settings.json")
+        settings.set("watchlist", [default_watch_item(s) for s in SYMBOLS[:6]])
+        pipeline = Pipeline(Path(d) / "store.sqlite", settings.watchlist,
+                            lambda items: [SyntheticSource(items, speed=5, history_days=1)])
+        window = MainWindow(settings, PipelineBridge(pipeline))
+        pipeline.start()
+        window.resize(1600, 900)
+        window.show()
+        QTimer.singleShot(int(seconds * 1000), app.quit)
+        app.exec()  # Qt's own event loop, as in the app
+        samples = list(window.latencies_ns)
+        window.close()
+        pipeline.stop()
+    # Skip the history burst at start-up: the live edge is what the target is about.
+    live = samples[len(samples) // 4:]
+    return {"message_to_pixel": summary_ms(live), "target_p99_ms": 50}
+
+
+def main() -> None:
+    result = {"startup": startup_and_rss(), "latency": message_to_pixel()}
+    save("app", result)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
