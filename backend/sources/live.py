@@ -64,8 +64,17 @@ class RedactingLogger(logging.LoggerAdapter):
         if not self.isEnabledFor(level):
             return
         msg = mask(msg, *self._secrets)
-        args = tuple(mask(a, *self._secrets) if isinstance(a, (str, bytes)) else a for a in args)
+        args = tuple(self._masked(a) for a in args)
         self.logger.log(level, msg, *args, **kwargs)
+
+    def _masked(self, arg):
+        """The argument, or its masked text if its text shows a secret (websockets logs Frame objects)."""
+        if isinstance(arg, (int, float)):
+            return arg
+        text = str(arg)
+        if any(s and s in text for s in self._secrets):
+            return mask(text, *self._secrets)
+        return arg
 
 
 class LiveStatus:

@@ -64,7 +64,9 @@ class FakeMarket:
                 for sym in self.symbols:
                     old = self._bars.get((sym, back))
                     if old is not None:
-                        new = dict(old, v=old["v"] + 100, h=round(old["h"] + 0.05, 4), av=old["av"] + 100)
+                        new = dict(old, v=old["v"] + 100, h=round(old["h"] + 0.05, 4), av=old["av"] + 100,
+                                   n=old["n"] + 1)
+                        new["z"] = new["v"] / new["n"]
                         self._bars[(sym, back)] = new
                         corrections.append(new)
                         break
