@@ -210,15 +210,21 @@ class CandleItem(ChunkedItem):
             p.setBrush(color)
             p.drawRects([QRectF(a - half, min(b, e), 2 * half, abs(e - b) or 1e-9)
                          for a, b, e in zip(xs.tolist(), os_.tolist(), cs.tolist())])
-        # VWAP: join from the previous group's point so chunks connect.
-        px, pw = x.tolist(), w.tolist()
+        # Session VWAP: one polyline per session, joined to the previous group so chunks connect.
+        days = self.data.day[np.minimum(idx + size, i1) - 1]
+        px, pw, pd = x.tolist(), w.tolist(), days.tolist()
         if i0 > 0:
             prev = i0 - 1
             px.insert(0, float(prev) - (size - 1) / 2.0 if size > 1 else float(prev))
             pw.insert(0, float(self.data.session_vwap[prev]))
-        if len(px) > 1:
-            p.setPen(_cosmetic(VWAP, 1.5))
-            p.drawPolyline(QPolygonF([QPointF(a, b) for a, b in zip(px, pw)]))
+            pd.insert(0, int(self.data.day[prev]))
+        p.setPen(_cosmetic(VWAP, 1.5))
+        start = 0
+        for k in range(1, len(px) + 1):
+            if k == len(px) or (size == 1 and pd[k] != pd[k - 1]):
+                if k - start > 1:
+                    p.drawPolyline(QPolygonF([QPointF(a, b) for a, b in zip(px[start:k], pw[start:k])]))
+                start = k
 
 
 class VolumeItem(ChunkedItem):

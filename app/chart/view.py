@@ -211,7 +211,9 @@ class ChartView(QWidget):
         i0, i1 = max(0, int(x0)), min(n, int(x1) + 1)
         if i1 <= i0:
             i0, i1 = max(0, n - 1), n
-        lo, hi = float(self.data.low[i0:i1].min()), float(self.data.high[i0:i1].max())
+        vwap = self.data.session_vwap[i0:i1]
+        lo = min(float(self.data.low[i0:i1].min()), float(vwap.min()))
+        hi = max(float(self.data.high[i0:i1].max()), float(vwap.max()))
         vmax = float(self.data.volume[i0:i1].max()) or 1.0
         if grow_only and y0 <= lo and hi <= y1 and vmax <= self.volume.vb.viewRange()[1][1]:
             return
