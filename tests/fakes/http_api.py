@@ -232,7 +232,7 @@ class FakeApis:
     def _search(self, h, query: dict) -> None:
         key = query.pop("api-key", None)
         with self._lock:
-            self.guardian_requests.append(dict(query, key_valid=key in self.guardian_keys))
+            self.guardian_requests.append(dict(query, key_valid=key in self.guardian_keys, at=time.monotonic()))
         if key not in self.guardian_keys:
             message = "Invalid authentication credentials" if key else "No API key found in request"
             return self._reply(h, self.guardian_reject_status, {"message": message})

@@ -1,0 +1,157 @@
+"""The Guardian poller on httpx against a local /search server, through the real pipeline and store."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import pytest
+
+from backend.model import WatchItem
+from backend.sources.base import SourceState
+from backend.sources.guardian import GuardianSource, queries_for
+from backend.stores.sqlite import SqliteStore
+from fakes.harness import RunningPipeline, fast_guardian_config, wait_until
+
+SECTIONS = ("business", "money", "technology")
+WATCH = [WatchItem("AMZN", "Amazon", SECTIONS), WatchItem("AAPL", "Apple", SECTIONS)]
+T_START = 1738594800.0  # 2025-02-03 15:00 UTC: the fake "now" when a test starts
+
+
+def clock_from(start: float):
+    offset = time.time() - start
+    return lambda: time.time() - offset
+
+
+def fill_corpus(apis):
+    c = apis.corpus
+    c.add("technology/2025/feb/03/amazon-ai", "2025-02-03T14:33:12Z", "Amazon shares move on AI spending", "technology")
+    c.add("business/2025/feb/03/apple-amazon-deal", "2025-02-03T12:00:00Z", "Apple and Amazon sign a cloud deal",
+          "business")
+    c.add("business/live/2025/feb/03/markets-live", "2025-02-03T14:31:40Z", "Markets live: Apple and Amazon slip",
+          "business", type="liveblog")
+    c.add("global-development/2024/dec/22/amazon-rainforest", "2025-02-02T05:00:36Z",
+          "Photographs of an uncontacted Amazon community", "global-development")
+    for i in range(7):
+        c.add(f"technology/2025/feb/02/apple-story-{i}", f"2025-02-02T1{i}:00:00Z", f"Apple story {i}", "technology")
+
+
+def articles(path) -> dict:
+    store = SqliteStore(path)
+    try:
+        found = store.articles()
+    finally:
+        store.close()
+    ids = [a.id for a in found]
+    assert len(ids) == len(set(ids)), "an article is stored once"
+    return {a.id: a for a in found}
+
+
+def expected_ids(apis) -> set[str]:
+    return {i["id"] for i in apis.corpus.items() if i["sectionId"] in SECTIONS}
+
+
+def test_queries_group_watch_items():
+    qs = queries_for([WatchItem("GOOGL", "Alphabet OR Google", ("technology",)),
+                      WatchItem("GOOG", "Alphabet OR Google", ("business",)), WatchItem("X", "X")])
+    assert qs["Alphabet OR Google"].sections == ("business", "technology")
+    assert qs["Alphabet OR Google"].symbols == ("GOOGL", "GOOG")
+    assert qs["X"].sections == ()
+
+
+def test_fault_matrix_no_crash_no_duplicate_no_missed_article(tmp_path, apis):
+    fill_corpus(apis)
+    apis.guardian_faults.add("429:1", "500", "timeout:1.0", "truncated", "cutoff", "malformed", "error_status",
+                             "empty", "503", "429")
+    source = GuardianSource(WATCH, "g-key", fast_guardian_config(apis.url, tmp_path, page_size=2),
+                            clock=clock_from(T_START))
+    states = []
+    with RunningPipeline(tmp_path / "s.sqlite", WATCH, [source]) as run:
+        def settled():
+            states.append(source.status.state)
+            return len(apis.guardian_faults) == 0 and set(articles(run.path)) == expected_ids(apis)
+        wait_until(settled, timeout=20)
+        # A live blog is republished (same id, newer time and title) and a new story appears.
+        apis.corpus.republish("business/live/2025/feb/03/markets-live", "2025-02-03T15:00:05Z",
+                              "Markets live: Apple and Amazon rebound")
+        apis.corpus.add("technology/2025/feb/03/amazon-new", "2025-02-03T15:00:10Z", "Amazon unveils chips",
+                        "technology")
+        wait_until(lambda: "technology/2025/feb/03/amazon-new" in articles(run.path) and articles(run.path)[
+            "business/live/2025/feb/03/markets-live"].title.endswith("rebound"), timeout=10)
+        run.stop()
+    stored = articles(tmp_path / "s.sqlite")
+    assert set(stored) == expected_ids(apis)  # none missed; the rainforest story never matched a section
+    assert "global-development/2024/dec/22/amazon-rainforest" not in stored
+    assert stored["business/2025/feb/03/apple-amazon-deal"].symbols == {"AAPL", "AMZN"}
+    assert stored["technology/2025/feb/03/amazon-ai"].symbols == {"AMZN"}
+    assert SourceState.FAILED not in states and SourceState.BACKING_OFF in states
+    after_429 = [r for r in apis.guardian_requests]
+    first = after_429[0]["at"]
+    assert after_429[1]["at"] - first >= 1.0, "Retry-After: 1 was honoured"
+    for r in apis.guardian_requests:
+        assert r["order-by"] == "newest" and int(r["page-size"]) <= 50 and r["show-fields"] == "trailText,thumbnail"
+        assert r["section"] == "business|money|technology" and r["key_valid"]
+    assert any(r["page"] != "1" for r in apis.guardian_requests), "pages were followed"
+
+
+def test_watermark_survives_a_restart(tmp_path, apis):
+    fill_corpus(apis)
+    cfg = fast_guardian_config(apis.url, tmp_path, min_interval_s=30)
+    first = GuardianSource(WATCH, "g-key", cfg, clock=clock_from(T_START))
+    with RunningPipeline(tmp_path / "s.sqlite", WATCH, [first]) as run:
+        wait_until(lambda: set(articles(run.path)) == expected_ids(apis))
+        run.stop()
+    saved = json.loads((tmp_path / "guardian_state.json").read_text())
+    assert saved["watermarks"]["Amazon"] == 1738593192000  # 14:33:12, the newest Amazon article
+    assert saved["budget"]["used"] == first.calls == 2
+    before = len(apis.guardian_requests)
+    apis.corpus.add("business/2025/feb/03/amazon-while-down", "2025-02-03T15:10:00Z", "Amazon news while we slept",
+                    "business")
+    second = GuardianSource(WATCH, "g-key", cfg, clock=clock_from(T_START + 1800))
+    with RunningPipeline(tmp_path / "s.sqlite", WATCH, [second]) as run:
+        wait_until(lambda: "business/2025/feb/03/amazon-while-down" in articles(run.path))
+        run.stop()
+    restarted = [r for r in apis.guardian_requests[before:]]
+    assert {r["from-date"] for r in restarted} == {"2025-02-03"}, "from-date comes from the saved watermark"
+    assert {r["from-date"] for r in apis.guardian_requests[:before]} == {"2025-02-01"}  # first run: 2-day lookback
+    assert set(articles(tmp_path / "s.sqlite")) == expected_ids(apis)
+    assert json.loads((tmp_path / "guardian_state.json").read_text())["budget"]["used"] == 4  # counted across runs
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_bad_key_pauses_polling_until_the_key_changes(tmp_path, apis, status, caplog):
+    fill_corpus(apis)
+    apis.guardian_reject_status = status
+    key = ["bad-guardian-key"]
+    source = GuardianSource(WATCH, lambda: key[0], fast_guardian_config(apis.url, tmp_path),
+                            clock=clock_from(T_START))
+    caplog.set_level(logging.DEBUG)
+    with RunningPipeline(tmp_path / "s.sqlite", WATCH, [source]) as run:
+        status_ = wait_until(lambda: source.status.state is SourceState.FAILED and source.status)
+        time.sleep(0.5)  # 10 key checks; a retry storm would show as requests
+        assert len(apis.guardian_requests) == 1
+        assert f"HTTP {status}" in status_.detail and "Invalid authentication credentials" in status_.detail
+        assert "until the key changes" in status_.detail
+        key[0] = "g-key"
+        wait_until(lambda: set(articles(run.path)) == expected_ids(apis))
+        run.stop()
+    assert "bad-guardian-key" not in caplog.text and "api-key=***" in caplog.text
+
+
+def test_daily_budget_is_respected_and_shown(tmp_path, apis):
+    fill_corpus(apis)
+    source = GuardianSource(WATCH, "g-key", fast_guardian_config(apis.url, tmp_path, daily_budget=3, page_size=1),
+                            clock=clock_from(T_START))
+    with RunningPipeline(tmp_path / "s.sqlite", WATCH, [source]):
+        wait_until(lambda: source.status.state is SourceState.BACKING_OFF and "used up" in source.status.detail)
+        time.sleep(0.3)
+        assert len(apis.guardian_requests) == 3
+        assert source.status.extra["calls left today"] == 0 and source.status.extra["calls today"] == 3
+
+
+def test_missing_key_is_a_clear_failed_state(tmp_path, apis):
+    source = GuardianSource(WATCH, "", fast_guardian_config(apis.url, tmp_path))
+    with RunningPipeline(tmp_path / "s.sqlite", WATCH, [source]):
+        status = wait_until(lambda: source.status.state is SourceState.FAILED and source.status)
+    assert "no Guardian API key" in status.detail and apis.guardian_requests == []
