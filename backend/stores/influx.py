@@ -6,8 +6,10 @@ endpoints are the same; a 1.x bucket is ``"database/retention-policy"``).
 
 Writing:
 
-* points go into a bounded in-memory buffer; full batches are written at once and
-  a background thread flushes the rest every ``flush_interval_s``;
+* points go into a bounded in-memory buffer; a writer thread posts each full batch as
+  soon as it is ready (so encoding and posting overlap) and the rest every
+  ``flush_interval_s``; with ``flush_interval_s=0`` there is no thread and full batches
+  are posted by the caller;
 * every point is written with ``WritePrecision.MS`` (see :mod:`backend.stores.influx_lines`);
   a point is identified by (measurement, tags, time), so replays never duplicate;
 * connection failures, timeouts, 429 and 5xx are retried with exponential backoff;
@@ -96,7 +98,8 @@ class InfluxSettings:
         retention_days: Days the hot store keeps (None = forever); older points are not written.
         batch_size: Points per write request.
         max_buffer_points: Bound of the in-memory buffer; beyond it writes raise :class:`StoreBackpressure`.
-        flush_interval_s: Background flush period (0 disables the thread; call :meth:`InfluxStore.flush`).
+        flush_interval_s: Writer-thread flush period (0: no thread; full batches are posted by the
+            caller and the rest by :meth:`InfluxStore.flush`).
         retention_interval_s: How often the background thread deletes data past retention.
         max_retries: Retries of a failed batch before giving up for this flush.
         retry_base_s: First backoff; doubles each retry, capped at 5 s.
@@ -148,7 +151,9 @@ class InfluxStore:
         self._state = HealthState(Health.UNKNOWN)
         self._buffer: collections.deque[str] = collections.deque()
         self._buffer_lock = threading.Lock()
-        self._write_lock = threading.Lock()
+        self._room = threading.Condition(self._buffer_lock)  # signalled when a batch leaves the buffer
+        self._write_lock = threading.Lock()  # one write at a time, so batches land in buffer order
+        self._wake = threading.Event()  # a full batch is waiting for the writer thread
         self.dead_letters: list[DeadLetter] = []
         self.expired_skipped = 0
         self.points_written = 0
@@ -173,7 +178,7 @@ class InfluxStore:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         if settings.flush_interval_s > 0:
-            self._thread = threading.Thread(target=self._background, name="influx-flush", daemon=True)
+            self._thread = threading.Thread(target=self._background, name="influx-writer", daemon=True)
             self._thread.start()
 
     def __repr__(self) -> str:
@@ -241,7 +246,8 @@ class InfluxStore:
         start = min(a.published_ms for a in articles) - window
         end = max(a.published_ms for a in articles) + window
         self._flush_before_read()
-        stored = {a.id: a for a in parse_news(self._query(news_query(self.settings.bucket, start, end, None)))}
+        flux = news_query(self.settings.bucket, start, end, None, self.retention.v1)
+        stored = {a.id: a for a in parse_news(self._query(flux))}
         merged: dict[str, Article] = {}
         for article in articles:
             base = merged.get(article.id) or stored.get(article.id)
@@ -257,19 +263,33 @@ class InfluxStore:
         lines = self._drop_expired(lines)
         if not lines:
             return
-        with self._buffer_lock:
-            if len(self._buffer) + len(lines) > self.settings.max_buffer_points:
-                raise StoreBackpressure(
-                    f"InfluxDB write buffer full ({len(self._buffer)} points, {self.health.value}): "
-                    f"{self._state.detail or 'server too slow'}"
-                )
+        limit = self.settings.max_buffer_points
+        deadline = time.monotonic() + self.settings.timeout_ms / 1000
+        with self._room:
+            while len(self._buffer) + len(lines) > limit:
+                # With a writer thread and a healthy server, wait for room: the server is merely busy.
+                remaining = deadline - time.monotonic()
+                if self._thread is None or not self._writable() or len(lines) > limit or remaining <= 0:
+                    raise StoreBackpressure(
+                        f"InfluxDB write buffer full ({len(self._buffer)} points, {self.health.value}): "
+                        f"{self._state.detail or 'server too slow'}"
+                    )
+                self._wake.set()
+                self._room.wait(remaining)
             self._buffer.extend(lines)
             ready = len(self._buffer) >= self.settings.batch_size
-        if ready and self.health in (Health.OK, Health.DEGRADED, Health.UNKNOWN):
+        if not ready:
+            return
+        if self._thread is not None:
+            self._wake.set()  # the writer thread posts while the caller goes on encoding
+        elif self._writable():
             try:
                 self._write_pending(full_batches_only=True)
             except StoreError:
-                pass  # health is set; the data stays buffered for the background flush
+                pass  # health is set; the data stays buffered until the next flush
+
+    def _writable(self) -> bool:
+        return self.health in (Health.OK, Health.DEGRADED, Health.UNKNOWN)
 
     def _drop_expired(self, lines: list[str]) -> list[str]:
         days = self.settings.retention_days
@@ -299,11 +319,12 @@ class InfluxStore:
                     if not self._buffer or (full_batches_only and len(self._buffer) < size):
                         return
                     batch = [self._buffer.popleft() for _ in range(min(size, len(self._buffer)))]
+                    self._room.notify_all()
                 try:
                     self._write_batch(batch)
                 except StoreError:
                     with self._buffer_lock:
-                        self._buffer.extendleft(reversed(batch))
+                        self._buffer.extendleft(reversed(batch))  # may exceed the bound briefly; order kept
                     raise
 
     def _write_batch(self, batch: list[str]) -> None:
@@ -394,8 +415,11 @@ class InfluxStore:
         Raises:
             StoreError: the server is unreachable or the query failed.
         """
+        if _empty(start_ms, end_ms):
+            return []
         self._flush_before_read()
-        text = self._query(candles_query(self.settings.bucket, symbol, timeframe, start_ms, end_ms))
+        flux = candles_query(self.settings.bucket, symbol, timeframe, start_ms, end_ms, self.retention.v1)
+        text = self._query(flux)
         try:
             return parse_candles(text, symbol, timeframe)
         except FluxError as exc:
@@ -409,8 +433,10 @@ class InfluxStore:
         Raises:
             StoreError: the server is unreachable or the query failed.
         """
+        if _empty(start_ms, end_ms) or (symbols is not None and not symbols):
+            return []
         self._flush_before_read()
-        text = self._query(news_query(self.settings.bucket, start_ms, end_ms, symbols))
+        text = self._query(news_query(self.settings.bucket, start_ms, end_ms, symbols, self.retention.v1))
         try:
             return parse_news(text)
         except FluxError as exc:
@@ -453,19 +479,30 @@ class InfluxStore:
         return alive
 
     def _background(self) -> None:
+        """Writer thread: posts full batches as soon as they are ready, everything every interval."""
+        interval = self.settings.flush_interval_s
+        next_flush = time.monotonic() + interval
         next_retention = time.monotonic()
-        while not self._stop.wait(self.settings.flush_interval_s):
+        while not self._stop.is_set():
+            self._wake.wait(max(0.0, next_flush - time.monotonic()))
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            full_batches_only = time.monotonic() < next_flush
+            if not full_batches_only:
+                next_flush = time.monotonic() + interval
             try:
-                if self.health == Health.UNREACHABLE and not self.ping():
-                    continue
-                self.flush()
+                if self.health == Health.UNREACHABLE:
+                    if full_batches_only or not self.ping():
+                        continue  # retry on the interval, not on every new batch
+                self._write_pending(full_batches_only)
                 if self.settings.retention_days and time.monotonic() >= next_retention:
                     self.enforce_retention()
                     next_retention = time.monotonic() + self.settings.retention_interval_s
             except StoreError as exc:
-                log.debug("background flush failed: %s", exc)
+                log.debug("background write failed: %s", exc)
             except Exception:  # never let the thread die silently
-                log.exception("unexpected error in the InfluxDB flush thread")
+                log.exception("unexpected error in the InfluxDB writer thread")
 
     def close(self) -> None:
         """Stop the background thread, flush, and close the client.
@@ -475,6 +512,7 @@ class InfluxStore:
                 (they are still in the bus, which was not acknowledged).
         """
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
         try:
@@ -491,6 +529,11 @@ class InfluxStore:
             self._client.close()
             raise StoreError(detail) from exc
         return version.startswith("1.") or version == "unknown"
+
+
+def _empty(start_ms: int | None, end_ms: int | None) -> bool:
+    """True for a range that cannot hold anything (Flux refuses ``stop <= start``)."""
+    return start_ms is not None and end_ms is not None and end_ms <= start_ms
 
 
 def _reason(exc: ApiException) -> str:

@@ -42,21 +42,35 @@ def _str_field(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _float(value: float) -> str:
-    value = float(value)
-    if not math.isfinite(value):
-        raise UnencodablePoint(f"non-finite float {value!r}")
-    return repr(value)
-
-
 def candle_line(candle: Candle) -> str:
-    """One line of line protocol for a candle (timestamp in ms)."""
+    """One line of line protocol for a candle (timestamp in ms).
+
+    Raises:
+        UnencodablePoint: a price or volume is NaN or infinite.
+    """
+    c = candle
+    if not math.isfinite(c.open + c.high + c.low + c.close + c.volume + c.vwap):
+        bad = [n for n in ("open", "high", "low", "close", "volume", "vwap") if not math.isfinite(getattr(c, n))]
+        if bad:
+            raise UnencodablePoint(f"non-finite float in {', '.join(bad)}")
     return (
-        f"candles,symbol={_tag(candle.symbol)},timeframe={candle.timeframe.value} "
-        f"open={_float(candle.open)},high={_float(candle.high)},low={_float(candle.low)},"
-        f"close={_float(candle.close)},volume={_float(candle.volume)},vwap={_float(candle.vwap)},"
-        f"trades={int(candle.trades)}i {int(candle.start_ms)}"
+        f"candles,symbol={_symbol_tag(c.symbol)},timeframe={c.timeframe.value} "
+        f"open={float(c.open)!r},high={float(c.high)!r},low={float(c.low)!r},close={float(c.close)!r},"
+        f"volume={float(c.volume)!r},vwap={float(c.vwap)!r},trades={int(c.trades)}i {int(c.start_ms)}"
     )
+
+
+_SYMBOL_TAGS: dict[str, str] = {}
+
+
+def _symbol_tag(symbol: str) -> str:
+    """Escaped tag value of a symbol, memoised (a watchlist has few symbols; this is the hot path)."""
+    tag = _SYMBOL_TAGS.get(symbol)
+    if tag is None:
+        tag = _tag(symbol)
+        if len(_SYMBOL_TAGS) < 100_000:
+            _SYMBOL_TAGS[symbol] = tag
+    return tag
 
 
 def article_lines(article: Article) -> list[str]:

@@ -42,31 +42,51 @@ def flux_time(ms: int | None, default: str) -> str:
     return f"{stamp}.{ms % 1000:03d}Z"
 
 
-def _range(start_ms: int | None, end_ms: int | None) -> str:
-    """``range`` plus an explicit ``_time < stop`` filter: InfluxDB 1.8's storage treats ``stop`` as inclusive."""
-    if end_ms is None:
-        return f"  |> range(start: {flux_time(start_ms, EARLIEST)}, stop: {LATEST})\n"
-    return (
-        f"  |> range(start: {flux_time(start_ms, EARLIEST)}, stop: {flux_time(end_ms + 1, LATEST)})\n"
-        f"  |> filter(fn: (r) => r._time < {flux_time(end_ms, LATEST)})\n"
-    )
+def _range(start_ms: int | None, end_ms: int | None, condition: str, stop_inclusive: bool) -> str:
+    """``range`` over ``[start_ms, end_ms)`` followed by the tag filter (which must directly follow to be pushed down).
+
+    InfluxDB 1.8's storage treats ``range``'s ``stop`` as inclusive (2.x: exclusive); with
+    ``stop_inclusive`` the stop is moved 1 ms earlier, exact for millisecond data.
+    """
+    start = flux_time(start_ms, EARLIEST)
+    stop = LATEST if end_ms is None else flux_time(end_ms - 1 if stop_inclusive else end_ms, LATEST)
+    return f"  |> range(start: {start}, stop: {stop})\n  |> filter(fn: (r) => {condition})\n"
 
 
-def candles_query(bucket: str, symbol: str, timeframe: Timeframe, start_ms: int | None, end_ms: int | None) -> str:
-    """Flux for one symbol's candles of one timeframe in ``[start_ms, end_ms)``, pivoted to rows, oldest first."""
+def candles_query(
+    bucket: str,
+    symbol: str,
+    timeframe: Timeframe,
+    start_ms: int | None,
+    end_ms: int | None,
+    stop_inclusive: bool = False,
+) -> str:
+    """Flux for one symbol's candles of one timeframe in ``[start_ms, end_ms)``, pivoted to rows.
+
+    ``stop_inclusive`` must be True for InfluxDB 1.x (see :func:`_range`).
+    """
     keep = ", ".join(f'"{c}"' for c in ("_time", *CANDLE_FIELDS))
     return (
         f"from(bucket: {flux_string(bucket)})\n"
-        f"{_range(start_ms, end_ms)}"
-        f'  |> filter(fn: (r) => r._measurement == "candles" and r.symbol == {flux_string(symbol)}'
-        f" and r.timeframe == {flux_string(timeframe.value)})\n"
-        '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n'
+        + _range(
+            start_ms,
+            end_ms,
+            f'r._measurement == "candles" and r.symbol == {flux_string(symbol)}'
+            f" and r.timeframe == {flux_string(timeframe.value)}",
+            stop_inclusive,
+        )
+        + '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n'
         f"  |> keep(columns: [{keep}])\n"
-        '  |> sort(columns: ["_time"])\n'
     )
 
 
-def news_query(bucket: str, start_ms: int | None, end_ms: int | None, symbols: Sequence[str] | None) -> str:
+def news_query(
+    bucket: str,
+    start_ms: int | None,
+    end_ms: int | None,
+    symbols: Sequence[str] | None,
+    stop_inclusive: bool = False,
+) -> str:
     """Flux for news points in ``[start_ms, end_ms)`` for any of ``symbols`` (all when None), pivoted to rows."""
     condition = 'r._measurement == "news"'
     if symbols is not None:
@@ -74,9 +94,8 @@ def news_query(bucket: str, start_ms: int | None, end_ms: int | None, symbols: S
         condition += f" and ({wanted})"
     return (
         f"from(bucket: {flux_string(bucket)})\n"
-        f"{_range(start_ms, end_ms)}"
-        f"  |> filter(fn: (r) => {condition})\n"
-        '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n'
+        + _range(start_ms, end_ms, condition, stop_inclusive)
+        + '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n'
     )
 
 

@@ -142,3 +142,17 @@ def test_background_thread_flushes_partial_batches(influx_store_factory):
 
     assert store.buffered_points == 0
     assert count_points(store, "candles") == 5
+
+
+def test_writer_thread_keeps_order_of_corrections_across_batches(influx_store_factory):
+    store = influx_store_factory(flush_interval_s=0.05, batch_size=100)
+    day = session("AAPL", 390)
+    for version in range(5):  # five successive corrections of every candle, in many batches
+        store.upsert_candles([Candle(c.symbol, c.timeframe, c.start_ms, c.open, c.high, c.low, c.close + version,
+                                     c.volume, c.vwap, c.trades) for c in day])
+
+    store.flush()
+
+    got = store.candles("AAPL", Timeframe.M1)
+    assert [c.close for c in got] == [c.close + 4 for c in day]
+    assert store.points_written == 5 * 390
