@@ -18,7 +18,7 @@ from backend.sources.polygon import PolygonSource
 from backend.wire.guardian import parse_search_page
 from backend.wire.polygon import parse_frame
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 json_scalar = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-(10**30), max_value=10**30),
