@@ -125,12 +125,14 @@ def candles_to_arrow(candles: Sequence[Candle], ingested_ns: int) -> pa.Table:
     """Build an Arrow table of candles, all stamped with one write sequence ``ingested_ns``.
 
     Within the batch a later candle with the same key replaces an earlier one, so
-    a batch never carries two rows for one key.
+    a batch never carries two rows for one key. Rows come out sorted by key.
     """
     latest: dict[tuple[str, Timeframe, int], Candle] = {}
     for candle in candles:
         latest[candle.key] = candle
-    rows = list(latest.values())
+    # Sorted by key (the table's sort order), so Parquet row-group statistics let a
+    # one-symbol read skip most of a day file.
+    rows = sorted(latest.values(), key=lambda c: (c.symbol, c.timeframe.value, c.start_ms))
     return pa.table(
         {
             "symbol": [c.symbol for c in rows],

@@ -136,6 +136,7 @@ class InfluxStore:
 
     Raises:
         StoreError: The server cannot be reached or refuses to create the bucket at open.
+        ValueError: Inconsistent settings.
     """
 
     def __init__(
@@ -145,6 +146,8 @@ class InfluxStore:
         on_health: Callable[[HealthState], None] | None = None,
         clock_ms: Callable[[], int] | None = None,
     ) -> None:
+        if not 0 < settings.batch_size <= settings.max_buffer_points:
+            raise ValueError("InfluxSettings need 0 < batch_size <= max_buffer_points")
         self.settings = settings
         self._on_health = on_health
         self._clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)

@@ -84,7 +84,7 @@ def test_server_loss_is_reported_data_waits_and_is_written_when_it_returns(influ
     states = []
     store = InfluxStore(
         InfluxSettings(url=server.url, bucket="tw/hot", retention_days=None, flush_interval_s=0,
-                       max_retries=2, retry_base_s=0.01, max_buffer_points=100, timeout_ms=2000),
+                       max_retries=2, retry_base_s=0.01, batch_size=50, max_buffer_points=100, timeout_ms=2000),
         on_health=states.append,
     )
     try:
