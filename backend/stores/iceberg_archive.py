@@ -291,16 +291,34 @@ class IcebergArchive:
             if count > self.max_files_per_day
         ]
 
-    def expire_snapshots(self, older_than_ms: int) -> None:
-        """Drop snapshots older than ``older_than_ms`` (frees files replaced by compaction)."""
-        for table in (self._candles, self._news):
-            table = self._refresh(table)
-            current = table.current_snapshot()
-            if current is None:
-                continue
-            table.maintenance.expire_snapshots().older_than(
-                _datetime_from_ms(min(older_than_ms, current.timestamp_ms))
-            ).commit()
+    def expire_snapshots(self, older_than_ms: int) -> int:
+        """Drop snapshots older than ``older_than_ms`` and delete the data files only they referenced.
+
+        The current snapshot is always kept. This is what frees the space of files that
+        compaction replaced (time travel to the expired snapshots is lost).
+
+        Returns:
+            How many data files were deleted.
+        """
+        deleted = 0
+        with self._lock:
+            for table in (self._candles, self._news):
+                table = self._refresh(table)
+                current = table.current_snapshot()
+                if current is None:
+                    continue
+                expiring = [s for s in table.snapshots() if s.timestamp_ms < older_than_ms
+                            and s.snapshot_id != current.snapshot_id]
+                if not expiring:
+                    continue
+                candidates = {path for s in expiring for path in _data_files(table, s.snapshot_id)}
+                table.maintenance.expire_snapshots().by_ids([s.snapshot_id for s in expiring]).commit()
+                table = self._refresh(table)
+                kept = {path for s in table.snapshots() for path in _data_files(table, s.snapshot_id)}
+                for path in sorted(candidates - kept):
+                    table.io.delete(path)
+                    deleted += 1
+        return deleted
 
     # -- internals -------------------------------------------------------------------------
 
@@ -395,7 +413,6 @@ def _as_day_number(value: object) -> int:
     return int(value)
 
 
-def _datetime_from_ms(ms: int):
-    import datetime as dt
-
-    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.timezone.utc)
+def _data_files(table: Table, snapshot_id: int) -> list[str]:
+    """Paths of the data files a snapshot references."""
+    return table.inspect.files(snapshot_id).column("file_path").to_pylist()

@@ -191,3 +191,19 @@ def test_unreachable_rest_catalog_raises_store_error():
     config = ArchiveConfig(kind="rest", uri="http://127.0.0.1:9", extra={"rest.request-timeout": "1"})
     with pytest.raises(StoreError, match="catalog"):
         IcebergArchive.from_config(config)
+
+
+def test_expiring_snapshots_deletes_files_that_compaction_replaced(tmp_path):
+    archive = IcebergArchive.local(tmp_path / "w", max_files_per_day=100)
+    for i in range(5):
+        archive.append_candles([candle("AAPL", OPEN_MS + i * MIN)])
+    archive.compact(OPEN_MS)
+    parquet = lambda: sorted(tmp_path.rglob("*.parquet"))  # noqa: E731
+    assert len(parquet()) == 6  # five appends + the compacted file
+    before = archive.candles("AAPL", Timeframe.M1)
+
+    deleted = archive.expire_snapshots(older_than_ms=2**62)
+
+    assert deleted == 5
+    assert len(parquet()) == 1
+    assert archive.candles("AAPL", Timeframe.M1) == before
