@@ -13,6 +13,9 @@ one deduplicated file. After each flush, any touched day holding more than
 ``max_files_per_day`` data files is compacted, so a day partition never stays
 above that bound.
 
+It also honours the :class:`~backend.stores.base.CandleStore` protocol
+(``upsert_*`` buffer, ``flush`` appends), so the pipeline can fan out to it like any store.
+
 Example::
 
     archive = IcebergArchive.local("~/.local/share/tickerwire/archive")
@@ -192,6 +195,10 @@ class IcebergArchive:
         with self._lock:
             self._article_buffer.extend(articles)
             self.flush()
+
+    #: :class:`backend.stores.base.CandleStore` spelling: buffered appends read back as upserts.
+    upsert_candles = add_candles
+    upsert_articles = add_articles
 
     @property
     def buffered_rows(self) -> int:

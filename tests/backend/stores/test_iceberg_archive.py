@@ -207,3 +207,16 @@ def test_expiring_snapshots_deletes_files_that_compaction_replaced(tmp_path):
     assert deleted == 5
     assert len(parquet()) == 1
     assert archive.candles("AAPL", Timeframe.M1) == before
+
+
+def test_archive_honours_the_candle_store_protocol(archive):
+    from backend.stores.base import CandleStore
+
+    store: CandleStore = archive
+    store.upsert_candles([candle("AAPL", OPEN_MS, 1.0)])
+    store.upsert_candles([candle("AAPL", OPEN_MS, 2.0)])
+    store.upsert_articles([article("a", OPEN_MS, {"AAPL"})])
+    store.flush()
+
+    assert [c.close for c in store.candles("AAPL", Timeframe.M1, OPEN_MS, OPEN_MS + MIN)] == [2.0]
+    assert [a.id for a in store.articles(OPEN_MS, OPEN_MS + 1, ["AAPL"])] == ["a"]
