@@ -177,6 +177,11 @@ class SqliteStore:
         with self._transaction():
             return self._db.execute("DELETE FROM candles WHERE start < ?", (cutoff_ms,)).rowcount
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The store's connection, for modules that keep their own tables in this file (same thread rule)."""
+        return self._db
+
     def integrity_check(self) -> str:
         return self._db.execute("PRAGMA integrity_check").fetchone()[0]
 

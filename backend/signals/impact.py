@@ -1,0 +1,435 @@
+"""News impact: what a symbol's price and volume did in the minutes after an article.
+
+:func:`compute_impact` is a **pure function** of one article's (id, symbol, publication
+time) and the symbol's 1m candles — no store, no clock, no state — so the embedded
+pipeline and a stream processor (the Flink job, holding the candles in its state) get
+the same numbers from the same input. :class:`ImpactTracker` keeps impacts up to date
+as candles arrive, reading history through a :class:`CandleHistory` (the SQLite store
+in the app, see :class:`backend.signals.impact_store.StoreCandleHistory`).
+
+Definitions (UTC milliseconds, 1m candles only; sessions are New York 09:30–16:00 on weekdays):
+
+* **Publication minute** ``P``: ``published_ms`` floored to the minute.
+* **Base**: the close of the last 1m candle that *started before* ``P`` — the last price
+  before publication (``base_price``/``base_ms``). None, with a note, if there is none.
+* **Anchor**: where the windows start. ``P`` if ``P`` is inside a regular session; else
+  the next session's open (``out_of_hours``): an article published while the market is
+  closed is measured by the market's first minutes after it, and its returns include
+  the gap from the last close (the base) to the open.
+* **Window +N** (N = 1, 5, 15, 60 minutes): the minutes ``[anchor, anchor + N min)``.
+  ``return_pct`` = last close in the window / base − 1; ``range_pct`` = (highest high −
+  lowest low) / the window's first open; ``volume`` = the window's volume summed.
+* **Volume z-score**: ``(volume − mean) / stdev`` of the volume of the same window — the
+  same minutes after the open — in the previous ``baseline_sessions`` (default 10)
+  trading sessions that have at least one candle in the 60 minutes from that offset
+  (:data:`BASELINE_DESCRIPTION`); at least :data:`MIN_BASELINE_SESSIONS` are needed.
+* **Final**: a window is final when the symbol has a candle starting at or after its
+  end (or, for callers that know more, ``clock_ms`` — a watermark up to which the
+  symbol's data is complete — is at or past the end). A pending window has no values.
+  A window that would run past the session close is final at once with no values: it
+  would not be an N-minute window.
+* A window without any candle (no trades, or a feed gap — the data cannot tell) has no
+  values. Every None comes with a line in ``notes`` saying why; nothing is ever filled in.
+
+Reading an impact (for the GUI): ``impact.window(5).return_pct`` (None or a %),
+``impact.headline`` (the longest final window that has a return — for marker colour and
+size), ``impact.final`` (all windows done), and ``notes`` on the impact and each window.
+"""
+
+from __future__ import annotations
+
+import bisect
+import statistics
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Iterable, Iterator, Protocol, Sequence
+
+from backend.model import MINUTE_MS, Article, Candle, Timeframe
+from backend.timeutil import NEW_YORK, is_trading_day, ny_date, session_bounds
+
+WINDOW_MINUTES: tuple[int, ...] = (1, 5, 15, 60)
+BASELINE_SESSIONS = 10
+MIN_BASELINE_SESSIONS = 3
+#: A previous session counts for the baseline if it has a candle within this span from the offset.
+BASELINE_SPAN_MS = max(WINDOW_MINUTES) * MINUTE_MS
+#: How far back the baseline looks for sessions with data (trading days).
+BASELINE_LOOKBACK_DAYS = 3 * BASELINE_SESSIONS + 10
+BASELINE_DESCRIPTION = (
+    "volume of the same minutes after the 09:30 open in the previous "
+    f"{BASELINE_SESSIONS} sessions with data (at least {MIN_BASELINE_SESSIONS})"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class WindowImpact:
+    """One window's figures; None means unknown, and ``notes`` says why.
+
+    Attributes:
+        minutes: The window's length N (1, 5, 15 or 60).
+        end_ms: End of the window (exclusive), UTC ms.
+        final: True once the window's time has passed (its figures will not change
+            unless a late correction rewrites a candle inside it).
+        return_pct: Last close in the window against the base, in percent.
+        range_pct: High-low range over the window against its first open, in percent.
+        volume: Shares traded in the window.
+        volume_z: ``volume`` as a z-score against the time-of-day baseline.
+        minutes_with_data: How many of the window's minutes have a candle.
+        notes: Why a figure is None, or what to know about it (gaps, pending).
+    """
+
+    minutes: int
+    end_ms: int
+    final: bool
+    return_pct: float | None = None
+    range_pct: float | None = None
+    volume: float | None = None
+    volume_z: float | None = None
+    minutes_with_data: int = 0
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NewsImpact:
+    """The impact of one article on one symbol (see the module docstring for the definitions).
+
+    Attributes:
+        article_id: The Guardian article id.
+        symbol: The ticker.
+        published_ms: The article's publication time.
+        anchor_ms: Start of the windows (the publication minute, or the next open).
+        out_of_hours: True if published while the regular session was closed.
+        base_price: Last price before publication, or None if no candle precedes it.
+        base_ms: Start of the candle ``base_price`` is the close of.
+        windows: One :class:`WindowImpact` per window length, shortest first.
+        baseline_sessions: Previous sessions the volume z-scores were computed from.
+        notes: About the base and anchor (e.g. no price before publication).
+    """
+
+    article_id: str
+    symbol: str
+    published_ms: int
+    anchor_ms: int
+    out_of_hours: bool
+    base_price: float | None
+    base_ms: int | None
+    windows: tuple[WindowImpact, ...]
+    baseline_sessions: int = 0
+    notes: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(article id, symbol): an impact's identity."""
+        return (self.article_id, self.symbol)
+
+    @property
+    def final(self) -> bool:
+        """True when every window is final."""
+        return all(w.final for w in self.windows)
+
+    def window(self, minutes: int) -> WindowImpact:
+        """The window of ``minutes`` length; ``KeyError`` if not computed."""
+        for w in self.windows:
+            if w.minutes == minutes:
+                return w
+        raise KeyError(f"no {minutes}-minute window (windows: {[w.minutes for w in self.windows]})")
+
+    @property
+    def headline(self) -> WindowImpact | None:
+        """The longest final window with a return (what a marker's colour and size show), or None."""
+        known = [w for w in self.windows if w.final and w.return_pct is not None]
+        return known[-1] if known else None
+
+
+# -- sessions -----------------------------------------------------------------------------------
+
+
+def session_anchor(published_ms: int) -> tuple[int, int, int, bool]:
+    """Where an article's windows start: ``(anchor_ms, session_open_ms, session_close_ms, out_of_hours)``."""
+    minute = published_ms - published_ms % MINUTE_MS
+    day = ny_date(published_ms)
+    for _ in range(14):
+        if is_trading_day(day):
+            open_ms, close_ms = session_bounds(day)
+            if minute < close_ms:
+                if minute >= open_ms:
+                    return minute, open_ms, close_ms, False
+                return open_ms, open_ms, close_ms, True
+        day += timedelta(days=1)
+    raise ValueError(f"no trading session within two weeks of {published_ms}")  # pragma: no cover - weekdays
+
+
+def baseline_slices(anchor_ms: int, open_ms: int) -> Iterator[tuple[int, int]]:
+    """The ``[start, end)`` slice at the anchor's offset after the open in each earlier session, newest first.
+
+    Yields at most :data:`BASELINE_LOOKBACK_DAYS` slices of :data:`BASELINE_SPAN_MS`;
+    callers stop once they have found enough sessions with data.
+    """
+    offset = anchor_ms - open_ms
+    day = ny_date(open_ms)
+    for _ in range(BASELINE_LOOKBACK_DAYS):
+        day -= timedelta(days=1)
+        while not is_trading_day(day):
+            day -= timedelta(days=1)
+        day_open, _ = session_bounds(day)
+        yield day_open + offset, day_open + offset + BASELINE_SPAN_MS
+
+
+def ny_clock(ms: int) -> str:
+    """``HH:MM`` in New York time, for notes."""
+    return datetime.fromtimestamp(ms / 1000, tz=NEW_YORK).strftime("%H:%M")
+
+
+# -- the pure computation -----------------------------------------------------------------------
+
+
+class _Minutes:
+    """A symbol's 1m candles sorted by start, with range lookups."""
+
+    def __init__(self, candles: Iterable[Candle], symbol: str) -> None:
+        by_start = {c.start_ms: c for c in candles if c.symbol == symbol and c.timeframe == Timeframe.M1}
+        self.starts = sorted(by_start)
+        self.candles = [by_start[s] for s in self.starts]
+
+    def between(self, start_ms: int, end_ms: int) -> list[Candle]:
+        lo = bisect.bisect_left(self.starts, start_ms)
+        hi = bisect.bisect_left(self.starts, end_ms)
+        return self.candles[lo:hi]
+
+    def last_before(self, ms: int) -> Candle | None:
+        i = bisect.bisect_left(self.starts, ms)
+        return self.candles[i - 1] if i else None
+
+    def any_at_or_after(self, ms: int) -> bool:
+        return bool(self.starts) and self.starts[-1] >= ms
+
+
+def compute_impact(
+    article_id: str,
+    symbol: str,
+    published_ms: int,
+    candles: Iterable[Candle],
+    clock_ms: int | None = None,
+    windows: Sequence[int] = WINDOW_MINUTES,
+    baseline_sessions: int = BASELINE_SESSIONS,
+) -> NewsImpact:
+    """Compute an article's impact on ``symbol`` from the symbol's 1m candles.
+
+    Args:
+        article_id: The article's id (carried into the result).
+        symbol: The ticker; candles of other symbols and timeframes are ignored.
+        published_ms: Publication time, UTC ms.
+        candles: The symbol's 1m candles: at least the last one before publication, those
+            in the windows (and one after, to know a window is over), and those in the
+            baseline slices of earlier sessions (:func:`baseline_slices`). More is fine.
+        clock_ms: Optional watermark up to which the symbol's data is known complete.
+        windows: Window lengths in minutes, ascending.
+        baseline_sessions: How many earlier sessions the volume baseline uses.
+
+    Returns:
+        The :class:`NewsImpact`; never raises for missing data.
+    """
+    minutes = _Minutes(candles, symbol)
+    anchor, open_ms, close_ms, out_of_hours = session_anchor(published_ms)
+    publication_minute = published_ms - published_ms % MINUTE_MS
+    notes: list[str] = []
+    if out_of_hours:
+        notes.append(f"published while the market was closed: windows start at the {ny_date(anchor):%a %d %b} "
+                     f"{ny_clock(anchor)} open")
+    base = minutes.last_before(publication_minute)
+    if base is None:
+        notes.append("no price before publication (no earlier candle)")
+    baseline = _baseline_volumes(minutes, anchor, open_ms, windows, baseline_sessions)
+    out = tuple(
+        _window(minutes, n, anchor, close_ms, base, baseline[n], clock_ms) for n in windows
+    )
+    return NewsImpact(article_id, symbol, published_ms, anchor, out_of_hours,
+                      base.close if base else None, base.start_ms if base else None,
+                      out, len(baseline[windows[0]]) if windows else 0, tuple(notes))
+
+
+def _baseline_volumes(minutes: _Minutes, anchor: int, open_ms: int, windows: Sequence[int],
+                      wanted: int) -> dict[int, list[float]]:
+    """Per window length, the window's volume in each of the previous ``wanted`` sessions with data."""
+    volumes: dict[int, list[float]] = {n: [] for n in windows}
+    earliest = minutes.starts[0] if minutes.starts else None
+    found = 0
+    for start, end in baseline_slices(anchor, open_ms):
+        if found >= wanted or earliest is None or end <= earliest:
+            break
+        span = minutes.between(start, end)
+        if not span:
+            continue
+        found += 1
+        for n in windows:
+            volumes[n].append(sum(c.volume for c in span if c.start_ms < start + n * MINUTE_MS))
+    return volumes
+
+
+def _window(minutes: _Minutes, n: int, anchor: int, close_ms: int, base: Candle | None,
+            baseline: list[float], clock_ms: int | None) -> WindowImpact:
+    end = anchor + n * MINUTE_MS
+    if end > close_ms:
+        inside = (close_ms - anchor) // MINUTE_MS
+        return WindowImpact(n, end, True, notes=(
+            f"the session closes at {ny_clock(close_ms)}, {inside} min into this {n}-min window",))
+    if not (minutes.any_at_or_after(end) or (clock_ms is not None and clock_ms >= end)):
+        return WindowImpact(n, end, False, notes=(f"pending: the window ends at {ny_clock(end)} New York",))
+    span = minutes.between(anchor, end)
+    if not span:
+        return WindowImpact(n, end, True, notes=(
+            f"no candle between {ny_clock(anchor)} and {ny_clock(end)}: no trades or a feed gap",))
+    notes: list[str] = []
+    if len(span) < n:
+        notes.append(f"{n - len(span)} of {n} minutes have no candle")
+    return_pct = None
+    if base is None:
+        notes.append("return: no price before publication")
+    else:
+        return_pct = (span[-1].close / base.close - 1.0) * 100.0
+    first_open = span[0].open
+    range_pct = (max(c.high for c in span) - min(c.low for c in span)) / first_open * 100.0 if first_open > 0 else None
+    if range_pct is None:
+        notes.append("range: the window's first open is not a positive price")
+    volume = sum(c.volume for c in span)
+    volume_z = None
+    if len(baseline) < MIN_BASELINE_SESSIONS:
+        notes.append(f"volume z: {len(baseline)} earlier session(s) with data at this time of day "
+                     f"(need {MIN_BASELINE_SESSIONS})")
+    else:
+        spread = statistics.stdev(baseline)
+        if spread > 0:
+            volume_z = (volume - statistics.fmean(baseline)) / spread
+        else:
+            notes.append("volume z: the baseline sessions all traded the same volume (no spread)")
+    return WindowImpact(n, end, True, return_pct, range_pct, volume, volume_z, len(span), tuple(notes))
+
+
+# -- incremental tracking -----------------------------------------------------------------------
+
+
+class CandleHistory(Protocol):
+    """Read access to stored 1m candles (implemented over the SQLite store)."""
+
+    def minute_candles(self, symbol: str, start_ms: int, end_ms: int) -> list[Candle]:
+        """The symbol's 1m candles starting in ``[start_ms, end_ms)``, oldest first."""
+
+    def minute_candle_before(self, symbol: str, ms: int) -> Candle | None:
+        """The symbol's last 1m candle starting before ``ms``."""
+
+    def first_minute_start(self, symbol: str) -> int | None:
+        """Start of the symbol's earliest stored 1m candle."""
+
+    def latest_minute_start(self, symbol: str) -> int | None:
+        """Start of the symbol's newest stored 1m candle."""
+
+
+#: How long after its last window an impact still follows corrections (Polygon re-sends for ~15 min).
+CORRECTION_HORIZON_MS = 20 * MINUTE_MS
+
+
+@dataclass(slots=True)
+class _Tracked:
+    article_id: str
+    symbol: str
+    published_ms: int
+    anchor_ms: int
+    open_ms: int
+    last_end_ms: int
+    baseline: list[Candle] = field(default_factory=list)
+    baseline_found: int = -1  # sessions found when the baseline was loaded; -1 = not loaded
+    current: NewsImpact | None = None
+    latest_seen_ms: int = field(default=-(1 << 62))
+
+
+class ImpactTracker:
+    """Keeps every recent (article, symbol) impact current as 1m candles arrive.
+
+    Feed it each batch with :meth:`apply`; it returns the impacts whose figures changed
+    (new articles, windows that became final, corrections inside a window). Impacts that
+    are final and past the correction horizon are forgotten (they live in the store).
+    Call :meth:`restore` after a restart with the stored impacts that were not final.
+    """
+
+    def __init__(self, history: CandleHistory, windows: Sequence[int] = WINDOW_MINUTES,
+                 baseline_sessions: int = BASELINE_SESSIONS) -> None:
+        self._history = history
+        self._windows = tuple(sorted(windows))
+        self._baseline_sessions = baseline_sessions
+        self._tracked: dict[tuple[str, str], _Tracked] = {}
+
+    def __len__(self) -> int:
+        return len(self._tracked)
+
+    def restore(self, impacts: Iterable[NewsImpact]) -> list[NewsImpact]:
+        """Resume following stored impacts (e.g. those not final at shutdown); return their current figures."""
+        return [self._track(i.article_id, i.symbol, i.published_ms, i) for i in impacts]
+
+    def apply(self, candles: Sequence[Candle], articles: Sequence[Article]) -> list[NewsImpact]:
+        """Take one batch (candles already stored in the history) and return the impacts that changed."""
+        changed: dict[tuple[str, str], NewsImpact] = {}
+        touched: dict[str, tuple[int, int]] = {}  # symbol -> (min, max) start of its changed 1m candles
+        for c in candles:
+            if c.timeframe == Timeframe.M1:
+                lo, hi = touched.get(c.symbol, (c.start_ms, c.start_ms))
+                touched[c.symbol] = (min(lo, c.start_ms), max(hi, c.start_ms))
+        for article in articles:
+            for symbol in sorted(article.symbols):
+                impact = self._track(article.id, symbol, article.published_ms, None)
+                changed[impact.key] = impact
+        for key, entry in list(self._tracked.items()):
+            span = touched.get(entry.symbol)
+            if span is None or key in changed:
+                continue
+            lo, hi = span
+            entry.latest_seen_ms = max(entry.latest_seen_ms, hi)
+            still_open = entry.current is None or not entry.current.final
+            first_used = entry.anchor_ms if entry.current is None or entry.current.base_ms is None \
+                else entry.current.base_ms
+            corrected = lo < entry.last_end_ms and hi >= first_used
+            if still_open or corrected:
+                impact = self._compute(entry)
+                if impact != entry.current:
+                    entry.current = impact
+                    changed[key] = impact
+            if entry.current is not None and entry.current.final and \
+                    entry.latest_seen_ms >= entry.last_end_ms + CORRECTION_HORIZON_MS:
+                del self._tracked[key]
+        return list(changed.values())
+
+    def _track(self, article_id: str, symbol: str, published_ms: int, stored: NewsImpact | None) -> NewsImpact:
+        anchor, open_ms, _, _ = session_anchor(published_ms)
+        entry = self._tracked.get((article_id, symbol))
+        if entry is None or entry.published_ms != published_ms:
+            entry = _Tracked(article_id, symbol, published_ms, anchor, open_ms,
+                             anchor + self._windows[-1] * MINUTE_MS, current=stored)
+            self._tracked[(article_id, symbol)] = entry
+        entry.current = self._compute(entry)
+        return entry.current
+
+    def _compute(self, entry: _Tracked) -> NewsImpact:
+        """Gather what :func:`compute_impact` needs from the history and call it.
+
+        The symbol's newest candle start is passed as ``clock_ms``: "a candle at or after
+        the window's end exists" is exactly ``clock_ms >= end``.
+        """
+        history = self._history
+        if entry.baseline_found < self._baseline_sessions:
+            self._load_baseline(entry)  # again while short: history may arrive after the article
+        publication_minute = entry.published_ms - entry.published_ms % MINUTE_MS
+        base = history.minute_candle_before(entry.symbol, publication_minute)
+        window = history.minute_candles(entry.symbol, entry.anchor_ms, entry.last_end_ms)
+        candles = ([base] if base else []) + entry.baseline + window
+        return compute_impact(entry.article_id, entry.symbol, entry.published_ms, candles,
+                              clock_ms=history.latest_minute_start(entry.symbol),
+                              windows=self._windows, baseline_sessions=self._baseline_sessions)
+
+    def _load_baseline(self, entry: _Tracked) -> None:
+        first = self._history.first_minute_start(entry.symbol)
+        entry.baseline, entry.baseline_found = [], 0
+        for start, end in baseline_slices(entry.anchor_ms, entry.open_ms):
+            if entry.baseline_found >= self._baseline_sessions or first is None or end <= first:
+                break
+            span = self._history.minute_candles(entry.symbol, start, end)
+            if span:
+                entry.baseline_found += 1
+                entry.baseline.extend(span)
