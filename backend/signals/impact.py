@@ -19,10 +19,9 @@ Definitions (UTC milliseconds, 1m candles only; sessions are New York 09:30–16
 * **Window +N** (N = 1, 5, 15, 60 minutes): the minutes ``[anchor, anchor + N min)``.
   ``return_pct`` = last close in the window / base − 1; ``range_pct`` = (highest high −
   lowest low) / the window's first open; ``volume`` = the window's volume summed.
-* **Volume z-score**: ``(volume − mean) / stdev`` of the volume of the same window — the
-  same minutes after the open — in the previous ``baseline_sessions`` (default 10)
-  trading sessions that have at least one candle in the 60 minutes from that offset
-  (:data:`BASELINE_DESCRIPTION`); at least :data:`MIN_BASELINE_SESSIONS` are needed.
+* **Volume z-score**: the window's volume against the same minutes after the open in the
+  previous 10 sessions with data — see :mod:`backend.signals.baseline` for the exact
+  definition (``BASELINE_DESCRIPTION``); at least 3 sessions are needed.
 * **Final**: a window is final when the symbol has a candle starting at or after its
   end (or, for callers that know more, ``clock_ms`` — a watermark up to which the
   symbol's data is complete — is at or past the end). A pending window has no values.
@@ -39,25 +38,23 @@ size), ``impact.final`` (all windows done), and ``notes`` on the impact and each
 from __future__ import annotations
 
 import bisect
-import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterable, Iterator, Protocol, Sequence
+from typing import Iterable, Protocol, Sequence
 
 from backend.model import MINUTE_MS, Article, Candle, Timeframe
-from backend.timeutil import NEW_YORK, is_trading_day, ny_date, session_bounds
+from backend.signals.baseline import (
+    BASELINE_SESSIONS,
+    MIN_BASELINE_SESSIONS,
+    SessionVolume,
+    SessionVolumeCache,
+    baseline_volumes,
+    sessions_from_candles,
+    volume_zscore,
+)
+from backend.timeutil import NEW_YORK, is_trading_day, ny_date, ny_day_start, session_bounds
 
 WINDOW_MINUTES: tuple[int, ...] = (1, 5, 15, 60)
-BASELINE_SESSIONS = 10
-MIN_BASELINE_SESSIONS = 3
-#: A previous session counts for the baseline if it has a candle within this span from the offset.
-BASELINE_SPAN_MS = max(WINDOW_MINUTES) * MINUTE_MS
-#: How far back the baseline looks for sessions with data (trading days).
-BASELINE_LOOKBACK_DAYS = 3 * BASELINE_SESSIONS + 10
-BASELINE_DESCRIPTION = (
-    "volume of the same minutes after the 09:30 open in the previous "
-    f"{BASELINE_SESSIONS} sessions with data (at least {MIN_BASELINE_SESSIONS})"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,22 +155,6 @@ def session_anchor(published_ms: int) -> tuple[int, int, int, bool]:
     raise ValueError(f"no trading session within two weeks of {published_ms}")  # pragma: no cover - weekdays
 
 
-def baseline_slices(anchor_ms: int, open_ms: int) -> Iterator[tuple[int, int]]:
-    """The ``[start, end)`` slice at the anchor's offset after the open in each earlier session, newest first.
-
-    Yields at most :data:`BASELINE_LOOKBACK_DAYS` slices of :data:`BASELINE_SPAN_MS`;
-    callers stop once they have found enough sessions with data.
-    """
-    offset = anchor_ms - open_ms
-    day = ny_date(open_ms)
-    for _ in range(BASELINE_LOOKBACK_DAYS):
-        day -= timedelta(days=1)
-        while not is_trading_day(day):
-            day -= timedelta(days=1)
-        day_open, _ = session_bounds(day)
-        yield day_open + offset, day_open + offset + BASELINE_SPAN_MS
-
-
 def ny_clock(ms: int) -> str:
     """``HH:MM`` in New York time, for notes."""
     return datetime.fromtimestamp(ms / 1000, tz=NEW_YORK).strftime("%H:%M")
@@ -182,8 +163,8 @@ def ny_clock(ms: int) -> str:
 # -- the pure computation -----------------------------------------------------------------------
 
 
-class _Minutes:
-    """A symbol's 1m candles sorted by start, with range lookups."""
+class MinuteSeries:
+    """A symbol's 1m candles sorted by start (one per start, the last given wins), with range lookups."""
 
     def __init__(self, candles: Iterable[Candle], symbol: str) -> None:
         by_start = {c.start_ms: c for c in candles if c.symbol == symbol and c.timeframe == Timeframe.M1}
@@ -211,6 +192,7 @@ def compute_impact(
     clock_ms: int | None = None,
     windows: Sequence[int] = WINDOW_MINUTES,
     baseline_sessions: int = BASELINE_SESSIONS,
+    sessions: Iterable[SessionVolume] | None = None,
 ) -> NewsImpact:
     """Compute an article's impact on ``symbol`` from the symbol's 1m candles.
 
@@ -219,16 +201,18 @@ def compute_impact(
         symbol: The ticker; candles of other symbols and timeframes are ignored.
         published_ms: Publication time, UTC ms.
         candles: The symbol's 1m candles: at least the last one before publication, those
-            in the windows (and one after, to know a window is over), and those in the
-            baseline slices of earlier sessions (:func:`baseline_slices`). More is fine.
+            in the windows (and one after, to know a window is over) and, unless
+            ``sessions`` is given, the earlier sessions for the volume baseline. More is fine.
         clock_ms: Optional watermark up to which the symbol's data is known complete.
         windows: Window lengths in minutes, ascending.
         baseline_sessions: How many earlier sessions the volume baseline uses.
+        sessions: Earlier sessions' volumes, newest first, if the caller has them already
+            (the tracker's cache); by default they are built from ``candles``.
 
     Returns:
         The :class:`NewsImpact`; never raises for missing data.
     """
-    minutes = _Minutes(candles, symbol)
+    minutes = MinuteSeries(candles, symbol)
     anchor, open_ms, close_ms, out_of_hours = session_anchor(published_ms)
     publication_minute = published_ms - published_ms % MINUTE_MS
     notes: list[str] = []
@@ -238,7 +222,9 @@ def compute_impact(
     base = minutes.last_before(publication_minute)
     if base is None:
         notes.append("no price before publication (no earlier candle)")
-    baseline = _baseline_volumes(minutes, anchor, open_ms, windows, baseline_sessions)
+    if sessions is None:
+        sessions = sessions_from_candles(minutes.candles, open_ms)
+    baseline = baseline_volumes(sessions, anchor - open_ms, windows, baseline_sessions)
     out = tuple(
         _window(minutes, n, anchor, close_ms, base, baseline[n], clock_ms) for n in windows
     )
@@ -247,25 +233,7 @@ def compute_impact(
                       out, len(baseline[windows[0]]) if windows else 0, tuple(notes))
 
 
-def _baseline_volumes(minutes: _Minutes, anchor: int, open_ms: int, windows: Sequence[int],
-                      wanted: int) -> dict[int, list[float]]:
-    """Per window length, the window's volume in each of the previous ``wanted`` sessions with data."""
-    volumes: dict[int, list[float]] = {n: [] for n in windows}
-    earliest = minutes.starts[0] if minutes.starts else None
-    found = 0
-    for start, end in baseline_slices(anchor, open_ms):
-        if found >= wanted or earliest is None or end <= earliest:
-            break
-        span = minutes.between(start, end)
-        if not span:
-            continue
-        found += 1
-        for n in windows:
-            volumes[n].append(sum(c.volume for c in span if c.start_ms < start + n * MINUTE_MS))
-    return volumes
-
-
-def _window(minutes: _Minutes, n: int, anchor: int, close_ms: int, base: Candle | None,
+def _window(minutes: MinuteSeries, n: int, anchor: int, close_ms: int, base: Candle | None,
             baseline: list[float], clock_ms: int | None) -> WindowImpact:
     end = anchor + n * MINUTE_MS
     if end > close_ms:
@@ -296,10 +264,8 @@ def _window(minutes: _Minutes, n: int, anchor: int, close_ms: int, base: Candle 
         notes.append(f"volume z: {len(baseline)} earlier session(s) with data at this time of day "
                      f"(need {MIN_BASELINE_SESSIONS})")
     else:
-        spread = statistics.stdev(baseline)
-        if spread > 0:
-            volume_z = (volume - statistics.fmean(baseline)) / spread
-        else:
+        volume_z = volume_zscore(volume, baseline)
+        if volume_z is None:
             notes.append("volume z: the baseline sessions all traded the same volume (no spread)")
     return WindowImpact(n, end, True, return_pct, range_pct, volume, volume_z, len(span), tuple(notes))
 
@@ -335,19 +301,18 @@ class _Tracked:
     anchor_ms: int
     open_ms: int
     last_end_ms: int
-    baseline: list[Candle] = field(default_factory=list)
-    baseline_found: int = -1  # sessions found when the baseline was loaded; -1 = not loaded
     current: NewsImpact | None = None
-    latest_seen_ms: int = field(default=-(1 << 62))
+    latest_seen_ms: int = -(1 << 62)
 
 
 class ImpactTracker:
     """Keeps every recent (article, symbol) impact current as 1m candles arrive.
 
-    Feed it each batch with :meth:`apply`; it returns the impacts whose figures changed
-    (new articles, windows that became final, corrections inside a window). Impacts that
-    are final and past the correction horizon are forgotten (they live in the store).
-    Call :meth:`restore` after a restart with the stored impacts that were not final.
+    Feed it each batch with :meth:`apply` *after* the batch's candles are stored in the
+    history; it returns the impacts whose figures changed (new articles, windows that
+    became final, corrections inside a window). Impacts that are final and past the
+    correction horizon are forgotten (they live in the store). After a restart, call
+    :meth:`restore` with the stored impacts that were not final.
     """
 
     def __init__(self, history: CandleHistory, windows: Sequence[int] = WINDOW_MINUTES,
@@ -355,6 +320,7 @@ class ImpactTracker:
         self._history = history
         self._windows = tuple(sorted(windows))
         self._baseline_sessions = baseline_sessions
+        self._sessions = SessionVolumeCache(history.minute_candles, history.first_minute_start)
         self._tracked: dict[tuple[str, str], _Tracked] = {}
 
     def __len__(self) -> int:
@@ -362,19 +328,23 @@ class ImpactTracker:
 
     def restore(self, impacts: Iterable[NewsImpact]) -> list[NewsImpact]:
         """Resume following stored impacts (e.g. those not final at shutdown); return their current figures."""
-        return [self._track(i.article_id, i.symbol, i.published_ms, i) for i in impacts]
+        return [self._track(i.article_id, i.symbol, i.published_ms) for i in impacts]
 
     def apply(self, candles: Sequence[Candle], articles: Sequence[Article]) -> list[NewsImpact]:
-        """Take one batch (candles already stored in the history) and return the impacts that changed."""
-        changed: dict[tuple[str, str], NewsImpact] = {}
+        """Take one batch and return the impacts that changed."""
         touched: dict[str, tuple[int, int]] = {}  # symbol -> (min, max) start of its changed 1m candles
+        days: set[tuple[str, int]] = set()
         for c in candles:
             if c.timeframe == Timeframe.M1:
                 lo, hi = touched.get(c.symbol, (c.start_ms, c.start_ms))
                 touched[c.symbol] = (min(lo, c.start_ms), max(hi, c.start_ms))
+                days.add((c.symbol, ny_day_start(c.start_ms)))
+        for symbol, day_start in days:
+            self._sessions.invalidate(symbol, day_start)
+        changed: dict[tuple[str, str], NewsImpact] = {}
         for article in articles:
             for symbol in sorted(article.symbols):
-                impact = self._track(article.id, symbol, article.published_ms, None)
+                impact = self._track(article.id, symbol, article.published_ms)
                 changed[impact.key] = impact
         for key, entry in list(self._tracked.items()):
             span = touched.get(entry.symbol)
@@ -382,26 +352,23 @@ class ImpactTracker:
                 continue
             lo, hi = span
             entry.latest_seen_ms = max(entry.latest_seen_ms, hi)
-            still_open = entry.current is None or not entry.current.final
-            first_used = entry.anchor_ms if entry.current is None or entry.current.base_ms is None \
-                else entry.current.base_ms
-            corrected = lo < entry.last_end_ms and hi >= first_used
-            if still_open or corrected:
+            current = entry.current
+            first_used = entry.anchor_ms if current is None or current.base_ms is None else current.base_ms
+            if current is None or not current.final or (lo < entry.last_end_ms and hi >= first_used):
                 impact = self._compute(entry)
-                if impact != entry.current:
-                    entry.current = impact
-                    changed[key] = impact
+                if impact != current:
+                    entry.current = changed[key] = impact
             if entry.current is not None and entry.current.final and \
                     entry.latest_seen_ms >= entry.last_end_ms + CORRECTION_HORIZON_MS:
                 del self._tracked[key]
         return list(changed.values())
 
-    def _track(self, article_id: str, symbol: str, published_ms: int, stored: NewsImpact | None) -> NewsImpact:
-        anchor, open_ms, _, _ = session_anchor(published_ms)
+    def _track(self, article_id: str, symbol: str, published_ms: int) -> NewsImpact:
         entry = self._tracked.get((article_id, symbol))
         if entry is None or entry.published_ms != published_ms:
+            anchor, open_ms, _, _ = session_anchor(published_ms)
             entry = _Tracked(article_id, symbol, published_ms, anchor, open_ms,
-                             anchor + self._windows[-1] * MINUTE_MS, current=stored)
+                             anchor + self._windows[-1] * MINUTE_MS)
             self._tracked[(article_id, symbol)] = entry
         entry.current = self._compute(entry)
         return entry.current
@@ -413,23 +380,10 @@ class ImpactTracker:
         the window's end exists" is exactly ``clock_ms >= end``.
         """
         history = self._history
-        if entry.baseline_found < self._baseline_sessions:
-            self._load_baseline(entry)  # again while short: history may arrive after the article
         publication_minute = entry.published_ms - entry.published_ms % MINUTE_MS
         base = history.minute_candle_before(entry.symbol, publication_minute)
         window = history.minute_candles(entry.symbol, entry.anchor_ms, entry.last_end_ms)
-        candles = ([base] if base else []) + entry.baseline + window
-        return compute_impact(entry.article_id, entry.symbol, entry.published_ms, candles,
-                              clock_ms=history.latest_minute_start(entry.symbol),
-                              windows=self._windows, baseline_sessions=self._baseline_sessions)
-
-    def _load_baseline(self, entry: _Tracked) -> None:
-        first = self._history.first_minute_start(entry.symbol)
-        entry.baseline, entry.baseline_found = [], 0
-        for start, end in baseline_slices(entry.anchor_ms, entry.open_ms):
-            if entry.baseline_found >= self._baseline_sessions or first is None or end <= first:
-                break
-            span = self._history.minute_candles(entry.symbol, start, end)
-            if span:
-                entry.baseline_found += 1
-                entry.baseline.extend(span)
+        return compute_impact(entry.article_id, entry.symbol, entry.published_ms, ([base] if base else []) + window,
+                              clock_ms=history.latest_minute_start(entry.symbol), windows=self._windows,
+                              baseline_sessions=self._baseline_sessions,
+                              sessions=self._sessions.sessions_before(entry.symbol, entry.open_ms))
