@@ -30,72 +30,12 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise ImportError("the Docker stack needs the Docker SDK: pip install 'tickerwire[docker]'") from exc
 
+from stack.backends import (
+    BuildFailed, DockerUnavailable, Progress, ProgressCallback, PortInUse, PullFailed, ServiceStatus,
+    ServiceUnhealthy, StackError, StartCancelled, ignore_progress,
+)
 from stack.credentials import StackCredentials
 from stack.plan import LABEL, REPO_ROOT, SERVICE_LABEL, ContainerPlan, FileCopy, ImageBuild, Secret, StackPlan
-
-
-class StackError(RuntimeError):
-    """The stack could not be brought up or down; the message says why and what to do."""
-
-
-class DockerUnavailable(StackError):
-    """No Docker engine answers (not installed, not running, or no permission on its socket)."""
-
-
-class PortInUse(StackError):
-    """A host port the stack publishes is taken by another program."""
-
-
-class PullFailed(StackError):
-    """An image could not be pulled (unknown tag, no network, registry refused)."""
-
-
-class BuildFailed(StackError):
-    """The Flink image did not build."""
-
-
-class ServiceUnhealthy(StackError):
-    """A service exited, reported unhealthy, did not become healthy in time, or a post-start step failed."""
-
-
-class StartCancelled(StackError):
-    """The user cancelled the start; what it created was removed."""
-
-
-@dataclass(frozen=True)
-class Progress:
-    """One step of a start or stop, for the UI.
-
-    Attributes:
-        phase: ``connect``, ``pull``, ``build``, ``create``, ``start``, ``health``, ``ready``, ``stop`` or ``rollback``.
-        subject: The image (pull/build) or service the step is about.
-        message: A line for the log view.
-        current: Bytes (pull) done so far, when known.
-        total: Bytes (pull) in all, when known.
-    """
-
-    phase: str
-    subject: str
-    message: str
-    current: int | None = None
-    total: int | None = None
-
-
-@dataclass(frozen=True)
-class ServiceStatus:
-    """State of one service: ``state`` is Docker's (``running``, ``exited``…) or ``absent``; ``health`` likewise."""
-
-    service: str
-    state: str
-    health: str = ""
-    detail: str = ""
-
-
-ProgressCallback = Callable[[Progress], None]
-
-
-def _ignore(_: Progress) -> None:
-    pass
 
 
 @dataclass
@@ -182,7 +122,7 @@ class DockerStack:
 
     # --- start ----------------------------------------------------------------------------------------------
 
-    def apply(self, progress: ProgressCallback = _ignore, cancel: threading.Event | None = None) -> None:
+    def apply(self, progress: ProgressCallback = ignore_progress, cancel: threading.Event | None = None) -> None:
         """Bring the whole stack up; on any failure remove what this call created and raise.
 
         Raises:
@@ -418,7 +358,7 @@ class DockerStack:
 
     # --- stop, status, logs ---------------------------------------------------------------------------------
 
-    def teardown(self, delete_data: bool = False, progress: ProgressCallback = _ignore) -> None:
+    def teardown(self, delete_data: bool = False, progress: ProgressCallback = ignore_progress) -> None:
         """Stop and remove the stack's containers and network; its volumes too when ``delete_data``.
 
         Raises:

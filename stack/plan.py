@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Union
 
+from stack.backends import Endpoints
 from stack.grafana import provisioning_files
 from stack.local.flink import FLINK_VERSION, KAFKA_CONNECTOR
 from stack.local.kafka import KAFKA_VERSION
@@ -243,22 +244,6 @@ class StackPlan:
     def host_ports(self) -> tuple[tuple[str, PortBinding], ...]:
         """(service, binding) for every published port."""
         return tuple((c.service, p) for c in self.containers for p in c.ports)
-
-
-@dataclass(frozen=True)
-class Endpoints:
-    """Where the app reaches the running stack (no secrets: tokens come from :mod:`stack.credentials`)."""
-
-    kafka_bootstrap: str
-    influx_url: str
-    influx_org: str
-    influx_bucket: str
-    grafana_url: str
-    dashboard_url: str
-    iceberg_rest_uri: str
-    s3_endpoint: str
-    warehouse: str
-    flink_ui: str
 
 
 def validate(spec: StackSpec) -> None:

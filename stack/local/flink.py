@@ -178,7 +178,7 @@ class FlinkJob:
     def command(self) -> list[str]:
         found = artefacts(self.cache)
         args = [str(found.python), str(JOB_SCRIPT), "--bootstrap-servers", self.bootstrap_servers,
-                "--jars", ";".join(p.as_uri() for p in found.jars)]
+                "--jars", ";".join(p.as_uri() for p in found.jars), "--checkpoint-dir", str(self.checkpoint_dir)]
         for name, value in self.options.items():
             args += [f"--{name}", str(value)]
         return args
@@ -186,6 +186,16 @@ class FlinkJob:
     @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        """Checkpoints, next to the log."""
+        return self.log_path.parent / "checkpoints"
+
+    @property
+    def flink_log_dir(self) -> Path:
+        """The mini-cluster's own log files (exceptions, restarts), next to the job's output."""
+        return self.log_path.parent / "flink-logs"
 
     def start(self, timeout: float = 120.0) -> None:
         """Start the job and wait until it reports that it was submitted to the mini-cluster.
@@ -195,8 +205,10 @@ class FlinkJob:
         """
         command = self.command()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.flink_log_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "FLINK_LOG_DIR": str(self.flink_log_dir)}
         with open(self.log_path, "ab") as log:
-            self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+            self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
                                              stdin=subprocess.DEVNULL, start_new_session=True, cwd=JOB_DIR)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -208,10 +220,22 @@ class FlinkJob:
         raise FlinkError(f"the Flink job did not start within {timeout:.0f}s:\n{self.log_tail()}")
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no job log)"
+        """The end of the job's output and of the mini-cluster's log, for failure messages."""
+        parts = []
+        for path in [self.log_path, *sorted(self.flink_log_dir.glob("*.log"))]:
+            try:
+                text = "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+            except OSError:
+                continue
+            parts.append(f"--- {path} ---\n{text}")
+        return "\n".join(parts) or "(no job log)"
+
+    def restarts(self) -> int:
+        """How many times the mini-cluster restarted the job after a failure (from its log)."""
+        count = 0
+        for path in self.flink_log_dir.glob("*.log"):
+            count += path.read_text(errors="replace").count("switched from state RUNNING to RESTARTING")
+        return count
 
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM the job's process group; SIGKILL it if it is still there after ``timeout`` seconds."""
