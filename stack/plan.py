@@ -49,6 +49,10 @@ KAFKA_CONNECTOR_SHA256 = "5605c691d11a501382c383fecba37a7a552467da5ab7ba904ef5d6
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,40}$")
 _INTERNAL_KAFKA_PORT = 19092
+#: Where the job's files live inside the Flink image.
+JOB_HOME = "/opt/tickerwire"
+#: Checkpoint directory in the Flink containers (a volume; the image creates it owned by the flink user).
+CHECKPOINTS = f"{JOB_HOME}/checkpoints"
 
 
 class PlanError(ValueError):
@@ -346,7 +350,7 @@ def plan(spec: StackSpec | None = None) -> StackPlan:
         _grafana(spec, n),
     ]
     ordered = start_order(containers)
-    volumes = tuple(VolumePlan(m.volume, c.service) for c in ordered for m in c.volumes)
+    volumes = tuple({m.volume: VolumePlan(m.volume, c.service) for c in ordered for m in c.volumes}.values())
     pulls = tuple(dict.fromkeys(c.image for c in ordered if c.image != flink.tag))
     pulls = tuple(dict.fromkeys((*pulls, spec.images["flink"])))  # the Flink base image is pulled, then built on
     return StackPlan(spec, n.network, volumes, pulls, (flink,), tuple(ordered))
@@ -520,11 +524,16 @@ def _flink_properties(n: _Names, extra: dict[str, str]) -> str:
     return "\n".join(f"{key}: {value}" for key, value in props.items())
 
 
+def _checkpoints(n: _Names) -> VolumeMount:
+    """Checkpoints shared by the job manager, the task manager and the job client (same path in all three)."""
+    return VolumeMount(n.volume("flink-checkpoints"), CHECKPOINTS)
+
+
 def _flink_jobmanager(spec: StackSpec, n: _Names, image: str) -> ContainerPlan:
     return ContainerPlan(
         service="flink-jobmanager", name=n.container("flink-jobmanager"), image=image, command=("jobmanager",),
         env=(("FLINK_PROPERTIES", _flink_properties(n, {"jobmanager.memory.process.size": "1024m"})),),
-        ports=(PortBinding(8081, spec.ports.flink_ui),),
+        ports=(PortBinding(8081, spec.ports.flink_ui),), volumes=(_checkpoints(n),),
         healthcheck=HealthCheck(_http_probe("http://localhost:8081/overview"), start_period_s=15),
         depends_on=("kafka",),
     )
@@ -539,7 +548,7 @@ def _flink_taskmanager(spec: StackSpec, n: _Names, image: str) -> ContainerPlan:
                   "sys.exit(0 if json.load(r)['taskmanagers'] else 1)")
     return ContainerPlan(
         service="flink-taskmanager", name=n.container("flink-taskmanager"), image=image, command=("taskmanager",),
-        env=(("FLINK_PROPERTIES", _flink_properties(n, props)),),
+        env=(("FLINK_PROPERTIES", _flink_properties(n, props)),), volumes=(_checkpoints(n),),
         healthcheck=HealthCheck(registered, start_period_s=15), depends_on=("flink-jobmanager",),
     )
 
@@ -553,7 +562,7 @@ def _flink_job(spec: StackSpec, n: _Names, image: str) -> ContainerPlan:
     command = ("flink", "run", "-Dexecution.target=remote", f"-Drest.address={n.container('flink-jobmanager')}",
                "-Drest.port=8081", "--python", f"{JOB_HOME}/candles_job.py",
                "--bootstrap-servers", f"{n.container('kafka')}:{_INTERNAL_KAFKA_PORT}",
-               "--jars", jars, "--parallelism", str(spec.parallelism))
+               "--jars", jars, "--parallelism", str(spec.parallelism), "--checkpoint-dir", CHECKPOINTS)
     running = ("python3", "-c",
                "import json,sys,urllib.request;"
                f"r=urllib.request.urlopen('http://{n.container('flink-jobmanager')}:8081/jobs/overview',timeout=4);"
@@ -561,7 +570,7 @@ def _flink_job(spec: StackSpec, n: _Names, image: str) -> ContainerPlan:
                "for j in json.load(r)['jobs']) else 1)")
     return ContainerPlan(
         service="flink-job", name=n.container("flink-job"), image=image, command=command,
-        env=(("FLINK_PROPERTIES", _flink_properties(n, {})),),
+        env=(("FLINK_PROPERTIES", _flink_properties(n, {})),), volumes=(_checkpoints(n),),
         healthcheck=HealthCheck(running, interval_s=5, retries=36, start_period_s=20),
         depends_on=("kafka", "flink-taskmanager"),
     )
@@ -609,8 +618,6 @@ def _http_probe(url: str, tool: str = "python3") -> tuple[str, ...]:
 
 # --- the Flink image ------------------------------------------------------------------------------------------
 
-#: Where the job's files live inside the Flink image.
-JOB_HOME = "/opt/tickerwire"
 
 
 def flink_build(spec: StackSpec) -> ImageBuild:
