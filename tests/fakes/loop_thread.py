@@ -27,7 +27,14 @@ class LoopThread:
 
     def call(self, coro, timeout: float = 10.0):
         """Run ``coro`` on the loop and return its result (from any other thread)."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            import sys
+            for task in asyncio.all_tasks(self.loop):
+                task.print_stack(file=sys.stderr)
+            raise
 
     def stop(self) -> None:
         async def _cancel_all():

@@ -46,6 +46,7 @@ class FakePolygonWs:
         self.drops = 0
         self._server = None
         self._ticker: asyncio.Task | None = None
+        self._handlers: set[asyncio.Task] = set()
 
     @property
     def url(self) -> str:
@@ -59,8 +60,11 @@ class FakePolygonWs:
     async def close(self) -> None:
         await self.stop_ticking()
         if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
+            self._server.close(close_connections=False)
+            for task in list(self._handlers):  # a client that vanished mid-handshake would hold them open
+                task.cancel()
+            await asyncio.gather(*self._handlers, return_exceptions=True)
+            await asyncio.wait_for(self._server.wait_closed(), 5)
 
     # -- market ---------------------------------------------------------------------------------------
 
@@ -123,6 +127,8 @@ class FakePolygonWs:
     async def _handle(self, ws) -> None:
         conn = _Conn(ws)
         self.connections_total += 1
+        task = asyncio.current_task()
+        self._handlers.add(task)
         try:
             await ws.send(json.dumps([{"ev": "status", "status": "connected", "message": "Connected Successfully"}]))
             async for raw in ws:
@@ -161,3 +167,5 @@ class FakePolygonWs:
             pass
         finally:
             self.conns.discard(conn)
+            self._handlers.discard(task)
+            ws.transport.abort()
