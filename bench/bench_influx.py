@@ -98,23 +98,29 @@ def bench_per_row(url: str, candles: list[Candle]) -> dict:
     return {"points": len(candles), "seconds": round(elapsed, 3), "points_per_s": round(len(candles) / elapsed)}
 
 
-def bench_queries(url: str, symbols: int, n: int) -> dict:
+def bench_queries(url: str, symbols: int, n: int, server_pid: int | None = None) -> dict:
     store = InfluxStore(InfluxSettings(url=url, bucket="bench_batched/hot", retention_days=None, flush_interval_s=0))
     rng = random.Random(11)
     day_end = OPEN_MS + 390 * MIN
     for _ in range(10):  # warm up
         store.candles("S000", Timeframe.M1, OPEN_MS, day_end)
     times, rows = [], 0
+    server_cpu = cpu_seconds(server_pid) if server_pid else 0.0
+    client_cpu = time.process_time()
     for _ in range(n):
         symbol = f"S{rng.randrange(symbols):03d}"
         started = time.perf_counter()
         got = store.candles(symbol, Timeframe.M1, OPEN_MS, day_end)
         times.append((time.perf_counter() - started) * 1000)
         rows = len(got)
+    client_cpu = time.process_time() - client_cpu
+    server_cpu = (cpu_seconds(server_pid) - server_cpu) if server_pid else float("nan")
     store.close()
     times.sort()
     return {"queries": n, "rows_per_query": rows, "p50_ms": round(statistics.median(times), 2),
-            "p95_ms": round(times[int(0.95 * (n - 1))], 2), "max_ms": round(times[-1], 2)}
+            "p95_ms": round(times[int(0.95 * (n - 1))], 2), "max_ms": round(times[-1], 2),
+            "client_cpu_ms_per_query": round(client_cpu * 1000 / n, 2),
+            "server_cpu_ms_per_query": round(server_cpu * 1000 / n, 2)}
 
 
 def main() -> int:
@@ -135,7 +141,7 @@ def main() -> int:
                                       server_pid=pid)
         per_row = bench_per_row(server.url, candles[: args.per_row])
         per_row_batched = bench_batched(server.url, candles[: args.per_row], args.batch_size, "bench_same_rows/hot")
-        query = bench_queries(server.url, args.symbols, args.queries)
+        query = bench_queries(server.url, args.symbols, args.queries, server_pid=pid)
 
     ratio = per_row_batched["points_per_s"] / per_row["points_per_s"]
     result = {
@@ -160,6 +166,8 @@ def main() -> int:
         (f"batched / per-row ({args.per_row:,} rows each)", f"{ratio:.0f}×", "—", None),
         ("query symbol-day p95 (ms)", f"{query['p95_ms']}", "≤ 50", query["p95_ms"] <= 50),
         ("query symbol-day p50 (ms)", f"{query['p50_ms']}", "—", None),
+        ("  CPU per query, client + server (ms)",
+         f"{query['client_cpu_ms_per_query']} + {query['server_cpu_ms_per_query']}", "—", None),
     ]
     print(f"{'measure':34} {'value':>12}  {'target':>10}  ok")
     for name, value, target, ok in rows:
