@@ -61,6 +61,10 @@ from backend.stores.iceberg_tables import (
 
 log = logging.getLogger(__name__)
 
+#: Table properties of both tables. (Smaller Parquet row groups, tried for one-symbol reads,
+#: made appends 2× slower without making reads faster.)
+TABLE_PROPERTIES = {"write.parquet.compression-codec": "zstd"}
+
 #: Environment variables read for S3 credentials in stack mode (never stored in settings files).
 S3_KEY_ENV = "TICKERWIRE_S3_ACCESS_KEY_ID"
 S3_SECRET_ENV = "TICKERWIRE_S3_SECRET_ACCESS_KEY"
@@ -378,7 +382,7 @@ class IcebergArchive:
 
     def _table(self, name: str, schema, spec, sort) -> Table:
         identifier = (NAMESPACE, name)
-        kwargs = {"partition_spec": spec, "properties": {"write.parquet.compression-codec": "zstd"}}
+        kwargs = {"partition_spec": spec, "properties": TABLE_PROPERTIES}
         if sort is not None:
             kwargs["sort_order"] = sort
         try:
