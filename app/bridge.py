@@ -81,9 +81,11 @@ def merge_updates(a: PipelineUpdate, b: PipelineUpdate) -> PipelineUpdate:
     articles.update((x.id, x) for x in b.articles)
     snapshots = {s.symbol: s for s in a.snapshots}
     snapshots.update((s.symbol, s) for s in b.snapshots)
+    impacts = {i.key: i for i in a.impacts} | {i.key: i for i in b.impacts}
     entered = [t for t in (a.entered_ns, b.entered_ns) if t]
     return PipelineUpdate(
         candles=list(candles.values()), articles=list(articles.values()), snapshots=list(snapshots.values()),
         statuses=b.statuses or a.statuses, rejected=a.rejected + b.rejected,
+        impacts=list(impacts.values()), alerts=a.alerts + b.alerts,
         entered_ns=min(entered) if entered else 0,
     )

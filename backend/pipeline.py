@@ -25,7 +25,11 @@ from backend.model import Article, Candle, Timeframe, WatchItem
 from backend.processing.aggregator import CandleAggregator
 from backend.processing.late import apply_late_bars
 from backend.processing.snapshots import SymbolSnapshot, SnapshotBook
-from backend.sources.base import Source, SourceStatus
+from backend.signals.alerts import Alert, AlertRule
+from backend.signals.impact import NewsImpact
+from backend.signals.processor import SignalProcessor
+from backend.signals.relevance import route_article
+from backend.sources.base import Source, SourceState, SourceStatus
 from backend.stores.sqlite import SqliteStore
 from backend.wire.guardian import parse_search_page
 from backend.wire.polygon import parse_frame
@@ -45,6 +49,8 @@ class PipelineUpdate:
     snapshots: list[SymbolSnapshot] = field(default_factory=list)
     statuses: list[SourceStatus] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
+    impacts: list[NewsImpact] = field(default_factory=list)  # changed news impacts (replace by .key)
+    alerts: list[Alert] = field(default_factory=list)  # new alerts, oldest first
     entered_ns: int = 0  # perf_counter_ns when the oldest message of the batch entered the bus
 
 
@@ -87,6 +93,7 @@ class Pipeline:
         self._listeners: list[Callable[[PipelineUpdate], None]] = []
         self._worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tickerwire-worker")
         self._store: SqliteStore | None = None
+        self._signals: SignalProcessor | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._sources: list[Source] = []
@@ -137,6 +144,18 @@ class Pipeline:
     def load_articles(self, symbols: Sequence[str] | None = None, start_ms: int | None = None,
                       end_ms: int | None = None) -> concurrent.futures.Future[list[Article]]:
         return self._worker.submit(lambda: self._store.articles(start_ms, end_ms, symbols))
+
+    def load_impacts(self, symbols: Sequence[str] | None = None, start_ms: int | None = None,
+                     end_ms: int | None = None) -> concurrent.futures.Future[list[NewsImpact]]:
+        """Stored news impacts of articles published in [start_ms, end_ms) (see backend.signals.processor)."""
+        return self._worker.submit(lambda: self._signals.impacts.load(symbols, start_ms, end_ms))
+
+    def load_impacts_for_article(self, article_id: str) -> concurrent.futures.Future[list[NewsImpact]]:
+        return self._worker.submit(self._signals.impacts.for_article, article_id)
+
+    def set_alert_rules(self, rules: Sequence[AlertRule]) -> None:
+        """Apply alert rules (validated by backend.signals.alerts.rules_from_settings)."""
+        self._worker.submit(self._signals.set_rules, list(rules))
 
     def load_snapshots(self, symbols: Sequence[str]) -> concurrent.futures.Future[list[SymbolSnapshot]]:
         return self._worker.submit(self._seed_snapshots, list(symbols))
@@ -207,6 +226,7 @@ class Pipeline:
 
     def _open_store(self) -> None:
         self._store = SqliteStore(self._store_path)
+        self._signals = SignalProcessor(self._store)
 
     def _set_routes(self, items: list[WatchItem]) -> None:
         routes: dict[str, list[WatchItem]] = {}
@@ -237,13 +257,15 @@ class Pipeline:
             update.articles = self._store.upsert_articles(articles)
         update.candles = candles
         update.snapshots = self._snapshots.apply(candles)
+        catching_up = any(s.status.state is SourceState.STARTING for s in self._sources)
+        update.impacts, update.alerts = self._signals.apply(candles, update.articles, live=not catching_up)
         if update.rejected:
             self.rejected_total += len(update.rejected)
             log.warning("rejected %d message(s), e.g. %s", len(update.rejected), update.rejected[0])
         return update
 
     def _route_news(self, msg: Message, rejected: list[str]) -> list[Article]:
-        """Parse a Guardian page for a watch query; keep articles from the item's sections."""
+        """Parse a Guardian page for a watch query; keep articles about the item's company in its sections."""
         items = self._news_routes.get(msg.key)
         if not items:
             return []  # a query no longer watched
@@ -254,7 +276,7 @@ class Pipeline:
         rejected.extend(page.rejected)
         out = []
         for article in page.articles:
-            symbols = frozenset(i.symbol for i in items if not i.sections or article.section in i.sections)
+            symbols = frozenset(i.symbol for i in items if route_article(article, i))
             if symbols:
                 out.append(Article(article.id, article.published_ms, article.title, article.url, article.section,
                                    article.summary, article.thumbnail, symbols, article.queries, article.updated_ms))

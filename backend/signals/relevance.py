@@ -1,0 +1,342 @@
+"""Relevance: why an article matched a watched symbol, and whether it is about the company.
+
+A Guardian query for a symbol ("Amazon", "Apple", "Meta OR Facebook", "Ford Motor",
+"Target Corporation") searches the whole article, so it also returns the rainforest,
+the fruit, meta-analyses, people named Ford and inflation targets. The section filter
+(business/technology/money by default) removes most of those; :func:`explain` decides
+the rest from the title and trail text, and says why:
+
+1. **Section**: the article's section must be one of the item's sections (if it has any).
+2. **Company references**: the company's names, matched case-sensitively ("Apple", not
+   "apple"), and unambiguous aliases (products, units, executives: "iPhone", "AWS",
+   "Zuckerberg") — minus every span a **namesake pattern** explains ("Amazon rainforest",
+   "the Amazon", "Harrison Ford", "Fiona Apple", "Big Apple", "meta-analysis", "posted on
+   Facebook"). A capitalised first name before a name that is also a surname ("Tom
+   Ford") marks a person. No company reference left → not about the company.
+3. **Context**: if namesake context words remain ("rainforest", "orchard", "inflation", or
+   :data:`BRAND_MISUSE` words such as "scam" — others using the brand)
+   and nothing supports the company reading — an alias, a company-shaped mention
+   ("Amazon shares", "Ford said", "shares in Target") or a business word ("profit",
+   "investors", "layoffs") — the article is about the namesake.
+
+:data:`COMPANY_PROFILES` holds this knowledge for the default watchlist's companies;
+a symbol without a profile is matched on its query terms found in the title or trail.
+Measured on the labeled set in ``tests/data/relevance`` (see its README).
+
+For the GUI: ``explain(article, item)`` returns a :class:`Relevance` whose ``reason``
+is one sentence for a tooltip and whose ``*_hits`` fields list the evidence.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from backend.model import Article, WatchItem
+
+
+@dataclass(frozen=True, slots=True)
+class CompanyProfile:
+    """What tells a company from its namesakes in a headline.
+
+    Attributes:
+        names: How the press names the company, matched case-sensitively as whole words
+            (a trailing ``'s`` allowed).
+        aliases: Unambiguous references: products, units, executives, former names (not founders
+            who run other businesses: "Bezos" is also Blue Origin, "Musk" also SpaceX and X).
+        namesakes: Regular expressions whose matches are *not* the company.
+        context: Words that suggest the namesake when nothing supports the company.
+        surname: The name is also a surname or first name: a capitalised first name
+            directly before it ("Harrison Ford", "Fiona Apple") marks a person.
+    """
+
+    names: tuple[str, ...]
+    aliases: tuple[str, ...] = ()
+    namesakes: tuple[str, ...] = ()
+    context: tuple[str, ...] = ()
+    surname: bool = False
+
+
+_RAINFOREST = ("rainforest", "forests?", "deforestation", "river", "basin", "jungle", "indigenous", "tribes?",
+               "tribal", "Brazil(?:ian)?", "Peru(?:vian)?", "Colombian?", "Ecuador", "Bolivia", "Lula", "Bolsonaro",
+               "cattle", "soy", "loggers?", "logging", "wildfires?", "fires", "burning", "drought", "biodiversity",
+               "species", "Belém", "COP30", "carbon sink", "tipping point", "Yanomami", "Manaus", "uncontacted",
+               "conservation", "land rights")
+
+COMPANY_PROFILES: dict[str, CompanyProfile] = {
+    "AMZN": CompanyProfile(
+        names=("Amazon",),
+        aliases=("AWS", "Amazon Web Services", "Andy Jassy", "Jassy", "Prime Video",
+                 "Amazon Prime", "Alexa", "Kindle", "Whole Foods", "Zoox", "Project Kuiper", "Ring doorbell"),
+        namesakes=(r"\bAmazon(?:'s)? (?:rainforest|forest|river|basin|region|deforestation|fires?|tribes?|jungle|"
+                   r"biome|fund|summit|peoples?|communit(?:y|ies)|states?|delta|frontier)\b",
+                   r"\b[Tt]he Amazon\b(?!'s? (?:warehouse|app|website|boss|founder|store|deal|workers|union)s?\b)",
+                   r"\bAmazonia\b", r"\bAmazonian\b", r"\b(?:Brazilian|Peruvian|Colombian|Bolivian|Ecuadorian) Amazon\b",
+                   r"\bAmazon (?:Conservation|Watch|Frontlines)\b"),
+        context=_RAINFOREST,
+    ),
+    "AAPL": CompanyProfile(
+        names=("Apple",),
+        aliases=("iPhones?", "iPads?", "MacBooks?", "App Store", "Tim Cook", "Cupertino", "Vision Pro", "Siri",
+                 "iOS", "Apple Watch", "Apple Music", "Apple TV", "Apple Pay", "Apple Intelligence", "AirPods"),
+        namesakes=(r"\bApple (?:growers?|orchards?|harvests?|crops?|farmers?|pies?|juice|trees?|varieties|"
+                   r"blossom|cider|season|picking|pickers|prices at the farm)\b",
+                   r"\bBig Apple\b", r"\bApple Daily\b", r"\bApple Martin\b", r"\bApple Records\b", r"\bApple Corps\b"),
+        context=("fruit", "orchards?", "cider", "harvest", "growers?", "Bramley", "Braeburn", "Cox", "pies?",
+                 "crumble", "juice", "blossom", "farmers?", "pickers", "Jimmy Lai", "Hong Kong newspaper"),
+        surname=True,
+    ),
+    "META": CompanyProfile(
+        names=("Meta", "Facebook"),
+        aliases=("Instagram", "WhatsApp", "Mark Zuckerberg", "Zuckerberg", "Threads", "Oculus", "Llama",
+                 "Meta Platforms", "Ray-Ban Meta", "Reality Labs", "Sheryl Sandberg", "Nick Clegg"),
+        namesakes=(r"\b[Mm]eta-(?:analys[ie]s|review|study|data|narrative|textual|physical)\w*",
+                   r"\bFacebook (?:post|page|group|comment|live|video|message|update|status|friend)s?\b",
+                   r"\b(?:posted|wrote|said|shared|announced|appealed) (?:it )?on Facebook\b"),
+        context=("analysis", "analyses", "researchers", "systematic review", "study", "studies", "trials",
+                 "patients", "police appeal", "tribute", "obituary"),
+    ),
+    "F": CompanyProfile(
+        names=("Ford", "Ford Motor"),
+        aliases=("Ford Motor Company", "Jim Farley", "Bill Ford", "F-150", "Mustang", "Bronco", "Ford Transit",
+                 "Ford Fiesta", "Ford Focus", "Ford Pro", "Model e", "Ford Credit", "Dearborn"),
+        namesakes=(r"\bFord Madox\b", r"\bFord Foundation\b", r"\bFord Prefect\b", r"\bFord Kiernan\b",
+                   r"\bBetty Ford\b", r"\bFord Theatre\b", r"\bFord's Theatre\b", r"\bFord Fellowship\b"),
+        context=("actor", "film", "films", "star", "Indiana Jones", "Star Wars", "Blade Runner", "premier",
+                 "Ontario", "president", "fashion", "designer", "perfume", "novel", "author", "novelist",
+                 "Oscar", "Oscars", "director", "singer", "guitarist", "Conservatives", "Watergate", "Nixon",
+                 "Hollywood", "memoir"),
+        surname=True,
+    ),
+    "TGT": CompanyProfile(
+        names=("Target", "Target Corporation"),
+        aliases=("Target Corp", "Brian Cornell", "Michael Fiddelke", "Target stores", "Target Circle"),
+        namesakes=(r"\bTarget (?:of|for|practice|date|rate|audience|zone|figure|range)\b",
+                   ),
+        context=("inflation", "emissions", "net zero", "interest rates?", "Bank of England", "Federal Reserve",
+                 "the Fed", "goals?", "carbon", "climate", "missile", "drone", "strike", "military", "troops",
+                 "hackers", "scammers", "fraudsters", "targeted", "targeting", "housebuilding", "deficit",
+                 "fiscal rules?", "Reeves", "chancellor"),
+    ),
+    "MSFT": CompanyProfile(names=("Microsoft",),
+                           aliases=("Satya Nadella", "Nadella", "Azure", "Xbox", "Windows", "Copilot", "LinkedIn",
+                                    "Activision")),
+    "GOOGL": CompanyProfile(names=("Alphabet", "Google"),
+                            aliases=("Sundar Pichai", "Pichai", "YouTube", "Waymo", "DeepMind", "Gemini", "Android")),
+    "GOOG": CompanyProfile(names=("Alphabet", "Google"),
+                           aliases=("Sundar Pichai", "Pichai", "YouTube", "Waymo", "DeepMind", "Gemini", "Android")),
+    "TSLA": CompanyProfile(names=("Tesla",), aliases=("Cybertruck", "Model Y", "Model 3",
+                                                      "Gigafactory", "robotaxi"),
+                           namesakes=(r"\bNikola Tesla\b", r"\bTesla coil\b"), context=("inventor", "physicist")),
+    "NVDA": CompanyProfile(names=("Nvidia",), aliases=("Jensen Huang", "Huang", "GeForce", "Blackwell", "CUDA")),
+    "NFLX": CompanyProfile(names=("Netflix",), aliases=("Ted Sarandos", "Reed Hastings")),
+    "BRK.B": CompanyProfile(names=("Berkshire Hathaway", "Berkshire"),
+                            aliases=("Warren Buffett", "Buffett", "Greg Abel", "Charlie Munger")),
+    "JPM": CompanyProfile(names=("JPMorgan", "JP Morgan", "JPMorgan Chase"), aliases=("Jamie Dimon", "Dimon", "Chase")),
+    "DIS": CompanyProfile(names=("Disney",), aliases=("Bob Iger", "Iger", r"Disney\+", "Pixar", "Marvel", "ESPN"),
+                          namesakes=(r"\bWalt Disney\b(?! Co)",), context=("animator",)),
+    "INTC": CompanyProfile(names=("Intel",), aliases=("Pat Gelsinger", "Lip-Bu Tan", "Xeon", "Core Ultra")),
+    "AMD": CompanyProfile(names=("AMD",), aliases=("Lisa Su", "Ryzen", "Radeon", "Advanced Micro Devices")),
+    "BA": CompanyProfile(names=("Boeing",), aliases=("737 Max", "Kelly Ortberg", "Starliner", "Dreamliner")),
+    "WMT": CompanyProfile(names=("Walmart",), aliases=("Doug McMillon", "Sam's Club", "Asda")),
+    "KO": CompanyProfile(names=("Coca-Cola", "Coke"), aliases=("James Quincey",)),
+    "XOM": CompanyProfile(names=("ExxonMobil", "Exxon"), aliases=("Darren Woods",)),
+    "ORCL": CompanyProfile(names=("Oracle",), aliases=("Larry Ellison", "Ellison", "Safra Catz"),
+                           namesakes=(r"\bOracle of Omaha\b", r"\b[Tt]he oracle\b")),
+    "IBM": CompanyProfile(names=("IBM",), aliases=("Arvind Krishna", "Red Hat", "Watson")),
+}
+
+#: Context for every company: stories where others use the brand (scams), not the company's own news.
+BRAND_MISUSE = ("scams?", "scammed", "scammers", "fraudsters", "pretending to be", "impersonat(?:ing|ors?|ion)",
+                "phishing")
+
+#: Words that make a news item read as business news about a company.
+BUSINESS_WORDS = (
+    "shares?", "stocks?", "investors?", "shareholders?", "profits?", "revenues?", "sales", "earnings", "results",
+    "quarter(?:ly)?", "chief executive", "CEO", "boss", "founder", r"\$\d[\d.,]*\s?(?:bn|m|billion|million|tn)?",
+    r"£\d[\d.,]*\s?(?:bn|m|billion|million)?", r"€\d[\d.,]*\s?(?:bn|m|billion|million)?", r"\d+(?:\.\d+)?bn",
+    "deal", "takeover", "merger", "acquisition", "valuation", "market value", "dividend", "layoffs", "job cuts",
+    "jobs", "workers", "staff", "employees", "unions?", "regulators?", "antitrust", "competition watchdog",
+    "watchdog", "fined?", "lawsuit", "sued", "tariffs?", "customers", "subscribers", "users", "launch(?:es|ed)?",
+    "AI", "chips?", "cloud", "app", "platform", "retailer", "carmaker", "electric vehicles?", "EVs?", "recalls?",
+    "factory", "plant", "Wall Street", "Nasdaq", "S&P 500", "Dow", "forecast", "outlook", "guidance", "tech",
+    "advertising", "ads", "streaming", "smartphones?", "stores", "shoppers", "prices", "price",
+)
+
+#: After a company name, words that make the mention company-shaped ("Amazon shares", "Ford said").
+_COMPANY_SHAPE_AFTER = (
+    "shares", "stock", "chief", "boss", "founder", "executives?", "CEO", "results", "profits?", "revenue", "sales",
+    "workers", "staff", "employees", "warehouses?", "stores?", "app", "platform", "deal", "said", "says", "announced",
+    "reported", "unveiled", "launched", "launches", "plans", "confirmed", "agreed", "denied", "sued", "fined",
+    "hired", "cut", "cuts", "to", "will", "has", "is", "was", "beats?", "misses", "warns", "raises", "lowers",
+    "recalls?", "invests?", "buys", "sells", "shoppers", "customers", "users", "investors", "market value",
+    "valuation", "Inc", "Corp", "Corporation", "Co", "Platforms", "Motor",
+)
+_COMPANY_SHAPE_BEFORE = ("shares in", "stake in", "investors in", "rival", "rivals", "owner", "retailer", "carmaker",
+                         "tech giant", "giant", "group", "company", "firm", "against", "v", "vs")
+
+#: Capitalised words that are not first names (so "Why Ford…" or "Shares Apple…" is no person).
+_NOT_FIRST_NAMES = frozenset("""
+A An And As At But By For From How If In Inside Into Is It Its Of On Or Our So The Their This To Up Us We What When
+Where Which Who Why Will With Would Can Could Does Did Has Have Had After Before Over Under Against Says Said New
+Big Tech US UK EU Wall Street Rival Rivals Carmaker Retailer Shares Stocks Investors Analysts Boss Chief Detroit
+General Motors GM Stellantis Toyota Honda Nissan Volkswagen Tesla Amazon Microsoft Google Meta Walmart Costco
+Target Apple Samsung Like Including Versus Than Then Also Only Even Just Still Now Exclusive Analysis Opinion
+Live Video Watch Review Comment Explainer Interview Profile Business Technology Money Markets Monday Tuesday
+Wednesday Thursday Friday Saturday Sunday January February March April May June July August September October
+November December Why How Ukraine China Chinese American British European Europe Germany German France French
+Japan Japanese Mexico Canada Canadian India Indian Brazil Trump Biden Harris Musk
+""".split())
+
+
+@dataclass(frozen=True, slots=True)
+class Relevance:
+    """Why an article matched (or did not match) a watch item.
+
+    Attributes:
+        symbol: The watch item's ticker.
+        query: The watch item's Guardian query.
+        section: The article's section id.
+        section_allowed: Whether the section is one of the item's sections (or it has none).
+        query_hits: Query terms found in the title or trail (case-insensitive).
+        company_hits: Spans read as the company (names and aliases).
+        namesake_hits: Spans read as a namesake (and not as the company).
+        context_hits: Words suggesting the namesake.
+        support_hits: Evidence for the company reading: aliases, company-shaped mentions, business words.
+        about_company: Whether the article is about the company (independent of the section).
+        reason: One sentence saying why.
+    """
+
+    symbol: str
+    query: str
+    section: str
+    section_allowed: bool
+    query_hits: tuple[str, ...]
+    company_hits: tuple[str, ...]
+    namesake_hits: tuple[str, ...]
+    context_hits: tuple[str, ...]
+    support_hits: tuple[str, ...]
+    about_company: bool
+    reason: str
+
+    @property
+    def matched(self) -> bool:
+        """Route the article to the symbol: the section is allowed and it is about the company."""
+        return self.section_allowed and self.about_company
+
+
+def route_article(article: Article, item: WatchItem) -> bool:
+    """Whether the pipeline should attach ``article`` to ``item.symbol`` (see :func:`explain`)."""
+    return explain(article, item).matched
+
+
+def explain(article: Article, item: WatchItem) -> Relevance:
+    """Decide and explain whether ``article`` (returned by ``item.query``) is about ``item.symbol``'s company."""
+    text = f"{article.title}\n{article.summary}"
+    rules = _rules_for(item.symbol, item.query)
+    section_allowed = not item.sections or article.section in item.sections
+    query_hits = tuple(t for t in _query_terms(item.query) if _find_ci(t, text))
+
+    namesake_spans = [m.span() for rx in rules.namesakes for m in rx.finditer(text)]
+    if rules.surname:
+        namesake_spans += [m.span() for m in rules.person.finditer(text) if m.group(1) not in _NOT_FIRST_NAMES
+                           and not (rules.aliases and rules.aliases.fullmatch(m.group(0)))]
+    namesake_spans = _merge(namesake_spans)
+    namesake_hits = tuple(text[a:b] for a, b in namesake_spans)
+
+    def free(span: tuple[int, int]) -> bool:
+        return not any(a < span[1] and span[0] < b for a, b in namesake_spans)
+
+    alias_hits = tuple(m.group(0) for m in rules.aliases.finditer(text) if free(m.span())) if rules.aliases else ()
+    name_matches = [m for m in rules.names.finditer(text) if free(m.span())]
+    shaped = tuple(m.group(0) for m in rules.shaped.finditer(text) if free(m.span()))
+    business = tuple(dict.fromkeys(m.group(0) for m in rules.business.finditer(text)))
+    context = tuple(dict.fromkeys(m.group(0) for m in rules.context.finditer(text)))
+    company_hits = tuple(dict.fromkeys([m.group(0) for m in name_matches] + list(alias_hits)))
+    support = tuple(dict.fromkeys(alias_hits + shaped + business))
+
+    if not company_hits:
+        if namesake_hits:
+            about, why = False, f"only namesake uses in the title/trail ({', '.join(namesake_hits)})"
+        else:
+            about, why = False, "the company is not named in the title or trail (the query matched elsewhere)"
+    elif context and not support:
+        about, why = False, (f"{', '.join(company_hits)} with namesake context ({', '.join(context)}) "
+                             "and nothing about the company")
+    else:
+        about = True
+        why = f"names the company ({', '.join(company_hits)})"
+        if support:
+            why += f" with {', '.join(support[:4])}"
+    reason = why if section_allowed else (f"section {article.section!r} is not one of "
+                                          f"{', '.join(item.sections)}; {why}")
+    return Relevance(item.symbol, item.query, article.section, section_allowed, query_hits, company_hits,
+                     namesake_hits, context, support, about, reason)
+
+
+# -- compiled rules -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Rules:
+    names: re.Pattern
+    aliases: re.Pattern | None
+    namesakes: tuple[re.Pattern, ...]
+    context: re.Pattern
+    shaped: re.Pattern
+    business: re.Pattern
+    person: re.Pattern
+    surname: bool
+
+
+def _alternation(words: tuple[str, ...] | list[str]) -> str:
+    return "|".join(sorted(words, key=len, reverse=True))
+
+
+@lru_cache(maxsize=512)
+def _rules_for(symbol: str, query: str) -> _Rules:
+    profile = COMPANY_PROFILES.get(symbol) or CompanyProfile(names=tuple(_query_terms(query)))
+    flags = 0 if symbol in COMPANY_PROFILES else re.IGNORECASE
+    names = _alternation([re.escape(n) for n in profile.names])
+    word = r"(?<![\w-])(?:{})(?:'s)?(?![\w-])"
+    return _Rules(
+        names=re.compile(word.format(names), flags),
+        aliases=re.compile(word.format(_alternation(list(profile.aliases)))) if profile.aliases else None,
+        namesakes=tuple(re.compile(p) for p in profile.namesakes),
+        context=re.compile(r"\b(?:{})\b".format(_alternation(list(profile.context + BRAND_MISUSE))),
+                           re.IGNORECASE),
+        shaped=re.compile(
+            r"(?<![\w-])(?:{n})(?:'s)? (?:{after})\b|\b(?:{before}) (?:{n})\b".format(
+                n=names, after=_alternation(list(_COMPANY_SHAPE_AFTER)),
+                before=_alternation(list(_COMPANY_SHAPE_BEFORE))), flags),
+        business=re.compile(r"(?<![\w-])(?:{})(?![\w-])".format(_alternation(list(BUSINESS_WORDS)))),
+        person=re.compile(r"\b([A-Z][a-z]+(?:-[A-Z][a-z]+)?) (?:{n})\b".format(n=names)),
+        surname=profile.surname,
+    )
+
+
+def _query_terms(query: str) -> list[str]:
+    """The alternatives of a Guardian query (``a OR b``), without quotes, brackets or operators."""
+    parts = re.split(r"\s+OR\s+", query.strip())
+    out = []
+    for part in parts:
+        term = re.sub(r"\b(?:AND|NOT)\b", " ", part.replace('"', " ").replace("(", " ").replace(")", " "))
+        term = " ".join(term.split())
+        if term:
+            out.append(term)
+    return out
+
+
+def _find_ci(term: str, text: str) -> bool:
+    return re.search(r"(?<!\w){}(?!\w)".format(re.escape(term)), text, re.IGNORECASE) is not None
+
+
+def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for a, b in sorted(spans):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
