@@ -12,7 +12,8 @@ continuous upserting aggregations, so every correction updates the candles it to
 * bars are deduplicated by arrival (latest wins): ``AM`` per (symbol, minute),
   ``A`` per (symbol, start);
 * a minute with an ``AM`` bar takes it in full, else it is built from its ``A`` bars;
-* roll-ups merge 1m candles per epoch-aligned bucket (1d: New York calendar day).
+* roll-ups merge the level below (5m ← 1m, 15m ← 5m, 1h ← 15m, 1d ← 1h, as the oracle
+  does), in epoch-aligned buckets; 1d is the New York calendar day.
 
 "Open of the earliest" and "close of the latest" are retractable MIN/MAX over
 ``zero-padded start | price`` strings (Java's shortest round-trip double text), so a
@@ -27,13 +28,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
 #: Marker line that stack.local.flink waits for.
 RUNNING_MARKER = "TICKERWIRE JOB RUNNING"
-
-ROLLUPS = {"5m": 300_000, "15m": 900_000, "1h": 3_600_000}
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -49,6 +49,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--group-id", default="tickerwire-flink")
     parser.add_argument("--parallelism", type=int, default=1)
     parser.add_argument("--checkpoint-interval-ms", type=int, default=5_000)
+    parser.add_argument("--checkpoint-dir", required=True, help="directory for checkpoints (state outgrows memory)")
     parser.add_argument("--mini-batch-latency-ms", type=int, default=100)
     parser.add_argument("--state-ttl-hours", type=int, default=48)
     parser.add_argument("--sink-flush-ms", type=int, default=100)
@@ -63,6 +64,11 @@ def configure(env: TableEnvironment, args: argparse.Namespace) -> None:
         "pipeline.name": "tickerwire-candles",
         "parallelism.default": str(args.parallelism),
         "execution.checkpointing.interval": f"{args.checkpoint_interval_ms} ms",
+        "execution.checkpointing.storage": "filesystem",
+        "execution.checkpointing.dir": Path(args.checkpoint_dir).resolve().as_uri(),
+        "execution.checkpointing.num-retained": "2",
+        # A checkpoint that fails while the broker is away must not restart the job.
+        "execution.checkpointing.tolerable-failed-checkpoints": "1000",
         "restart-strategy.type": "fixed-delay",
         "restart-strategy.fixed-delay.attempts": "1000",
         "restart-strategy.fixed-delay.delay": "2 s",
@@ -161,8 +167,25 @@ def _price(column: str) -> str:
     return f"CAST(SPLIT_INDEX({column}, '|', 1) AS DOUBLE)"
 
 
+def _bucket_level(name: str, source: str, bucket: str) -> str:
+    """A roll-up level: merge the candles of ``source`` into buckets (the oracle's merge rule)."""
+    return f"""
+        CREATE TEMPORARY VIEW {name} AS
+        SELECT sym, start_ms, {_price('first_o')} AS o, h, l, {_price('last_c')} AS c, v, pv, n,
+               CASE WHEN v > 0 THEN pv / v ELSE {_price('last_c')} END AS vw
+        FROM (
+            SELECT sym, start_ms, MIN({_first_last('child', 'o')}) AS first_o, MAX({_first_last('child', 'c')}) AS last_c,
+                   MAX(h) AS h, MIN(l) AS l, SUM(v) AS v, SUM(pv) AS pv, SUM(n) AS n
+            FROM (SELECT sym, {bucket} AS start_ms, start_ms AS child, o, h, l, c, v, pv, n FROM {source})
+            GROUP BY sym, start_ms)"""
+
+
 def create_views(env: TableEnvironment) -> None:
-    """The candle pipeline as views: parse → dedupe → 1m → roll-ups."""
+    """The candle pipeline as views: parse → dedupe → 1m → 5m → 15m → 1h → 1d.
+
+    Each roll-up level merges the level below, as the oracle does, so the retractable
+    MIN/MAX states stay small (≤ 60 seconds, 5 minutes, 3 × 5m, 4 × 15m, ≤ 25 hours).
+    """
     env.execute_sql("""
         CREATE TEMPORARY VIEW prices_parsed AS
         SELECT k, payload, src_topic, src_partition, src_offset, proc,
@@ -174,7 +197,7 @@ def create_views(env: TableEnvironment) -> None:
         CREATE TEMPORARY VIEW bars AS
         SELECT ev, sym, s, s - MOD(s, 60000) AS minute_ms, o, h, l, c, v, vw, {trades} AS n, proc
         FROM prices_parsed WHERE error IS NULL""")
-    # Latest arrival wins: AM per (symbol, minute_ms), A per (symbol, start).
+    # Latest arrival wins: AM per (symbol, minute), A per (symbol, start).
     env.execute_sql("""
         CREATE TEMPORARY VIEW am_latest AS
         SELECT sym, minute_ms, o, h, l, c, v, vw, n FROM (
@@ -187,36 +210,40 @@ def create_views(env: TableEnvironment) -> None:
             SELECT *, ROW_NUMBER() OVER (PARTITION BY sym, s ORDER BY proc DESC) AS rn
             FROM bars WHERE ev = 'A')
         WHERE rn = 1""")
+    # One aggregation per minute over both kinds: at most one live AM row (so its SUMs are its
+    # values, exactly), and the A seconds merged; the AM bar wins whenever it exists.
     env.execute_sql(f"""
-        CREATE TEMPORARY VIEW a_minutes AS
-        SELECT sym, minute_ms, {_price('first_o')} AS o, h, l, {_price('last_c')} AS c,
-               v, CASE WHEN v > 0 THEN pv / v ELSE {_price('last_c')} END AS vw, n
-        FROM (
-            SELECT sym, minute_ms, MIN({_first_last('s', 'o')}) AS first_o, MAX({_first_last('s', 'c')}) AS last_c,
-                   MAX(h) AS h, MIN(l) AS l, SUM(v) AS v, SUM(vw * v) AS pv, SUM(n) AS n
-            FROM a_latest GROUP BY sym, minute_ms)""")
-    env.execute_sql("""
+        CREATE TEMPORARY VIEW minute_parts AS
+        SELECT sym, minute_ms, 1 AS am, o AS am_o, h AS am_h, l AS am_l, c AS am_c, v AS am_v, vw AS am_vw,
+               vw * v AS am_pv, n AS am_n, CAST(NULL AS STRING) AS a_first, CAST(NULL AS STRING) AS a_last,
+               CAST(NULL AS DOUBLE) AS a_h, CAST(NULL AS DOUBLE) AS a_l, 0E0 AS a_v, 0E0 AS a_pv, CAST(0 AS BIGINT) AS a_n
+        FROM am_latest
+        UNION ALL
+        SELECT sym, minute_ms, 0, 0E0, 0E0, 0E0, 0E0, 0E0, 0E0, 0E0, CAST(0 AS BIGINT),
+               {_first_last('s', 'o')}, {_first_last('s', 'c')}, h, l, v, vw * v, n
+        FROM a_latest""")
+    env.execute_sql(f"""
         CREATE TEMPORARY VIEW minutes AS
-        SELECT sym, minute_ms AS start_ms, o, h, l, c, v, vw, n FROM (
-            SELECT *, ROW_NUMBER() OVER (PARTITION BY sym, minute_ms ORDER BY prio ASC) AS rn FROM (
-                SELECT sym, minute_ms, o, h, l, c, v, vw, n, 0 AS prio FROM am_latest
-                UNION ALL
-                SELECT sym, minute_ms, o, h, l, c, v, vw, n, 1 AS prio FROM a_minutes))
-        WHERE rn = 1""")
-    buckets = " ".join(f"WHEN '{tf}' THEN start_ms - MOD(start_ms, {ms})" for tf, ms in ROLLUPS.items())
-    ny_midnight = ("UNIX_TIMESTAMP(DATE_FORMAT(TO_TIMESTAMP_LTZ(start_ms, 3), 'yyyy-MM-dd'), 'yyyy-MM-dd') * 1000")
-    env.execute_sql(f"""
-        CREATE TEMPORARY VIEW rollups AS
-        SELECT sym, tf, bucket, {_price('first_o')} AS o, h, l, {_price('last_c')} AS c, v,
-               CASE WHEN v > 0 THEN pv / v ELSE {_price('last_c')} END AS vw, n
+        SELECT sym, start_ms,
+               CASE WHEN am > 0 THEN am_o ELSE {_price('a_first')} END AS o,
+               CASE WHEN am > 0 THEN am_h ELSE a_h END AS h,
+               CASE WHEN am > 0 THEN am_l ELSE a_l END AS l,
+               CASE WHEN am > 0 THEN am_c ELSE {_price('a_last')} END AS c,
+               CASE WHEN am > 0 THEN am_v ELSE a_v END AS v,
+               CASE WHEN am > 0 THEN am_pv ELSE a_pv END AS pv,
+               CASE WHEN am > 0 THEN am_n ELSE a_n END AS n,
+               CASE WHEN am > 0 THEN am_vw WHEN a_v > 0 THEN a_pv / a_v ELSE {_price('a_last')} END AS vw
         FROM (
-            SELECT sym, tf, bucket, MIN({_first_last('start_ms', 'o')}) AS first_o,
-                   MAX({_first_last('start_ms', 'c')}) AS last_c, MAX(h) AS h, MIN(l) AS l,
-                   SUM(v) AS v, SUM(vw * v) AS pv, SUM(n) AS n
-            FROM (
-                SELECT sym, tf, CASE tf {buckets} ELSE {ny_midnight} END AS bucket, start_ms, o, h, l, c, v, vw, n
-                FROM minutes CROSS JOIN UNNEST(ARRAY['5m', '15m', '1h', '1d']) AS t(tf))
-            GROUP BY sym, tf, bucket)""")
+            SELECT sym, minute_ms AS start_ms, SUM(am) AS am, SUM(am_o) AS am_o, SUM(am_h) AS am_h,
+                   SUM(am_l) AS am_l, SUM(am_c) AS am_c, SUM(am_v) AS am_v, SUM(am_vw) AS am_vw,
+                   SUM(am_pv) AS am_pv, SUM(am_n) AS am_n, MIN(a_first) AS a_first, MAX(a_last) AS a_last,
+                   MAX(a_h) AS a_h, MIN(a_l) AS a_l, SUM(a_v) AS a_v, SUM(a_pv) AS a_pv, SUM(a_n) AS a_n
+            FROM minute_parts GROUP BY sym, minute_ms)
+        WHERE am > 0 OR a_first IS NOT NULL""")
+    for name, source, length in (("m5", "minutes", 300_000), ("m15", "m5", 900_000), ("h1", "m15", 3_600_000)):
+        env.execute_sql(_bucket_level(name, source, f"start_ms - MOD(start_ms, {length})"))
+    ny_midnight = "UNIX_TIMESTAMP(DATE_FORMAT(TO_TIMESTAMP_LTZ(start_ms, 3), 'yyyy-MM-dd'), 'yyyy-MM-dd') * 1000"
+    env.execute_sql(_bucket_level("d1", "h1", ny_midnight))
 
 
 def _candle_select(view: str, tf: str, start: str) -> str:
@@ -233,9 +260,9 @@ def _dead_letters(source: str, parser: str, columns: str) -> str:
 def build(env: TableEnvironment):
     """The statement set: candles, articles and dead letters from both topics."""
     statements = env.create_statement_set()
-    statements.add_insert_sql(
-        "INSERT INTO candles_out " + _candle_select("minutes", "'1m'", "start_ms")
-        + " UNION ALL " + _candle_select("rollups", "tf", "bucket"))
+    levels = (("minutes", "1m"), ("m5", "5m"), ("m15", "15m"), ("h1", "1h"), ("d1", "1d"))
+    statements.add_insert_sql("INSERT INTO candles_out " + " UNION ALL ".join(
+        _candle_select(view, f"'{tf}'", "start_ms") for view, tf in levels))
     statements.add_insert_sql(
         "INSERT INTO articles_out SELECT p.id, payload "
         "FROM news_in, LATERAL TABLE(parse_article(payload)) AS p(id, error) WHERE p.error IS NULL")

@@ -26,6 +26,7 @@ SETTLE_S = 180
 def test_recorded_and_generated_session_equals_embedded_aggregator(kafka_broker, flink_job, tmp_path):
     bars = recorded_bars() + bars_of(generated_frames([f"EQ{c}" for c in "ABCDEFGHIJ"], minutes=180, seed=7))
     expected = aggregate(bars)
+    restarts_before = flink_job.restarts()
     publisher = KafkaPublisher(kafka_broker.bootstrap_servers)
     publish(publisher, bars)
     sink = CandleSink(kafka_broker.bootstrap_servers, "test-equivalence", tmp_path / "sink.db")
@@ -35,6 +36,7 @@ def test_recorded_and_generated_session_equals_embedded_aggregator(kafka_broker,
         sink.close()
     assert len(expected) > 2_000
     assert not differences(expected, found), "\n".join(differences(expected, found)) + "\n" + flink_job.log_tail()
+    assert flink_job.restarts() == restarts_before, f"the job failed over:\n{flink_job.log_tail()}"
 
 
 MALFORMED = [
