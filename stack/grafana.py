@@ -20,12 +20,15 @@ from dataclasses import dataclass
 
 try:
     from grafana_foundation_sdk.builders import candlestick, dashboard, stat, timeseries
+    from grafana_foundation_sdk.builders import common as common_builders
     from grafana_foundation_sdk.cog import variants as cogvariants
     from grafana_foundation_sdk.cog.builder import Builder
     from grafana_foundation_sdk.cog.encoder import JSONEncoder
     from grafana_foundation_sdk.models import candlestick as candlestick_model
     from grafana_foundation_sdk.models import common
-    from grafana_foundation_sdk.models.dashboard import DashboardCursorSync, DataSourceRef, VariableRefresh
+    from grafana_foundation_sdk.models.dashboard import (
+        DashboardCursorSync, DataSourceRef, Threshold, ThresholdsMode, VariableRefresh,
+    )
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise ImportError("Grafana provisioning needs grafana-foundation-sdk: pip install 'tickerwire[stack]'") from exc
 
@@ -178,6 +181,16 @@ def metrics_task_flux(metrics_bucket: str, url: str, name: str) -> str:
             f"  |> to(bucket: {_flux_string(metrics_bucket)})\n")
 
 
+def _series(title: str, query: str, unit: str, width: int, height: int = 7) -> timeseries.Panel:
+    """A time-series panel with a bottom legend and a shared tooltip."""
+    return (timeseries.Panel().title(title).datasource(_DATASOURCE).span(width).height(height)
+            .with_target(FluxQuery(query)).unit(unit)
+            .legend(common_builders.VizLegendOptions().show_legend(True)
+                    .display_mode(common.LegendDisplayMode.LIST).placement(common.LegendPlacement.BOTTOM))
+            .tooltip(common_builders.VizTooltipOptions().mode(common.TooltipDisplayMode.MULTI)
+                     .sort(common.SortOrder.NONE)))
+
+
 def build_dashboard(bucket: str, metrics_bucket: str) -> dict:
     """The TickerWire dashboard as Grafana dashboard JSON (schema of Grafana 11.6).
 
@@ -186,7 +199,7 @@ def build_dashboard(bucket: str, metrics_bucket: str) -> dict:
         metrics_bucket: Bucket the metrics task scrapes into.
     """
     symbol = (dashboard.QueryVariable("symbol").label("Symbol").datasource(_DATASOURCE)
-              .query({"query": symbols_flux(bucket), "refId": "symbols"})
+              .query(symbols_flux(bucket))
               .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED).multi(True).include_all(True))
     timeframe = (dashboard.CustomVariable("timeframe").label("Timeframe").values(",".join(TIMEFRAMES))
                  .current({"text": "1m", "value": "1m", "selected": True}))
@@ -200,18 +213,17 @@ def build_dashboard(bucket: str, metrics_bucket: str) -> dict:
                .color_strategy(candlestick_model.ColorStrategy.OPEN_CLOSE)
                .fields(candlestick.CandlestickFieldMap().open("open").high("high").low("low").close("close")
                        .volume("volume")))
-    volume = (timeseries.Panel().title("Volume").datasource(_DATASOURCE).span(24).height(6)
-              .with_target(FluxQuery(volume_flux(bucket)))
-              .draw_style(common.GraphDrawStyle.BARS).fill_opacity(80).unit("short"))
-    lag = (timeseries.Panel().title("Kafka consumer lag (records not yet read by Flink)").datasource(_DATASOURCE)
-           .span(8).height(7).with_target(FluxQuery(consumer_lag_flux(metrics_bucket))).unit("short"))
-    throughput = (timeseries.Panel().title("Flink throughput").datasource(_DATASOURCE).span(8).height(7)
-                  .with_target(FluxQuery(throughput_flux(metrics_bucket))).unit("rps"))
-    errors = (timeseries.Panel().title("InfluxDB write errors").datasource(_DATASOURCE).span(5).height(7)
-              .with_target(FluxQuery(write_errors_flux(metrics_bucket)))
-              .draw_style(common.GraphDrawStyle.BARS).unit("short"))
+    volume = (_series("Volume", volume_flux(bucket), "short", 24, 6)
+              .draw_style(common.GraphDrawStyle.BARS).fill_opacity(80))
+    lag = _series("Kafka consumer lag (records not yet read by Flink)", consumer_lag_flux(metrics_bucket), "short", 8)
+    throughput = _series("Flink throughput", throughput_flux(metrics_bucket), "rps", 8)
+    errors = (_series("InfluxDB write errors", write_errors_flux(metrics_bucket), "short", 5)
+              .draw_style(common.GraphDrawStyle.BARS))
     running = (stat.Panel().title("Flink jobs running").datasource(_DATASOURCE).span(3).height(7)
-               .with_target(FluxQuery(running_jobs_flux(metrics_bucket))).unit("none"))
+               .with_target(FluxQuery(running_jobs_flux(metrics_bucket))).unit("none")
+               .graph_mode(common.BigValueGraphMode.NONE).color_mode(common.BigValueColorMode.BACKGROUND)
+               .thresholds(dashboard.ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps([
+                   Threshold(color="red", value=0), Threshold(color="green", value=1)])))
     board = (dashboard.Dashboard("TickerWire").uid(DASHBOARD_UID).tags(["tickerwire"]).readonly()
              .timezone("America/New_York").time("now-6h", "now").refresh("10s")
              .tooltip(DashboardCursorSync.CROSSHAIR)
