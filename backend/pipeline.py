@@ -98,6 +98,8 @@ class Pipeline:
         self._thread: threading.Thread | None = None
         self._sources: list[Source] = []
         self._tasks: list[asyncio.Task] = []
+        self._source_tasks: list[asyncio.Task] = []
+        self._processing = False
         self._ready = threading.Event()
         self._stopped = threading.Event()
         self.rejected_total = 0
@@ -113,10 +115,10 @@ class Pipeline:
         self._ready.wait(10)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Cancel sources, finish the batch in hand, flush and close the store."""
+        """Stop the sources, process everything already on the bus, then flush and close the store."""
         if self._loop is not None and self._thread is not None and self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._cancel_all)
-            self._thread.join(timeout)
+            asyncio.run_coroutine_threadsafe(self._shutdown(timeout), self._loop)
+            self._thread.join(timeout + 2)
         if self._store is not None:
             self._worker.submit(self._store.close).result(timeout)
             self._store = None
@@ -177,11 +179,25 @@ class Pipeline:
     async def _main(self) -> None:
         self._bus = InProcessBus()
         self._sources = self._source_factory(self._watchlist)
-        self._tasks = [asyncio.create_task(self._supervise(s), name=f"source:{s.name}") for s in self._sources]
-        self._tasks.append(asyncio.create_task(self._process_forever(), name="processor"))
-        self._tasks.append(asyncio.create_task(self._report_status(), name="status"))
+        self._source_tasks = [asyncio.create_task(self._supervise(s), name=f"source:{s.name}")
+                              for s in self._sources]
+        self._tasks = self._source_tasks + [asyncio.create_task(self._process_forever(), name="processor"),
+                                            asyncio.create_task(self._report_status(), name="status")]
         self._ready.set()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _shutdown(self, timeout: float) -> None:
+        """Sources first; then let the processor drain the bus (nothing received is lost); then the rest."""
+        for task in self._source_tasks:
+            task.cancel()
+        await asyncio.gather(*self._source_tasks, return_exceptions=True)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while (self._bus.pending() or self._processing) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        if self._bus.pending():
+            log.warning("stopping with %d unprocessed message(s) after %.0f s", self._bus.pending(), timeout)
+        for task in self._tasks:
+            task.cancel()
 
     async def _supervise(self, source: Source) -> None:
         """Run a source; if it crashes, log it and restart it after a pause (it must not die silently)."""
@@ -199,7 +215,11 @@ class Pipeline:
         loop = asyncio.get_running_loop()
         while True:
             batch = await self._bus.consume()
-            update = await loop.run_in_executor(self._worker, self._process, batch)
+            self._processing = True
+            try:
+                update = await loop.run_in_executor(self._worker, self._process, batch)
+            finally:
+                self._processing = False
             self._emit(update)
 
     async def _report_status(self) -> None:
@@ -210,10 +230,6 @@ class Pipeline:
     def _apply_watchlist(self, items: list[WatchItem]) -> None:
         for source in self._sources:
             source.set_watchlist(items)
-
-    def _cancel_all(self) -> None:
-        for task in self._tasks:
-            task.cancel()
 
     def _emit(self, update: PipelineUpdate) -> None:
         for listener in self._listeners:

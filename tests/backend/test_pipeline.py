@@ -125,3 +125,41 @@ def test_synthetic_market_is_deterministic_per_seed():
     bars_c = [c.bar("AM", 1764340200000 + i * 60_000, 60) for i in range(50)]
     assert bars_a == bars_b and bars_a != bars_c
     assert all(x.low <= min(x.open, x.close) and x.high >= max(x.open, x.close) for x in bars_a)
+
+
+def test_stop_processes_everything_already_received(tmp_path):
+    """Messages on the bus when stop() is called are processed and stored, not dropped."""
+    from backend.bus.memory import PRICES
+    from backend.wire.polygon import encode_frame
+    from helpers import bar
+
+    class Burst:
+        """A source that publishes many frames at once and then waits to be cancelled."""
+
+        name = "burst"
+
+        def __init__(self) -> None:
+            self.published = threading.Event()
+
+        @property
+        def status(self):
+            from backend.sources.base import SourceState, SourceStatus
+            return SourceStatus(self.name, SourceState.RUNNING)
+
+        def set_watchlist(self, items):
+            pass
+
+        async def run(self, bus):
+            import asyncio
+            for i in range(2_000):
+                await bus.publish(PRICES, "burst", encode_frame([bar(start=1738593060000 + i * 60_000)]))
+            self.published.set()
+            await asyncio.Event().wait()
+
+    source = Burst()
+    pipeline = Pipeline(tmp_path / "store.sqlite", [default_watch_item("AAPL")], lambda items: [source])
+    pipeline.start()
+    assert source.published.wait(20)
+    pipeline.stop()
+    from backend.stores.sqlite import SqliteStore
+    assert len(SqliteStore(tmp_path / "store.sqlite").candles("AAPL", Timeframe.M1)) == 2_000
