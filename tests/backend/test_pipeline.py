@@ -151,15 +151,17 @@ def test_stop_processes_everything_already_received(tmp_path):
 
         async def run(self, bus):
             import asyncio
-            for i in range(2_000):
-                await bus.publish(PRICES, "burst", encode_frame([bar(start=1738593060000 + i * 60_000)]))
+            frames = [encode_frame([bar(start=1738593060000 + i * 60_000)]) for i in range(N)]
+            for frame in frames:  # no await suspends on a queue with room: all are queued before any is processed
+                await bus.publish(PRICES, "burst", frame)
             self.published.set()
             await asyncio.Event().wait()
 
+    N = 20_000
     source = Burst()
     pipeline = Pipeline(tmp_path / "store.sqlite", [default_watch_item("AAPL")], lambda items: [source])
     pipeline.start()
     assert source.published.wait(20)
     pipeline.stop()
     from backend.stores.sqlite import SqliteStore
-    assert len(SqliteStore(tmp_path / "store.sqlite").candles("AAPL", Timeframe.M1)) == 2_000
+    assert len(SqliteStore(tmp_path / "store.sqlite").candles("AAPL", Timeframe.M1)) == N
