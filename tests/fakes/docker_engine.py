@@ -241,11 +241,14 @@ def _handler(engine: FakeDockerEngine):
             self.send_header("Content-Type", "application/json")
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
-            for event in events:
-                data = json.dumps(event).encode() + b"\r\n"
-                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-                self.wfile.flush()
-            self.wfile.write(b"0\r\n\r\n")
+            try:
+                for event in events:
+                    data = json.dumps(event).encode() + b"\r\n"
+                    self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+                    self.wfile.flush()
+                self.wfile.write(b"0\r\n\r\n")
+            except (BrokenPipeError, ConnectionResetError):  # the client hung up (a cancelled pull)
+                self.close_connection = True
 
         def _route(self, method: str) -> None:
             parts = urlsplit(self.path)
