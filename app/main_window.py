@@ -13,7 +13,9 @@ from PySide6.QtWidgets import (
     QVBoxLayout, QWidget,
 )
 
+from app.alerts_view import AlertLog, Notifier
 from app.bridge import PipelineBridge
+from app.impact_view import ImpactTable
 from app.chart.view import ChartView
 from app.news import ArticleDetails, NewsTicker
 from app.settings_dialog import SettingsDialog
@@ -22,6 +24,7 @@ from app.watchlist_view import WatchlistView
 from backend.model import Article, Timeframe
 from backend.pipeline import CandleSeries, PipelineUpdate
 from backend.settings import Settings, tickerwire_home
+from backend.signals.alerts import rules_from_settings
 from backend.timeutil import NEW_YORK
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,7 @@ class MainWindow(QMainWindow):
         tz = _zone(settings.get("timezone"))
         self._load_generation = 0
         self._pending_article: str | None = None
+        self._known_articles: dict[str, Article] = {}
         self.latencies_ns: list[int] = []  # message-to-pixel samples (for benchmarks)
         self._awaiting_paint_ns = 0
 
@@ -69,8 +73,13 @@ class MainWindow(QMainWindow):
         cl.setContentsMargins(4, 4, 4, 4)
         cl.addLayout(bar)
         cl.addWidget(self.chart, 1)
+        self.impact_table = ImpactTable(tz)
+        self.alert_log = AlertLog(tz)
+        self.notifier = Notifier(self)
         self.tabs = QTabWidget()
         self.tabs.addTab(chart_page, "Chart")
+        self.tabs.addTab(self.impact_table, "News impact")
+        self.tabs.addTab(self.alert_log, "Alerts")
 
         # News: ticker over details.
         self.ticker = NewsTicker(tz)
@@ -112,14 +121,17 @@ class MainWindow(QMainWindow):
         bridge.updated.connect(self._on_pipeline_updated)
         self.watchlist.symbol_selected.connect(self.select_symbol)
         self.timeframe.currentIndexChanged.connect(self._on_timeframe_changed)
-        self.chart.article_clicked.connect(self.details.show_article)
+        self.chart.article_clicked.connect(self._show_details)
+        self.impact_table.impact_selected.connect(self._on_impact_selected)
         self.chart.follow_changed.connect(lambda following: self.live_button.setVisible(not following))
         self.ticker.article_selected.connect(self.show_article)
         self.chart.graphics.frame_listeners.append(self._on_chart_painted)
         settings.on_change(self._on_setting_changed)
 
         self._restore_layout()
+        bridge.pipeline.set_alert_rules(rules_from_settings(settings.get("alert_rules")))
         self._apply_watchlist()
+        bridge.deliver(bridge.pipeline.load_impacts(), self._on_impacts_loaded)
 
     # -- actions ----------------------------------------------------------------------------------
 
@@ -144,9 +156,30 @@ class MainWindow(QMainWindow):
 
         self.bridge.deliver(candles, on_candles)
 
+    def _show_details(self, article: Article) -> None:
+        """Details panel for an article, its impact figures fetched off the GUI thread."""
+        self.details.show_article(article)
+        self.bridge.deliver(self.bridge.pipeline.load_impacts_for_article(article.id),
+                            lambda impacts: self.details.show_impacts(article.id, impacts))
+
+    def _on_impact_selected(self, impact) -> None:
+        article = self._known_articles.get(impact.article_id)
+        if article is not None:
+            self.tabs.setCurrentIndex(0)
+            self.show_article(article)
+
+    def _on_impacts_loaded(self, impacts) -> None:
+        self.impact_table.model_.apply(impacts)
+        self.chart.apply_impacts(impacts)
+
+    def _remember(self, articles: list[Article]) -> None:
+        for a in articles:
+            self._known_articles[a.id] = a
+        self.impact_table.model_.set_titles(articles)
+
     def show_article(self, article: Article) -> None:
         """Ticker click: select the article's symbol, scroll the chart to it, highlight its marker."""
-        self.details.show_article(article)
+        self._show_details(article)
         symbol = self.chart.symbol if self.chart.symbol in article.symbols else sorted(article.symbols)[0]
         if symbol == self.chart.symbol and self.chart.show_article(article.id):
             return
@@ -161,6 +194,8 @@ class MainWindow(QMainWindow):
         if generation != self._load_generation:
             return  # a newer selection superseded this load
         self.chart.set_series(series, articles)
+        self.chart.set_impacts(self.impact_table.model_.impacts_for(series.symbol))
+        self._remember(articles)
         if self._pending_article is not None:
             self.chart.show_article(self._pending_article)
             self._pending_article = None
@@ -173,6 +208,17 @@ class MainWindow(QMainWindow):
             relevant = [a for a in update.articles if a.symbols & watched]
             self.ticker.add_articles(relevant)
             self.chart.add_articles(relevant)
+            self._remember(relevant)
+        if update.impacts:
+            self.impact_table.model_.apply(update.impacts)
+            self.chart.apply_impacts(update.impacts)
+            shown = self.details.article
+            if shown is not None and any(i.article_id == shown.id for i in update.impacts):
+                self._show_details(shown)
+        if update.alerts:
+            self.alert_log.add_alerts(update.alerts)
+            if self.settings.get("alerts_enabled"):
+                self.notifier.notify(update.alerts)
         if update.snapshots:
             self.watchlist.model_.apply(update.snapshots)
         if update.statuses:
@@ -196,19 +242,25 @@ class MainWindow(QMainWindow):
         if name == "watchlist":
             self.bridge.pipeline.set_watchlist(value)
             self._apply_watchlist()
+        elif name == "alert_rules":
+            self.bridge.pipeline.set_alert_rules(rules_from_settings(value))
         elif name == "timezone":
             tz = _zone(value)
             self.chart.set_timezone(tz)
-            self.ticker.tz = self.details.tz = tz
+            self.ticker.tz = self.details.tz = self.alert_log.tz = self.impact_table.model_.tz = tz
 
     def _apply_watchlist(self) -> None:
         symbols = [w.symbol for w in self.settings.watchlist]
         current = self.chart.symbol
         self.watchlist.model_.set_symbols(symbols)
         self.bridge.deliver(self.bridge.pipeline.load_snapshots(symbols), self.watchlist.model_.apply)
-        self.bridge.deliver(self.bridge.pipeline.load_articles(symbols), self.ticker.add_articles)
+        self.bridge.deliver(self.bridge.pipeline.load_articles(symbols), self._on_articles_loaded)
         if symbols:
             self.watchlist.select_symbol(current if current in symbols else symbols[0])
+
+    def _on_articles_loaded(self, articles: list[Article]) -> None:
+        self.ticker.add_articles(articles)
+        self._remember(articles)
 
     # -- layout persistence -----------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (
     QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget,
 )
 
+from app.impact_view import impact_html
 from backend.model import Article
 
 MAX_TICKER_ITEMS = 500
@@ -79,11 +80,14 @@ class ArticleDetails(QWidget):
         self.meta.setStyleSheet("color: #999;")
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
+        self.impact = QLabel("")
+        self.impact.setWordWrap(True)
+        self.impact.setTextFormat(Qt.TextFormat.RichText)
         self.open_button = QPushButton("Open article")
         self.open_button.setEnabled(False)
         self.open_button.clicked.connect(self._open)
         layout = QVBoxLayout(self)
-        for w in (self.headline, self.meta, self.summary, self.open_button):
+        for w in (self.headline, self.meta, self.summary, self.impact, self.open_button):
             layout.addWidget(w)
         layout.addStretch(1)
 
@@ -94,6 +98,12 @@ class ArticleDetails(QWidget):
         self.meta.setText(f"{article.section} · {when} · {', '.join(sorted(article.symbols))}")
         self.summary.setText(article.summary)
         self.open_button.setEnabled(bool(article.url))
+        self.impact.setText("<i>Measuring the price impact…</i>")
+
+    def show_impacts(self, article_id: str, impacts: list) -> None:
+        """Show the article's impact per symbol (ignored if another article is shown by now)."""
+        if self.article is not None and self.article.id == article_id:
+            self.impact.setText(impact_html(impacts))
 
     def _open(self) -> None:
         if self.article is not None:

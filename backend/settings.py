@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from backend.model import WatchItem, validate_ticker
+from backend.signals.alerts import DEFAULT_RULES, AlertRuleError, rules_from_settings
 from backend.watchlist import DEFAULT_WATCHLIST, default_watch_item
 
 log = logging.getLogger(__name__)
@@ -57,12 +58,19 @@ SCHEMA: dict[str, Option] = {o.name: o for o in (
     Option("polygon_ws_url", str, "", "Polygon/Massive websocket URL (empty = the provider's default)."),
     Option("polygon_rest_url", str, "", "Polygon/Massive REST URL (empty = the provider's default)."),
     Option("guardian_url", str, "https://content.guardianapis.com", "Guardian Open Platform base URL."),
+    Option("alerts_enabled", bool, True, "Show alerts as desktop notifications (the alert log always records them)."),
+    Option("alert_rules", list, None, "Alert rules: {kind, threshold, minutes, cooldown_s, symbols} each."),
 )}
 
 
 def _check(option: Option, value: Any) -> Any:
     if option.name == "watchlist":
         return validate_watchlist(value)
+    if option.name == "alert_rules":
+        try:
+            return [rule.to_dict() for rule in rules_from_settings(value)]
+        except AlertRuleError as exc:
+            raise SettingsError(str(exc)) from None
     if option.kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, option.kind) or isinstance(value, bool) and option.kind is not bool:
@@ -160,6 +168,8 @@ class Settings:
             return self._values[name]
         if name == "watchlist":
             return [default_watch_item(s) for s in DEFAULT_WATCHLIST]
+        if name == "alert_rules":
+            return [rule.to_dict() for rule in DEFAULT_RULES]
         return option.default
 
     @property

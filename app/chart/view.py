@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QWidget, QVBoxLayout
 from app.chart.axis import TimeAxis
 from app.chart.data import ChartData
 from app.chart.items import CandleItem, VolumeItem
+from app.impact_view import impact_colour, impact_size
 from backend.model import Article, Candle, Timeframe
 from backend.pipeline import CandleSeries
 from backend.timeutil import ny_day_start
@@ -41,6 +42,7 @@ class ChartView(QWidget):
         self.data = ChartData()
         self.following = True
         self._articles: dict[str, Article] = {}
+        self._impacts: dict = {}  # article id → NewsImpact for this symbol
         self._highlighted: str | None = None
         self._adjusting = False
         self._loading: list[Candle] | None = None  # candles streamed while a history load is in flight
@@ -100,6 +102,17 @@ class ChartView(QWidget):
         """A history load for ``symbol`` started: keep its streamed candles until :meth:`set_series`."""
         self.symbol, self.timeframe = symbol, Timeframe(timeframe)
         self._loading = []
+
+    def set_impacts(self, impacts: dict) -> None:
+        """Impacts of this symbol's articles (article id → NewsImpact): marker colour and size."""
+        self._impacts = dict(impacts)
+        self._refresh_markers()
+
+    def apply_impacts(self, impacts: list) -> None:
+        mine = [i for i in impacts if i.symbol == self.symbol]
+        if mine:
+            self._impacts.update((i.article_id, i) for i in mine)
+            self._refresh_markers()
 
     def set_series(self, series: CandleSeries, articles: list[Article]) -> None:
         """Show a freshly loaded symbol/timeframe, then the candles that streamed in meanwhile."""
@@ -230,9 +243,11 @@ class ChartView(QWidget):
                 continue
             i = min(int(x), d.n - 1)
             highlighted = a.id == self._highlighted
+            impact = self._impacts.get(a.id)
             spots.append({
-                "pos": (x, d.high[i] * 1.0015), "data": a.id, "size": 18 if highlighted else 13,
-                "brush": MARKER_HIGHLIGHT if highlighted else MARKER,
+                "pos": (x, d.high[i] * 1.0015), "data": a.id,
+                "size": impact_size(impact) + (5 if highlighted else 0),
+                "brush": MARKER_HIGHLIGHT if highlighted else (impact_colour(impact) if impact else MARKER),
             })
         self.markers.setData(spots)
 
@@ -241,7 +256,10 @@ class ChartView(QWidget):
         if article is None:
             return ""
         when = datetime.fromtimestamp(article.published_ms / 1000, tz=self.tz).strftime("%b %d %H:%M")
-        return f"{when} — {article.title}"
+        impact = self._impacts.get(data)
+        headline = impact.headline if impact else None
+        move = f" ({headline.return_pct:+.2f}% at +{headline.minutes}m)" if headline and headline.return_pct is not None else ""
+        return f"{when} — {article.title}{move}"
 
     def _on_markers_clicked(self, _item, points, _ev):
         if len(points):

@@ -100,3 +100,33 @@ def test_bad_input_in_settings_gets_a_message_and_changes_nothing(main_window, q
     dialog.accept()
     assert "does not look like an API key" in dialog.error.text()
     assert w.settings.watchlist == before
+
+
+def test_news_impact_table_markers_and_alerts(main_window, qtbot):
+    w = main_window
+    model = w.impact_table.model_
+    qtbot.waitUntil(lambda: any(model.impact_at(r).headline is not None for r in range(model.rowCount())),
+                    timeout=30_000)
+    # Markers of articles with a measured move are coloured by its sign.
+    def measured_on_chart():
+        spots = {s.data(): s for s in w.chart.markers.points()}
+        return [(model.impact_at(r), spots[model.impact_at(r).article_id]) for r in range(model.rowCount())
+                if model.impact_at(r).symbol == w.chart.symbol and model.impact_at(r).headline is not None
+                and model.impact_at(r).headline.return_pct is not None and model.impact_at(r).article_id in spots]
+
+    qtbot.waitUntil(lambda: bool(measured_on_chart()), timeout=30_000)
+    for impact, spot in measured_on_chart():
+        expected = (38, 166, 154) if impact.headline.return_pct >= 0 else (239, 83, 80)
+        assert spot.brush().color().getRgb()[:3] == expected
+    # The table sorts by a window's return.
+    column = 3 + 2  # +15m
+    w.impact_table.sortByColumn(column, Qt.SortOrder.DescendingOrder)
+    values = [w.impact_table.proxy.index(r, column).data(Qt.ItemDataRole.UserRole + 2)
+              for r in range(w.impact_table.proxy.rowCount())]
+    assert values == sorted(values, reverse=True)
+    # A click on a row shows the article and its impact figures in the details panel.
+    w.impact_table.impact_selected.emit(model.impact_at(0))
+    qtbot.waitUntil(lambda: "return" in w.details.impact.text(), timeout=10_000)
+    # The demo's news fires "new article" alerts into the log.
+    qtbot.waitUntil(lambda: w.alert_log.count() > 0, timeout=60_000)
+    assert any(a.rule.kind == "new_article" for a in w.alert_log.alerts())
