@@ -149,6 +149,8 @@ class ImpactTable(QTableView):
         self.verticalHeader().hide()
         header = self.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        for column in range(len(COLUMNS)):
+            header.resizeSection(column, {0: 100, 1: 60}.get(column, 72))
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         self.clicked.connect(lambda index: self.impact_selected.emit(
             self.model_.impact_at(self.proxy.mapToSource(index).row())))
