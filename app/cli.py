@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 def _export(args) -> int:
     from backend.export import ExportError, export_candles, export_news
     from backend.stores.sqlite import SqliteStore
-    from backend.wiring import store_path
+    from backend.wiring import archive_path, store_path
 
     try:
         start = parse_iso(args.start) if args.start else None
@@ -79,7 +79,7 @@ def _export(args) -> int:
         out = args.output if args.output else sys.stdout
         if args.what == "candles":
             n = export_candles(store, validate_ticker(args.symbol), Timeframe(args.timeframe), start, end,
-                               args.format, out)
+                               args.format, out, archive=_open_archive(archive_path()))
         else:
             n = export_news(store, start, end, args.format, out)
     except (ExportError, ValueError) as exc:
@@ -87,6 +87,19 @@ def _export(args) -> int:
         return 2
     print(f"exported {n} rows", file=sys.stderr)
     return 0
+
+
+def _open_archive(path: Path):
+    """The Iceberg archive if there is one and pyiceberg is installed; else None (hot store only)."""
+    if not path.exists():
+        return None
+    try:
+        from backend.stores.iceberg_archive import IcebergArchive
+    except ImportError:
+        print("tickerwire export: pyiceberg is not installed, so only the hot store is read "
+              "(pip install 'tickerwire[iceberg]')", file=sys.stderr)
+        return None
+    return IcebergArchive.local(path)
 
 
 if __name__ == "__main__":

@@ -21,9 +21,18 @@ class ExportError(Exception):
 
 
 def export_candles(store: SqliteStore, symbol: str, timeframe: Timeframe, start_ms: int | None,
-                   end_ms: int | None, fmt: str, out: TextIO | Path) -> int:
-    """Write candles; return how many. CSV ``time`` is the candle start in ISO 8601 UTC."""
+                   end_ms: int | None, fmt: str, out: TextIO | Path, archive=None) -> int:
+    """Write candles; return how many. CSV ``time`` is the candle start in ISO 8601 UTC.
+
+    With an ``archive`` (an IcebergArchive), the part of the range older than the hot
+    store's oldest candle is read from the archive.
+    """
     candles = store.candles(symbol, timeframe, start_ms, end_ms)
+    if archive is not None:
+        oldest = store.oldest_candle_start(symbol, timeframe)
+        older_end = end_ms if oldest is None else oldest if end_ms is None else min(oldest, end_ms)
+        if start_ms is None or older_end is None or start_ms < older_end:
+            candles = archive.candles(symbol, timeframe, start_ms, older_end) + candles
     if fmt == "csv":
         rows = [(to_iso(c.start_ms), c.open, c.high, c.low, c.close, c.volume, c.vwap, c.trades) for c in candles]
         _write_csv(out, CANDLE_COLUMNS, rows)

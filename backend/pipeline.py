@@ -23,6 +23,7 @@ import numpy as np
 from backend.bus.memory import NEWS, PRICES, InProcessBus, Message
 from backend.model import Article, Candle, Timeframe, WatchItem
 from backend.processing.aggregator import CandleAggregator
+from backend.processing.archiver import Archiver
 from backend.processing.late import apply_late_bars
 from backend.processing.snapshots import SymbolSnapshot, SnapshotBook
 from backend.signals.alerts import Alert, AlertRule
@@ -83,8 +84,13 @@ class Pipeline:
     """Embedded pipeline: start it, feed it a watchlist, listen to it, query it."""
 
     def __init__(self, store_path: Path, watchlist: list[WatchItem], sources: SourceFactory,
-                 allowed_lateness_ms: int = 15 * 60_000) -> None:
+                 allowed_lateness_ms: int = 15 * 60_000, archive_dir: Path | None = None,
+                 hot_retention_days: int | None = None) -> None:
+        """``archive_dir`` turns on the Iceberg archive; with it, the hot store keeps ``hot_retention_days``."""
         self._store_path = Path(store_path)
+        self._archive_dir = archive_dir
+        self._hot_retention_days = hot_retention_days
+        self._archiver: Archiver | None = None
         self._watchlist = list(watchlist)
         self._source_factory = sources
         self._aggregator = CandleAggregator(allowed_lateness_ms)
@@ -120,7 +126,7 @@ class Pipeline:
             asyncio.run_coroutine_threadsafe(self._shutdown(timeout), self._loop)
             self._thread.join(timeout + 2)
         if self._store is not None:
-            self._worker.submit(self._store.close).result(timeout)
+            self._worker.submit(self._close_store).result(timeout)
             self._store = None
         self._worker.shutdown(wait=True)
         self._stopped.set()
@@ -243,6 +249,19 @@ class Pipeline:
     def _open_store(self) -> None:
         self._store = SqliteStore(self._store_path)
         self._signals = SignalProcessor(self._store)
+        if self._archive_dir is not None:
+            self._archiver = Archiver(self._archive_dir)
+            if self._archiver.enabled and self._hot_retention_days:
+                cutoff = int(time.time() * 1000) - self._hot_retention_days * 86_400_000
+                dropped = self._store.delete_candles_before(cutoff)
+                if dropped:
+                    log.info("hot store: %d candles older than %d days left to the archive",
+                             dropped, self._hot_retention_days)
+
+    def _close_store(self) -> None:
+        if self._archiver is not None:
+            self._archiver.close()
+        self._store.close()
 
     def _set_routes(self, items: list[WatchItem]) -> None:
         routes: dict[str, list[WatchItem]] = {}
@@ -274,6 +293,8 @@ class Pipeline:
         update.candles = candles
         update.snapshots = self._snapshots.apply(candles)
         catching_up = any(s.status.state is SourceState.STARTING for s in self._sources)
+        if self._archiver is not None:
+            self._archiver.add(candles, update.articles)
         update.impacts, update.alerts = self._signals.apply(candles, update.articles, live=not catching_up)
         if update.rejected:
             self.rejected_total += len(update.rejected)
@@ -299,7 +320,13 @@ class Pipeline:
         return out
 
     def _load_candles(self, symbol: str, timeframe: Timeframe, limit: int) -> CandleSeries:
-        return CandleSeries.from_rows(symbol, timeframe, self._store.candle_columns(symbol, timeframe, limit=limit))
+        """The hot store's newest candles; when it has fewer than asked, older ones from the archive."""
+        rows = self._store.candle_columns(symbol, timeframe, limit=limit)
+        if self._archiver is not None and self._archiver.enabled and len(rows) < limit:
+            end = rows[0][0] if rows else int(time.time() * 1000)
+            older = self._archiver.candles_before(symbol, timeframe, end)[-(limit - len(rows)):]
+            rows = [(c.start_ms, c.open, c.high, c.low, c.close, c.volume, c.vwap) for c in older] + rows
+        return CandleSeries.from_rows(symbol, timeframe, rows)
 
     def _seed_snapshots(self, symbols: list[str]) -> list[SymbolSnapshot]:
         out = []

@@ -44,7 +44,12 @@ def store_path(home: Path | None = None) -> Path:
     return (home or tickerwire_home()) / "store.sqlite"
 
 
+def archive_path(home: Path | None = None) -> Path:
+    return (home or tickerwire_home()) / "archive"
+
+
 def build_pipeline(settings: Settings, feed: FeedChoice, home: Path | None = None) -> Pipeline:
     """The embedded pipeline for these settings (not started)."""
     return Pipeline(store_path(home), settings.watchlist, source_factory(settings, feed),
-                    allowed_lateness_ms=settings.get("allowed_lateness_s") * 1000)
+                    allowed_lateness_ms=settings.get("allowed_lateness_s") * 1000,
+                    archive_dir=archive_path(home), hot_retention_days=settings.get("hot_retention_days"))

@@ -140,6 +140,12 @@ class SqliteStore:
             ).fetchone()
         return row[0] if row else None
 
+    def oldest_candle_start(self, symbol: str, timeframe: Timeframe) -> int | None:
+        """Start of the oldest candle the store still holds for a symbol and timeframe."""
+        row = self._db.execute("SELECT MIN(start) FROM candles WHERE symbol = ? AND timeframe = ?",
+                               (symbol, str(timeframe))).fetchone()
+        return row[0] if row else None
+
     def symbols(self) -> list[str]:
         return [r[0] for r in self._db.execute("SELECT DISTINCT symbol FROM candles WHERE timeframe = '1d'")]
 

@@ -1,0 +1,92 @@
+"""Feeds the Iceberg archive from the embedded pipeline, in batches, and reads history back from it.
+
+The worker thread hands every changed candle and article to :class:`Archiver`; it keeps
+only the latest version of each (a live candle changes every second; the archive needs
+its final state), and appends them as one Iceberg commit every ``interval_s`` and on
+stop — never per message. pyiceberg is an optional extra: without it the archiver says
+so once and stays off, and the hot store keeps everything (no retention is applied).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Iterable
+
+from backend.model import Article, Candle, Timeframe
+from backend.stores.base import StoreError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INTERVAL_S = 60.0
+
+
+class Archiver:
+    """Batches the pipeline's output into the archive (one thread: the pipeline's worker)."""
+
+    def __init__(self, warehouse: Path, interval_s: float = DEFAULT_INTERVAL_S) -> None:
+        self.interval_s = interval_s
+        self._candles: dict[tuple, Candle] = {}
+        self._articles: dict[str, Article] = {}
+        self._last_flush = time.monotonic()
+        self.archive = None
+        self.problem = ""
+        try:
+            from backend.stores.iceberg_archive import IcebergArchive
+        except ImportError:
+            self.problem = "the Iceberg archive needs pyiceberg: pip install 'tickerwire[iceberg]'"
+            log.warning("archive off: %s", self.problem)
+            return
+        try:
+            self.archive = IcebergArchive.local(warehouse)
+        except StoreError as exc:
+            self.problem = str(exc)
+            log.error("archive off: %s", exc)
+
+    @property
+    def enabled(self) -> bool:
+        return self.archive is not None
+
+    def add(self, candles: Iterable[Candle], articles: Iterable[Article]) -> None:
+        """Remember the latest version of each candle and article; append when the interval is up."""
+        if self.archive is None:
+            return
+        for c in candles:
+            self._candles[c.key] = c
+        for a in articles:
+            self._articles[a.id] = a
+        if time.monotonic() - self._last_flush >= self.interval_s:
+            self.flush()
+
+    def flush(self) -> None:
+        """Append what is pending as one commit per table; on failure keep it for the next try."""
+        if self.archive is None or not (self._candles or self._articles):
+            self._last_flush = time.monotonic()
+            return
+        try:
+            self.archive.add_candles(self._candles.values())
+            self.archive.add_articles(self._articles.values())
+            self.archive.flush()
+        except StoreError as exc:
+            log.error("archive append failed, will retry: %s", exc)
+            return
+        finally:
+            self._last_flush = time.monotonic()
+        self._candles.clear()
+        self._articles.clear()
+
+    def candles_before(self, symbol: str, timeframe: Timeframe, end_ms: int, days: int = 7) -> list[Candle]:
+        """Archived candles in the ``days`` before ``end_ms`` (history older than the hot store);
+        when that window is empty (a long pause), everything archived before ``end_ms``."""
+        if self.archive is None:
+            return []
+        try:
+            recent = self.archive.candles(symbol, timeframe, end_ms - days * 86_400_000, end_ms)
+            return recent or self.archive.candles(symbol, timeframe, None, end_ms)
+        except StoreError as exc:
+            log.error("archive read failed: %s", exc)
+            return []
+
+    def close(self) -> None:
+        self.flush()
