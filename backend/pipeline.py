@@ -25,14 +25,13 @@ from backend.model import Article, Candle, Timeframe, WatchItem
 from backend.processing.aggregator import CandleAggregator
 from backend.processing.archiver import Archiver
 from backend.processing.late import apply_late_bars
+from backend.processing.news_routing import route_news_page, routes_for
 from backend.processing.snapshots import SymbolSnapshot, SnapshotBook
 from backend.signals.alerts import Alert, AlertRule
 from backend.signals.impact import NewsImpact
 from backend.signals.processor import SignalProcessor
-from backend.signals.relevance import route_article
 from backend.sources.base import Source, SourceState, SourceStatus
 from backend.stores.sqlite import SqliteStore
-from backend.wire.guardian import parse_search_page
 from backend.wire.polygon import parse_frame
 
 log = logging.getLogger(__name__)
@@ -264,10 +263,7 @@ class Pipeline:
         self._store.close()
 
     def _set_routes(self, items: list[WatchItem]) -> None:
-        routes: dict[str, list[WatchItem]] = {}
-        for item in items:
-            routes.setdefault(item.query, []).append(item)
-        self._news_routes = routes
+        self._news_routes = routes_for(items)
 
     def _process(self, batch: list[Message]) -> PipelineUpdate:
         """Parse, aggregate and store one batch; never raises for bad content."""
@@ -280,7 +276,8 @@ class Pipeline:
                 bars.extend(parsed.bars)
                 update.rejected.extend(parsed.rejected)
             elif msg.topic == NEWS:
-                articles.extend(self._route_news(msg, update.rejected))
+                articles.extend(route_news_page(msg.value, msg.key, self._news_routes.get(msg.key, []),
+                                                 update.rejected))
             else:
                 update.rejected.append(f"unknown topic {msg.topic!r}")
         result = self._aggregator.add(bars)
@@ -301,23 +298,6 @@ class Pipeline:
             log.warning("rejected %d message(s), e.g. %s", len(update.rejected), update.rejected[0])
         return update
 
-    def _route_news(self, msg: Message, rejected: list[str]) -> list[Article]:
-        """Parse a Guardian page for a watch query; keep articles about the item's company in its sections."""
-        items = self._news_routes.get(msg.key)
-        if not items:
-            return []  # a query no longer watched
-        page = parse_search_page(msg.value, query=msg.key, seen_ms=int(time.time() * 1000))
-        if page.error:
-            rejected.append(f"news page for {msg.key!r}: {page.error}")
-            return []
-        rejected.extend(page.rejected)
-        out = []
-        for article in page.articles:
-            symbols = frozenset(i.symbol for i in items if route_article(article, i))
-            if symbols:
-                out.append(Article(article.id, article.published_ms, article.title, article.url, article.section,
-                                   article.summary, article.thumbnail, symbols, article.queries, article.updated_ms))
-        return out
 
     def _load_candles(self, symbol: str, timeframe: Timeframe, limit: int) -> CandleSeries:
         """The hot store's newest candles; when it has fewer than asked, older ones from the archive."""
