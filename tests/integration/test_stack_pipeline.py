@@ -1,0 +1,79 @@
+"""The app's stack mode end to end on real services: a replayed session through Kafka → Flink → InfluxDB.
+
+The StackPipeline must give the app what the embedded pipeline gives it: the live edge
+through listeners and history from the hot store, candle for candle equal to the
+embedded aggregator's output (the oracle).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import pytest
+from helpers import SAMPLE_SESSION, sample_bars
+
+from backend.model import Timeframe
+from backend.processing.aggregator import aggregate
+from backend.sources.demo import ReplaySource
+from backend.stack_pipeline import StackPipeline
+from backend.stores.influx import InfluxSettings
+from backend.watchlist import default_watch_item
+
+pytestmark = pytest.mark.integration
+SETTLE_S = 180
+
+
+def test_stack_mode_serves_history_and_live_candles_equal_to_the_embedded_aggregator(
+        kafka_broker, flink_job, influx_server):
+    expected = aggregate(sample_bars())
+    settings = InfluxSettings(url=influx_server.url, token="tickerwire:unused",
+                              bucket=f"s_{uuid.uuid4().hex[:10]}/hot", retention_days=None, flush_interval_s=0)
+    live: dict = {}
+    articles: dict = {}
+    lock = threading.Lock()
+
+    def listener(update):
+        with lock:
+            live.update((c.key, c) for c in update.candles)
+            articles.update((a.id, a) for a in update.articles)
+
+    items = [default_watch_item(s) for s in ("AAPL", "AMZN", "BRK.B")]
+    pipeline = StackPipeline(kafka_broker.bootstrap_servers, settings, items,
+                             lambda _: [ReplaySource(SAMPLE_SESSION, speed=0)])
+    pipeline.add_listener(listener)
+    # The live feed reads from the newest offset: give its consumer time to join before the replay lands.
+    pipeline.start()
+    try:
+        def stored():
+            return {c.key: c for s in ("AAPL", "AMZN", "BRK.B") for tf in Timeframe
+                    for c in pipeline.store.candles(s, tf)}
+
+        deadline = time.monotonic() + SETTLE_S
+        history = {}
+        while time.monotonic() < deadline:
+            history = stored()
+            if _equal(history, expected):
+                break
+            time.sleep(1.0)
+        assert _equal(history, expected), f"missing {sorted(set(expected) - set(history))[:5]}"
+        series = pipeline.load_candles("AAPL", Timeframe.M1).result(30)
+        assert list(series.start) == sorted(k[2] for k in expected if k[0] == "AAPL" and k[1] is Timeframe.M1)
+        assert series.volume[1] == 229812  # the corrected minute, once
+        news = pipeline.load_articles(["AMZN"]).result(30)
+        assert [a.id for a in news] == ["technology/2025/feb/03/amazon-cloud-revenue-ai-spending"]
+        with lock:
+            assert live, "the live edge delivered candles from the candles topic"
+            assert set(live) <= set(expected)
+            assert _equal(live, {k: expected[k] for k in live})  # the latest version of each is the final one
+        names = {s.name for s in pipeline.statuses()}
+        assert {"Kafka", "InfluxDB"} <= names
+    finally:
+        pipeline.stop()
+
+
+def _equal(found: dict, expected: dict) -> bool:
+    if found.keys() != expected.keys():
+        return False
+    return all(found[k][3:] == pytest.approx(expected[k][3:], rel=1e-9) for k in expected)
