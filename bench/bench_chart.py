@@ -22,13 +22,17 @@ class TickerWireChart(harness.ChartAdapter):
     name = "tickerwire"
     binding = "PySide6"
 
-    def setup(self, rows: list[tuple]) -> None:
+    def __init__(self) -> None:
+        # Imported before the harness's first RSS reading, as the references import their libraries.
         from app.chart.view import ChartView
-        from backend.model import Timeframe
+        from backend.model import Candle, Timeframe
         from backend.pipeline import CandleSeries
 
-        self.series = CandleSeries.from_rows("BENCH", Timeframe.M1, rows)
-        self.view = ChartView(ZoneInfo("America/New_York"))
+        self._view_class, self._candle, self._series_class, self._m1 = ChartView, Candle, CandleSeries, Timeframe.M1
+
+    def setup(self, rows: list[tuple]) -> None:
+        self.series = self._series_class.from_rows("BENCH", self._m1, rows)
+        self.view = self._view_class(ZoneInfo("America/New_York"))
         self.view.resize(harness.WIDTH, harness.HEIGHT)
         self.view.show()
 
@@ -48,20 +52,16 @@ class TickerWireChart(harness.ChartAdapter):
         self.view.set_series(self.series, [])
 
     def tick(self, k: int) -> None:
-        from backend.model import Candle, Timeframe
-
         d = self.view.data
         i = d.n - 1
         o, h, l, c, v = harness.live_tick_values(d.open[i], d.high[i], d.low[i], d.close[i], d.volume[i], k)
-        self.view.apply_candles([Candle("BENCH", Timeframe.M1, int(d.start[i]), o, h, l, c, v, d.vwap[i], 1)])
+        self.view.apply_candles([self._candle("BENCH", self._m1, int(d.start[i]), o, h, l, c, v, d.vwap[i], 1)])
 
     def append(self) -> None:
-        from backend.model import Candle, Timeframe
-
         d = self.view.data
         i = d.n - 1
         start, o, h, l, c, v, w = harness.append_values(int(d.start[i]), float(d.close[i]))
-        self.view.apply_candles([Candle("BENCH", Timeframe.M1, start, o, h, l, c, v, w, 1)])
+        self.view.apply_candles([self._candle("BENCH", self._m1, start, o, h, l, c, v, w, 1)])
 
     def set_x_range(self, x0: float, x1: float) -> None:
         self.view.price.setXRange(x0, x1, padding=0)  # the view fits y on sigXRangeChanged
