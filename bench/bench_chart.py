@@ -49,7 +49,8 @@ class TickerWireChart(harness.ChartAdapter):
         return self.view.data.n
 
     def load(self) -> None:
-        self.view.set_series(self.series, [])
+        series, self.series = self.series, None  # the main window does not keep it either
+        self.view.set_series(series, [])
 
     def tick(self, k: int) -> None:
         d = self.view.data
@@ -68,6 +69,7 @@ class TickerWireChart(harness.ChartAdapter):
 
     def close(self) -> None:
         self.view.close()
+        self.view.deleteLater()
 
 
 def main(argv: list[str] | None = None) -> list[dict]:

@@ -111,6 +111,7 @@ class FinplotChart(harness.ChartAdapter):
 
     def close(self) -> None:
         self.win.close()
+        self.win.deleteLater()
 
 
 if __name__ == "__main__":

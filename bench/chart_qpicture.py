@@ -159,6 +159,7 @@ class ClassicQPictureChart(harness.ChartAdapter):
 
     def close(self) -> None:
         self.win.close()
+        self.win.deleteLater()
 
 
 if __name__ == "__main__":
