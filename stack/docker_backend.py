@@ -34,6 +34,7 @@ from stack.backends import (
     BuildFailed, DockerUnavailable, Progress, ProgressCallback, PortInUse, PullFailed, ServiceStatus,
     ServiceUnhealthy, StackError, StartCancelled, ignore_progress,
 )
+from backend.secrets import NoKeyringError
 from stack.credentials import StackCredentials
 from stack.plan import LABEL, REPO_ROOT, SERVICE_LABEL, ContainerPlan, FileCopy, ImageBuild, Secret, StackPlan
 
@@ -135,7 +136,10 @@ class DockerStack:
         try:
             self._remove_leftovers(client, progress)
             self._check_ports()
-            secrets = self._credentials()
+            try:
+                secrets = self._credentials()
+            except NoKeyringError as exc:
+                raise StackError(f"the stack's credentials cannot be kept: {exc}") from exc
             for ref in self.plan.pulls:
                 self._check(cancel)
                 self._pull(client, ref, progress, cancel)

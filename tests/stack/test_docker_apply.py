@@ -286,7 +286,7 @@ def test_missing_credentials_fail_before_anything_is_created(engine):
         raise NoKeyringError("No OS keyring is available on this system")
 
     stack = DockerStack(plan(make_spec()), no_keyring, base_url=engine.url)
-    with pytest.raises(NoKeyringError):
+    with pytest.raises(StackError, match="credentials cannot be kept: No OS keyring is available"):
         stack.apply()
     assert_nothing_left(engine)
 
