@@ -30,11 +30,11 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise ImportError("the Docker stack needs the Docker SDK: pip install 'tickerwire[docker]'") from exc
 
+from backend.secrets import NoKeyringError
 from stack.backends import (
     BuildFailed, DockerUnavailable, Progress, ProgressCallback, PortInUse, PullFailed, ServiceStatus,
     ServiceUnhealthy, StackError, StartCancelled, ignore_progress,
 )
-from backend.secrets import NoKeyringError
 from stack.credentials import StackCredentials
 from stack.plan import LABEL, REPO_ROOT, SERVICE_LABEL, ContainerPlan, FileCopy, ImageBuild, Secret, StackPlan
 
