@@ -517,6 +517,10 @@ def _flink_properties(n: _Names, extra: dict[str, str]) -> str:
     props = {
         "jobmanager.rpc.address": n.container("flink-jobmanager"),
         "rest.address": n.container("flink-jobmanager"),
+        # Listen on the container's interfaces, not only on localhost (Flink's shipped default).
+        "rest.bind-address": "0.0.0.0",
+        "jobmanager.bind-host": "0.0.0.0",
+        "taskmanager.bind-host": "0.0.0.0",
         "metrics.reporter.prom.factory.class": "org.apache.flink.metrics.prometheus.PrometheusReporterFactory",
         "metrics.reporter.prom.port": "9249",
         **extra,
