@@ -4,8 +4,8 @@ Runs in its own venv (``python -m stack.local prepare flink``) as a local mini-c
 
     python candles_job.py --bootstrap-servers 127.0.0.1:9092 --jars file:///…connector.jar;file:///…udf.jar
 
-Everything per row stays in the JVM: Flink SQL plus two small Java table functions
-(``udf/``) that parse a message once and say why it is invalid. Semantics are those of
+Everything per row stays in the JVM: Flink SQL plus two small Java functions (``udf/``)
+that parse a message once and say why it is invalid. Semantics are those of
 the embedded aggregator (``backend/processing/aggregator.py``, the oracle), computed as
 continuous upserting aggregations, so every correction updates the candles it touches:
 
@@ -51,7 +51,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--checkpoint-interval-ms", type=int, default=5_000)
     parser.add_argument("--checkpoint-dir", required=True, help="directory for checkpoints (state outgrows memory)")
     parser.add_argument("--mini-batch-latency-ms", type=int, default=100)
-    parser.add_argument("--state-ttl-hours", type=int, default=48)
+    parser.add_argument("--state-ttl-hours", type=int, default=0,
+                        help="expire idle state after this many hours (0: never). Costly on the heap backend: "
+                             "TTL'd map state is copied on every access")
     parser.add_argument("--sink-flush-ms", type=int, default=100)
     return parser.parse_args(argv)
 
@@ -75,11 +77,14 @@ def configure(env: TableEnvironment, args: argparse.Namespace) -> None:
         "table.exec.mini-batch.enabled": "true",
         "table.exec.mini-batch.allow-latency": f"{args.mini_batch_latency_ms} ms",
         "table.exec.mini-batch.size": "5000",
-        "table.exec.state.ttl": f"{args.state_ttl_hours} h",
+        # Retractable MIN/MAX keep map state; two-phase aggregation would convert it on every bundle.
+        "table.optimizer.agg-phase-strategy": "ONE_PHASE",
         # 1d buckets are New York days: DATE_FORMAT/UNIX_TIMESTAMP below work in this zone.
         "table.local-time-zone": "America/New_York",
         "table.exec.sink.upsert-materialize": "NONE",
     }
+    if args.state_ttl_hours > 0:
+        options["table.exec.state.ttl"] = f"{args.state_ttl_hours} h"
     for key, value in options.items():
         config.set(key, value)
 
@@ -91,8 +96,7 @@ def _kafka_source(name: str, topic: str, args: argparse.Namespace) -> str:
             payload STRING,
             src_topic STRING METADATA FROM 'topic' VIRTUAL,
             src_partition INT METADATA FROM 'partition' VIRTUAL,
-            src_offset BIGINT METADATA FROM 'offset' VIRTUAL,
-            proc AS PROCTIME()
+            src_offset BIGINT METADATA FROM 'offset' VIRTUAL
         ) WITH (
             'connector' = 'kafka',
             'topic' = '{topic}',
@@ -171,55 +175,56 @@ def _bucket_level(name: str, source: str, bucket: str) -> str:
     """A roll-up level: merge the candles of ``source`` into buckets (the oracle's merge rule)."""
     return f"""
         CREATE TEMPORARY VIEW {name} AS
-        SELECT sym, start_ms, {_price('first_o')} AS o, h, l, {_price('last_c')} AS c, v, pv, n,
-               CASE WHEN v > 0 THEN pv / v ELSE {_price('last_c')} END AS vw
+        SELECT sym, start_ms, {_price('first_o')} AS o, h, l, {_price('last_c')} AS c, v,
+               CASE WHEN v > 0 THEN pv / v ELSE {_price('last_c')} END AS vw, n
         FROM (
             SELECT sym, start_ms, MIN({_first_last('child', 'o')}) AS first_o, MAX({_first_last('child', 'c')}) AS last_c,
-                   MAX(h) AS h, MIN(l) AS l, SUM(v) AS v, SUM(pv) AS pv, SUM(n) AS n
-            FROM (SELECT sym, {bucket} AS start_ms, start_ms AS child, o, h, l, c, v, pv, n FROM {source})
+                   MAX(h) AS h, MIN(l) AS l, SUM(v) AS v, SUM(vw * v) AS pv, SUM(n) AS n
+            FROM (SELECT sym, {bucket} AS start_ms, start_ms AS child, o, h, l, c, v, vw, n FROM {source})
             GROUP BY sym, start_ms)"""
 
 
 def create_views(env: TableEnvironment) -> None:
-    """The candle pipeline as views: parse → dedupe → 1m → 5m → 15m → 1h → 1d.
+    """The candle pipeline as views: parse → latest per key → 1m → 5m → 15m → 1h → 1d.
 
     Each roll-up level merges the level below, as the oracle does, so the retractable
-    MIN/MAX states stay small (≤ 60 seconds, 5 minutes, 3 × 5m, 4 × 15m, ≤ 25 hours).
+    MIN/MAX states stay small (≤ 60 seconds, 5 minutes, 3 × 5m, 4 × 15m, ≤ 25 hours). Every
+    level has exactly the candle's columns and its consumers (the sink and the next level)
+    read all of them, so the planner shares one aggregation per level instead of pruning
+    each branch differently and recomputing the chain per branch; the next level's
+    price × volume is ``vw * v`` (equal to the summed price × volume within a few ulps).
     """
     env.execute_sql("""
         CREATE TEMPORARY VIEW prices_parsed AS
-        SELECT k, payload, src_topic, src_partition, src_offset, proc,
+        SELECT k, payload, src_topic, src_partition, src_offset,
                p.ev, p.sym, p.s, p.o, p.h, p.l, p.c, p.v, p.vw, p.z, p.error
-        FROM prices_in, LATERAL TABLE(parse_bar(payload)) AS p(ev, sym, s, e, o, h, l, c, v, vw, z, error)""")
+        FROM (SELECT *, parse_bar(payload) AS p FROM prices_in)""")
     trades = f"CASE WHEN z > 0 THEN GREATEST(CAST(1 AS BIGINT), CAST({_round_half_even('v / z')} AS BIGINT)) " \
              "ELSE CAST(0 AS BIGINT) END"
     env.execute_sql(f"""
         CREATE TEMPORARY VIEW bars AS
-        SELECT ev, sym, s, s - MOD(s, 60000) AS minute_ms, o, h, l, c, v, vw, {trades} AS n, proc
+        SELECT ev, sym, s, s - MOD(s, 60000) AS minute_ms, o, h, l, c, v, vw, {trades} AS n
         FROM prices_parsed WHERE error IS NULL""")
-    # Latest arrival wins: AM per (symbol, minute), A per (symbol, start).
-    env.execute_sql("""
+    # Latest arrival wins: AM per (symbol, minute), A per (symbol, start). LAST_VALUE over the
+    # append-only input is arrival order (a symbol's bars share a partition); unlike a
+    # PROCTIME deduplication it is deterministic, so the planner can share everything above it.
+    last = ", ".join(f"LAST_VALUE({col}) AS {col}" for col in ("o", "h", "l", "c", "v", "vw", "n"))
+    env.execute_sql(f"""
         CREATE TEMPORARY VIEW am_latest AS
-        SELECT sym, minute_ms, o, h, l, c, v, vw, n FROM (
-            SELECT *, ROW_NUMBER() OVER (PARTITION BY sym, minute_ms ORDER BY proc DESC) AS rn
-            FROM bars WHERE ev = 'AM')
-        WHERE rn = 1""")
-    env.execute_sql("""
+        SELECT sym, minute_ms, {last} FROM bars WHERE ev = 'AM' GROUP BY sym, minute_ms""")
+    env.execute_sql(f"""
         CREATE TEMPORARY VIEW a_latest AS
-        SELECT sym, s, minute_ms, o, h, l, c, v, vw, n FROM (
-            SELECT *, ROW_NUMBER() OVER (PARTITION BY sym, s ORDER BY proc DESC) AS rn
-            FROM bars WHERE ev = 'A')
-        WHERE rn = 1""")
+        SELECT sym, s, minute_ms, {last} FROM bars WHERE ev = 'A' GROUP BY sym, s, minute_ms""")
     # One aggregation per minute over both kinds: at most one live AM row (so its SUMs are its
     # values, exactly), and the A seconds merged; the AM bar wins whenever it exists.
     env.execute_sql(f"""
         CREATE TEMPORARY VIEW minute_parts AS
         SELECT sym, minute_ms, 1 AS am, o AS am_o, h AS am_h, l AS am_l, c AS am_c, v AS am_v, vw AS am_vw,
-               vw * v AS am_pv, n AS am_n, CAST(NULL AS STRING) AS a_first, CAST(NULL AS STRING) AS a_last,
+               n AS am_n, CAST(NULL AS STRING) AS a_first, CAST(NULL AS STRING) AS a_last,
                CAST(NULL AS DOUBLE) AS a_h, CAST(NULL AS DOUBLE) AS a_l, 0E0 AS a_v, 0E0 AS a_pv, CAST(0 AS BIGINT) AS a_n
         FROM am_latest
         UNION ALL
-        SELECT sym, minute_ms, 0, 0E0, 0E0, 0E0, 0E0, 0E0, 0E0, 0E0, CAST(0 AS BIGINT),
+        SELECT sym, minute_ms, 0, 0E0, 0E0, 0E0, 0E0, 0E0, 0E0, CAST(0 AS BIGINT),
                {_first_last('s', 'o')}, {_first_last('s', 'c')}, h, l, v, vw * v, n
         FROM a_latest""")
     env.execute_sql(f"""
@@ -230,13 +235,11 @@ def create_views(env: TableEnvironment) -> None:
                CASE WHEN am > 0 THEN am_l ELSE a_l END AS l,
                CASE WHEN am > 0 THEN am_c ELSE {_price('a_last')} END AS c,
                CASE WHEN am > 0 THEN am_v ELSE a_v END AS v,
-               CASE WHEN am > 0 THEN am_pv ELSE a_pv END AS pv,
-               CASE WHEN am > 0 THEN am_n ELSE a_n END AS n,
-               CASE WHEN am > 0 THEN am_vw WHEN a_v > 0 THEN a_pv / a_v ELSE {_price('a_last')} END AS vw
+               CASE WHEN am > 0 THEN am_vw WHEN a_v > 0 THEN a_pv / a_v ELSE {_price('a_last')} END AS vw,
+               CASE WHEN am > 0 THEN am_n ELSE a_n END AS n
         FROM (
             SELECT sym, minute_ms AS start_ms, SUM(am) AS am, SUM(am_o) AS am_o, SUM(am_h) AS am_h,
-                   SUM(am_l) AS am_l, SUM(am_c) AS am_c, SUM(am_v) AS am_v, SUM(am_vw) AS am_vw,
-                   SUM(am_pv) AS am_pv, SUM(am_n) AS am_n, MIN(a_first) AS a_first, MAX(a_last) AS a_last,
+                   SUM(am_l) AS am_l, SUM(am_c) AS am_c, SUM(am_v) AS am_v, SUM(am_vw) AS am_vw, SUM(am_n) AS am_n, MIN(a_first) AS a_first, MAX(a_last) AS a_last,
                    MAX(a_h) AS a_h, MIN(a_l) AS a_l, SUM(a_v) AS a_v, SUM(a_pv) AS a_pv, SUM(a_n) AS a_n
             FROM minute_parts GROUP BY sym, minute_ms)
         WHERE am > 0 OR a_first IS NOT NULL""")
@@ -251,10 +254,10 @@ def _candle_select(view: str, tf: str, start: str) -> str:
             f"o, h, l, c, v, vw, n FROM {view}")
 
 
-def _dead_letters(source: str, parser: str, columns: str) -> str:
+def _dead_letters(source: str, parser: str) -> str:
     return (f"SELECT 'dead_letter', 1, src_topic, src_partition, src_offset, k, p.error, payload, "
             f"CAST(UNIX_TIMESTAMP() AS BIGINT) * 1000 "
-            f"FROM {source}, LATERAL TABLE({parser}(payload)) AS p({columns}) WHERE p.error IS NOT NULL")
+            f"FROM (SELECT *, {parser}(payload) AS p FROM {source}) WHERE p.error IS NOT NULL")
 
 
 def build(env: TableEnvironment):
@@ -265,12 +268,12 @@ def build(env: TableEnvironment):
         _candle_select(view, f"'{tf}'", "start_ms") for view, tf in levels))
     statements.add_insert_sql(
         "INSERT INTO articles_out SELECT p.id, payload "
-        "FROM news_in, LATERAL TABLE(parse_article(payload)) AS p(id, error) WHERE p.error IS NULL")
+        "FROM (SELECT payload, parse_article(payload) AS p FROM news_in) WHERE p.error IS NULL")
     statements.add_insert_sql(
         "INSERT INTO dead_letters_out "
         "SELECT 'dead_letter', 1, src_topic, src_partition, src_offset, k, error, payload, "
         "CAST(UNIX_TIMESTAMP() AS BIGINT) * 1000 FROM prices_parsed WHERE error IS NOT NULL"
-        " UNION ALL " + _dead_letters("news_in", "parse_article", "id, error"))
+        " UNION ALL " + _dead_letters("news_in", "parse_article"))
     return statements
 
 

@@ -1,19 +1,29 @@
 /*
- * Flink SQL table function parse_article(payload): the article id of a valid v1 article
+ * Flink SQL scalar function parse_article(payload): the article id of a valid v1 article
  * record, or the reason it is not one (same rules as backend/bus/schema.py).
  */
 package tickerwire.flink;
 
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.JsonNode;
 import org.apache.flink.table.annotation.DataTypeHint;
-import org.apache.flink.table.annotation.FunctionHint;
-import org.apache.flink.table.functions.TableFunction;
+import org.apache.flink.table.functions.ScalarFunction;
 import org.apache.flink.types.Row;
 
-public class ParseArticle extends TableFunction<Row> {
-    @FunctionHint(output = @DataTypeHint("ROW<id STRING, error STRING>"))
-    public void eval(String payload) {
-        collect(parse(payload));
+public class ParseArticle extends ScalarFunction {
+    private String lastPayload;
+    private Row lastRow;
+
+    /**
+     * Parse ``payload``; the SQL reads several fields of the result, and the planner calls
+     * eval once per field access, so the last result is kept and returned for the same text.
+     */
+    @DataTypeHint("ROW<id STRING, error STRING>")
+    public Row eval(String payload) {
+        if (lastRow == null || payload == null || !payload.equals(lastPayload)) {
+            lastRow = parse(payload);
+            lastPayload = payload;
+        }
+        return lastRow;
     }
 
     private static Row parse(String payload) {

@@ -1,7 +1,6 @@
 /*
- * Flink SQL table function parse_bar(payload): one Jackson parse per message into a typed
- * row (exactly one per message, so the parse runs once however many
- * fields the query reads), or a row whose `error` says why the message is not a valid v1 bar record. Keeps the
+ * Flink SQL scalar function parse_bar(payload): one Jackson parse per message into a typed
+ * row, or a row whose `error` says why the message is not a valid v1 bar record. Keeps the
  * job's hot path in the JVM (no per-row Python) and preserves the original payload for
  * dead letters.
  */
@@ -9,18 +8,28 @@ package tickerwire.flink;
 
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.JsonNode;
 import org.apache.flink.table.annotation.DataTypeHint;
-import org.apache.flink.table.annotation.FunctionHint;
-import org.apache.flink.table.functions.TableFunction;
+import org.apache.flink.table.functions.ScalarFunction;
 import org.apache.flink.types.Row;
 
-public class ParseBar extends TableFunction<Row> {
+public class ParseBar extends ScalarFunction {
     private static final String[] PRICE_FIELDS = {"o", "h", "l", "c", "v", "vw"};
     private static final String[] OPTIONAL_FIELDS = {"av", "op", "a", "z"};
 
-    @FunctionHint(output = @DataTypeHint("ROW<ev STRING, sym STRING, s BIGINT, e BIGINT, o DOUBLE, h DOUBLE, l DOUBLE, c DOUBLE, "
-            + "v DOUBLE, vw DOUBLE, z DOUBLE, error STRING>"))
-    public void eval(String payload) {
-        collect(parse(payload));
+    private String lastPayload;
+    private Row lastRow;
+
+    /**
+     * Parse ``payload``; the SQL reads several fields of the result, and the planner calls
+     * eval once per field access, so the last result is kept and returned for the same text.
+     */
+    @DataTypeHint("ROW<ev STRING, sym STRING, s BIGINT, e BIGINT, o DOUBLE, h DOUBLE, l DOUBLE, c DOUBLE, "
+            + "v DOUBLE, vw DOUBLE, z DOUBLE, error STRING>")
+    public Row eval(String payload) {
+        if (lastRow == null || payload == null || !payload.equals(lastPayload)) {
+            lastRow = parse(payload);
+            lastPayload = payload;
+        }
+        return lastRow;
     }
 
     private static Row parse(String payload) {
