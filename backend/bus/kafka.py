@@ -258,7 +258,9 @@ class SinkConsumer:
         group_id: Consumer group (its committed offsets are where a restart resumes).
         topics: Topics to read; each is decoded with :data:`DECODERS`.
         write: Called with each non-empty batch of :class:`Record`; must be idempotent
-            (an upsert) and durable when it returns.
+            (an upsert) and durable when it returns. If it raises, nothing is committed, the
+            consumer rewinds to the batch, and the exception propagates; the next
+            :meth:`poll_once` delivers the batch again.
         dead_letters: Receives undecodable messages before their offsets are committed;
             ``None`` raises :class:`schema.SchemaError` instead.
         **overrides: librdkafka settings replacing :func:`consumer_config`'s.
@@ -308,12 +310,25 @@ class SinkConsumer:
                 continue
             records.append(Record(msg.topic(), msg.partition(), msg.offset(), key, decoded))
         if records:
-            self._write(records)
+            try:
+                self._write(records)
+            except Exception:
+                self._rewind(messages)  # the next poll re-reads the batch: nothing is skipped
+                raise
         if self._dead_letters is not None:
             self._dead_letters.flush()
         self._commit(messages)
         self.consumed += len(messages)
         return len(messages)
+
+    def _rewind(self, messages: list) -> None:
+        earliest: dict[tuple[str, int], int] = {}
+        for msg in messages:
+            if msg.error() is None:
+                key = (msg.topic(), msg.partition())
+                earliest[key] = min(msg.offset(), earliest.get(key, msg.offset()))
+        for (topic, partition), offset in earliest.items():
+            self._consumer.seek(TopicPartition(topic, partition, offset))
 
     def _commit(self, messages: list) -> None:
         latest: dict[tuple[str, int], int] = {}

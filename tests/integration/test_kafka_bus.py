@@ -27,37 +27,31 @@ def test_failed_sink_write_is_replayed_and_a_replay_does_not_duplicate(kafka_bro
         publisher.publish_bar(bar)
     publisher.flush()
     ours = {bar.symbol for bar in bars}
-
-    def failing_write(records: list[Record]) -> None:
-        if any(r.value.symbol in ours for r in records):
-            raise OSError("disk full")
-
-    # Other tests put malformed messages on the topic: they go to the dead-letter topic, as in the app.
-    letters = KafkaPublisher(kafka_broker.bootstrap_servers)
-    first = SinkConsumer(kafka_broker.bootstrap_servers, "test-at-least-once", [PRICES], failing_write,
-                         dead_letters=letters)
-    with pytest.raises(OSError, match="disk full"):
-        _drain(first)
-    first.close()
-
     sink: dict[tuple[str, int], Bar] = {}
-    writes = []
+    writes: list[Bar] = []
+    failures = [OSError("disk full")]
 
     def upsert(records: list[Record]) -> None:
         mine = [r.value for r in records if r.value.symbol in ours]
+        if mine and failures:
+            raise failures.pop()
         writes.extend(mine)
         sink.update(((bar.symbol, bar.start_ms), bar) for bar in mine)
 
-    second = SinkConsumer(kafka_broker.bootstrap_servers, "test-at-least-once", [PRICES], upsert,
-                          dead_letters=letters)
-    _drain(second)
-    second.close()
+    # Other tests put malformed messages on the topic: they go to the dead-letter topic, as in the app.
+    letters = KafkaPublisher(kafka_broker.bootstrap_servers)
+    consumer = SinkConsumer(kafka_broker.bootstrap_servers, "test-at-least-once", [PRICES], upsert,
+                            dead_letters=letters)
+    with pytest.raises(OSError, match="disk full"):
+        _drain(consumer)
+    _drain(consumer)  # the same consumer retries the failed batch
+    consumer.close()
     assert sorted(sink.values(), key=lambda b: b.start_ms) == bars  # nothing lost after the failure
 
     writes.clear()
-    third = SinkConsumer(kafka_broker.bootstrap_servers, "test-at-least-once", [PRICES], upsert,
+    again = SinkConsumer(kafka_broker.bootstrap_servers, "test-at-least-once", [PRICES], upsert,
                          dead_letters=letters)
-    _drain(third, rounds=6)
-    third.close()
+    _drain(again, rounds=6)
+    again.close()
     assert writes == []  # committed after the successful write: not delivered again
     assert len(sink) == len(bars)
