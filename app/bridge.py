@@ -35,7 +35,14 @@ class PipelineBridge(QObject):
         self._pending: PipelineUpdate | None = None
         self._wake.connect(self._deliver_update)
         self._future_done.connect(self._on_future_done)
-        pipeline.add_listener(self._on_pipeline_update)
+        self.attach(pipeline)
+
+    def attach(self, pipeline) -> None:
+        """Listen to ``pipeline`` from now on (embedded ⇄ stack switch); a detached one is ignored."""
+        self.pipeline = pipeline
+        pipeline.add_listener(lambda update: self._on_pipeline_update(update, pipeline))
+        with self._lock:
+            self._pending = None
 
     def deliver(self, future: concurrent.futures.Future, on_result: Callable[[Any], None],
                 on_error: Callable[[BaseException], None] | None = None) -> None:
@@ -44,7 +51,9 @@ class PipelineBridge(QObject):
 
     # -- pipeline threads -------------------------------------------------------------------------
 
-    def _on_pipeline_update(self, update: PipelineUpdate) -> None:
+    def _on_pipeline_update(self, update: PipelineUpdate, source) -> None:
+        if source is not self.pipeline:
+            return  # from a pipeline that was switched away from
         with self._lock:
             first = self._pending is None
             self._pending = update if first else merge_updates(self._pending, update)

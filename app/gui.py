@@ -37,7 +37,7 @@ def run_gui(args) -> int:
             feed = FeedChoice("demo", speed=args.speed or settings.get("demo_speed"))
     pipeline = build_pipeline(settings, feed)
     bridge = PipelineBridge(pipeline)
-    window = MainWindow(settings, bridge)
+    window = MainWindow(settings, bridge, feed)
     pipeline.start()
     window.show()
     log.info("window visible %.2f s after launch", time.perf_counter() - t0 + _since_process_start())
@@ -61,7 +61,7 @@ def run_gui(args) -> int:
         with loop:
             loop.run_until_complete(closed.wait())
     finally:
-        pipeline.stop()
+        bridge.pipeline.stop()  # the one in use: a mode switch may have replaced the first
     return 0
 
 

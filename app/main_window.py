@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import time
 from datetime import datetime, tzinfo
@@ -15,6 +16,9 @@ from PySide6.QtWidgets import (
 
 from app.alerts_view import AlertLog, Notifier
 from app.bridge import PipelineBridge
+from app.grafana_tab import GrafanaTab  # imports QtWebEngine, which must precede the QApplication
+from app.stack_mode import build_stack_pipeline, default_backend
+from app.stack_panel import StackPanel
 from app.impact_view import ImpactTable
 from app.chart.view import ChartView
 from app.news import ArticleDetails, NewsTicker
@@ -38,8 +42,10 @@ def _zone(setting: str) -> tzinfo:
 class MainWindow(QMainWindow):
     """TickerWire's window. All data arrives through ``bridge.updated``; nothing here waits on I/O."""
 
-    def __init__(self, settings: Settings, bridge: PipelineBridge) -> None:
+    def __init__(self, settings: Settings, bridge: PipelineBridge, feed=None) -> None:
+        """``feed`` (a backend.wiring.FeedChoice) is how a rebuilt pipeline is fed after a mode switch."""
         super().__init__()
+        self.feed = feed
         self.settings = settings
         self.bridge = bridge
         self.setWindowTitle("TickerWire")
@@ -80,6 +86,27 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(chart_page, "Chart")
         self.tabs.addTab(self.impact_table, "News impact")
         self.tabs.addTab(self.alert_log, "Alerts")
+        self.stack_panel = StackPanel(default_backend, self)
+        self.grafana = GrafanaTab("http://127.0.0.1:3000/", self)
+        self.mode = QComboBox()
+        self.mode.addItem("Embedded (in-process)", "embedded")
+        self.mode.addItem("Stack (Kafka, Flink, InfluxDB)", "stack")
+        self.mode_note = QLabel("")
+        self.mode_note.setWordWrap(True)
+        stack_page = QWidget()
+        sl = QVBoxLayout(stack_page)
+        mode_row = QHBoxLayout()
+        mode_row.addWidget(QLabel("Pipeline"))
+        mode_row.addWidget(self.mode)
+        mode_row.addWidget(self.mode_note, 1)
+        sl.addLayout(mode_row)
+        sl.addWidget(self.stack_panel, 1)
+        self.tabs.addTab(stack_page, "Stack")
+        self.tabs.addTab(self.grafana, "Grafana")
+        self._endpoints = None
+        if settings.get("mode") == "stack":
+            self.mode_note.setText("The last session ran on the stack: start it below, then choose Stack.")
+        self._switcher = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tickerwire-mode")
 
         # News: ticker over details.
         self.ticker = NewsTicker(tz)
@@ -125,6 +152,10 @@ class MainWindow(QMainWindow):
         self.impact_table.impact_selected.connect(self._on_impact_selected)
         self.chart.follow_changed.connect(lambda following: self.live_button.setVisible(not following))
         self.ticker.article_selected.connect(self.show_article)
+        self.grafana.start_requested.connect(self.stack_panel.start)
+        self.stack_panel.endpoints_ready.connect(self._on_stack_endpoints)
+        self.stack_panel.running_changed.connect(self._on_stack_running)
+        self.mode.currentIndexChanged.connect(self._on_mode_chosen)
         self.chart.graphics.frame_listeners.append(self._on_chart_painted)
         settings.on_change(self._on_setting_changed)
 
@@ -262,6 +293,63 @@ class MainWindow(QMainWindow):
         self.ticker.add_articles(articles)
         self._remember(articles)
 
+    # -- embedded ⇄ stack --------------------------------------------------------------------------
+
+    def _on_stack_endpoints(self, endpoints) -> None:
+        self._endpoints = endpoints
+        if endpoints.dashboard_url:
+            self.grafana.set_url(endpoints.dashboard_url)
+
+    def _on_stack_running(self, running: bool) -> None:
+        self.grafana.refresh()
+        if not running and self.mode.currentData() == "stack":
+            self.mode_note.setText("The stack stopped: back to the embedded pipeline.")
+            self.mode.setCurrentIndex(0)
+
+    def _on_mode_chosen(self, _index: int) -> None:
+        """Rewire the window to the other pipeline without a restart (built off the GUI thread)."""
+        mode = self.mode.currentData()
+        if mode == getattr(self.bridge.pipeline, "mode", "embedded"):
+            return
+        if mode == "stack" and self._endpoints is None:
+            self.mode_note.setText("Start the stack first (below); then choose Stack again.")
+            self.mode.setCurrentIndex(0)
+            return
+        self.mode_note.setText(f"Switching to the {mode} pipeline…")
+        self.mode.setEnabled(False)
+        future = self._switcher.submit(self._build_pipeline, mode)
+        self.bridge.deliver(future, self._switch_to, self._on_switch_failed)
+
+    def _build_pipeline(self, mode: str):
+        from backend.wiring import FeedChoice, build_pipeline
+
+        feed = self.feed or FeedChoice()
+        if mode == "stack":
+            return build_stack_pipeline(self._endpoints, self.settings, feed)
+        pipeline = build_pipeline(self.settings, feed)
+        pipeline.start()
+        return pipeline
+
+    def _switch_to(self, pipeline) -> None:
+        old = self.bridge.pipeline
+        self.bridge.attach(pipeline)
+        self._switcher.submit(old.stop)
+        self.mode.setEnabled(True)
+        self.mode_note.setText(f"Running on the {self.mode.currentData()} pipeline.")
+        self.settings.set("mode", self.mode.currentData())
+        self.ticker.clear_articles()
+        self._apply_watchlist()
+        self.bridge.deliver(pipeline.load_impacts(), self._on_impacts_loaded)
+        if self.chart.symbol:
+            self.select_symbol(self.chart.symbol)
+
+    def _on_switch_failed(self, exc: BaseException) -> None:
+        self.mode.setEnabled(True)
+        self.mode.blockSignals(True)
+        self.mode.setCurrentIndex(self.mode.findData(getattr(self.bridge.pipeline, "mode", "embedded")))
+        self.mode.blockSignals(False)
+        self.mode_note.setText(f"Could not switch: {exc}")
+
     # -- layout persistence -----------------------------------------------------------------------
 
     def _ui_state(self) -> QSettings:
@@ -276,6 +364,8 @@ class MainWindow(QMainWindow):
             self.restoreState(layout)
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        self.stack_panel.shutdown()
+        self._switcher.shutdown(wait=True)  # let a pipeline that was switched away from finish stopping
         state = self._ui_state()
         state.setValue("geometry", self.saveGeometry())
         state.setValue("state", self.saveState())

@@ -45,6 +45,10 @@ class NewsTicker(QListWidget):
             old = self.takeItem(self.count() - 1)
             self._items.pop(old.data(ARTICLE_ROLE).id, None)
 
+    def clear_articles(self) -> None:
+        self.clear()
+        self._items.clear()
+
     def articles(self) -> list[Article]:
         return [self.item(i).data(ARTICLE_ROLE) for i in range(self.count())]
 

@@ -82,6 +82,8 @@ class CandleSeries:
 class Pipeline:
     """Embedded pipeline: start it, feed it a watchlist, listen to it, query it."""
 
+    mode = "embedded"
+
     def __init__(self, store_path: Path, watchlist: list[WatchItem], sources: SourceFactory,
                  allowed_lateness_ms: int = 15 * 60_000, archive_dir: Path | None = None,
                  hot_retention_days: int | None = None) -> None:

@@ -81,6 +81,8 @@ class KafkaSourceBus:
 class StackPipeline:
     """Stack mode behind the embedded pipeline's interface (start/stop/listen/query)."""
 
+    mode = "stack"
+
     def __init__(self, bootstrap_servers: str, influx: InfluxSettings, watchlist: list[WatchItem],
                  sources: SourceFactory, *, run_sink: bool = True) -> None:
         """``run_sink`` runs the Kafka → InfluxDB sink in this process (off when the stack runs its own)."""
