@@ -16,6 +16,7 @@ Prints a table and writes ``bench/results/kafka.json``.
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -151,6 +152,7 @@ def main() -> None:
     parser.add_argument("--lag-rate", type=int, default=5_000)
     parser.add_argument("--lag-seconds", type=int, default=30)
     args = parser.parse_args()
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-kafka-") as tmp:
         workdir = Path(tmp)
         broker = KafkaBroker(workdir / "kafka", heap="1g")
@@ -177,7 +179,9 @@ def main() -> None:
     print(f"{'measure':<44} {'value':>12}  target")
     for name, value, target in rows:
         print(f"{name:<44} {value:>12}  {target}")
-    path = save("kafka", {"producer": producer, "flink_input": flink, "lag": lag})
+    load = {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in os.getloadavg()]}
+    print(f"load average before/after (1, 5, 15 min): {load['before']} / {load['after']} on {os.cpu_count()} cores")
+    path = save("kafka", {"producer": producer, "flink_input": flink, "lag": lag, "load_average": load})
     print(f"results: {path}")
 
 
