@@ -34,7 +34,7 @@ from bench.common import T0, random_walk_rows, rss_mb, save, summary_ms  # noqa:
 WIDTH, HEIGHT = 1600, 900
 LIVE_WINDOW = 120  # candles shown at the live edge (TickerWire's default, used by all)
 TICKS = 300
-PHASE_BUDGET_S = 20.0  # a slow implementation stops a phase after this with MIN_SAMPLES, or after 3× this with 5
+PHASE_BUDGET_S = 20.0  # a slow implementation stops a phase after this with MIN_SAMPLES, or after 3× this with 3
 MIN_SAMPLES = 20
 PAN_SECONDS = 3.0
 
@@ -152,7 +152,7 @@ def measure(adapter: ChartAdapter, n: int, ticks: int = TICKS, screenshots: str 
         "implementation": adapter.name, "binding": adapter.binding, "candles": n,
         "first_paint_live_edge_ms": round(first_paint_live_ms, 2),
         "first_paint_zoomed_out_ms": round(first_paint_zoomed_out_ms, 2), "live_update": live, "append": append,
-        "pan_zoomed_out_fps": round(pan_fps, 1), "rss_mb": round(rss, 1), "rss_delta_mb": round(rss - rss0, 1),
+        "pan_zoomed_out_fps": round(pan_fps, 2), "rss_mb": round(rss, 1), "rss_delta_mb": round(rss - rss0, 1),
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
     adapter.close()
@@ -175,7 +175,7 @@ def _phase(app, adapter: ChartAdapter, change, count: int) -> list[int]:
     for k in range(count):
         samples.append(_timed_frame(app, adapter, lambda: change(k)))
         elapsed = time.perf_counter() - started
-        if (len(samples) >= MIN_SAMPLES and elapsed > PHASE_BUDGET_S) or (len(samples) >= 5 and elapsed > 3 * PHASE_BUDGET_S):
+        if (len(samples) >= MIN_SAMPLES and elapsed > PHASE_BUDGET_S) or (len(samples) >= 3 and elapsed > 3 * PHASE_BUDGET_S):
             break
     return samples
 
@@ -199,8 +199,21 @@ def main(adapter_factory, result_name: str, argv: list[str] | None = None) -> li
     parser.add_argument("--json", action="store_true", help="print the results as one JSON line (for bench.run_all)")
     parser.add_argument("--no-save", action="store_true", help="do not write bench/results/<name>.json")
     parser.add_argument("--screenshots", metavar="DIR", help="save the live-edge and zoomed-out views as PNGs")
+    parser.add_argument("--profile", metavar="FILE", help="run under cProfile, write pstats to FILE, print the top 30")
     args = parser.parse_args(argv)
+    profiler = None
+    if args.profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     results = [measure(adapter_factory(), int(n), screenshots=args.screenshots) for n in args.sizes.split(",")]
+    if profiler is not None:
+        import pstats
+
+        profiler.disable()
+        profiler.dump_stats(args.profile)
+        pstats.Stats(args.profile, stream=sys.stderr).sort_stats("cumulative").print_stats(30)
     if not args.no_save:
         save(result_name, {"results": results})
     if args.json:
