@@ -72,7 +72,7 @@ def _candle_consumer(bootstrap: str, group: str) -> Consumer:
     return consumer
 
 
-def bench_flink_input(bootstrap: str, n: int, workdir: Path) -> tuple[dict, FlinkJob]:
+def bench_flink_input(bootstrap: str, n: int, workdir: Path, job_options: dict[str, str]) -> tuple[dict, FlinkJob]:
     """Preload ``n`` bars, start the job, time first and last candle; the job is left running."""
     bars = make_bars(n, 500, prefix="F")
     sentinel = Bar("AM", "ZZEND", T0 + 10 * 86_400_000, T0 + 10 * 86_400_000 + 60_000,
@@ -83,7 +83,7 @@ def bench_flink_input(bootstrap: str, n: int, workdir: Path) -> tuple[dict, Flin
     publisher.flush(300)
     consumer = _candle_consumer(bootstrap, "bench-input")
     job = FlinkJob(bootstrap, workdir / "job.log", options={
-        "prices-topic": BENCH_PRICES, "candles-topic": BENCH_CANDLES, "group-id": "bench-job"})
+        "prices-topic": BENCH_PRICES, "candles-topic": BENCH_CANDLES, "group-id": "bench-job", **job_options})
     started = time.perf_counter()
     job.start(timeout=300)
     first = last = None
@@ -151,6 +151,8 @@ def main() -> None:
     parser.add_argument("--flink-bars", type=int, default=1_000_000)
     parser.add_argument("--lag-rate", type=int, default=5_000)
     parser.add_argument("--lag-seconds", type=int, default=30)
+    parser.add_argument("--job-option", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra candles_job.py option, e.g. mini-batch-size=50000 (repeatable)")
     args = parser.parse_args()
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-kafka-") as tmp:
@@ -163,7 +165,8 @@ def main() -> None:
             ensure_topics(bootstrap, default_topics(partitions=3)
                           + [TopicSpec(BENCH_PRICES, 1), TopicSpec(BENCH_CANDLES, 3, compact=True)])
             producer = bench_producer(bootstrap, args.producer_messages)
-            flink, job = bench_flink_input(bootstrap, args.flink_bars, workdir)
+            job_options = dict(option.split("=", 1) for option in args.job_option)
+            flink, job = bench_flink_input(bootstrap, args.flink_bars, workdir, job_options)
             lag = bench_lag(bootstrap, args.lag_rate, args.lag_seconds)
         finally:
             if job is not None:
@@ -181,7 +184,8 @@ def main() -> None:
         print(f"{name:<44} {value:>12}  {target}")
     load = {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in os.getloadavg()]}
     print(f"load average before/after (1, 5, 15 min): {load['before']} / {load['after']} on {os.cpu_count()} cores")
-    path = save("kafka", {"producer": producer, "flink_input": flink, "lag": lag, "load_average": load})
+    path = save("kafka", {"producer": producer, "flink_input": flink, "lag": lag, "load_average": load,
+                          "job_options": args.job_option})
     print(f"results: {path}")
 
 

@@ -51,6 +51,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--checkpoint-interval-ms", type=int, default=5_000)
     parser.add_argument("--checkpoint-dir", required=True, help="directory for checkpoints (state outgrows memory)")
     parser.add_argument("--mini-batch-latency-ms", type=int, default=100)
+    parser.add_argument("--mini-batch-size", type=int, default=5000)
     parser.add_argument("--state-ttl-hours", type=int, default=0,
                         help="expire idle state after this many hours (0: never). Costly on the heap backend: "
                              "TTL'd map state is copied on every access")
@@ -76,7 +77,7 @@ def configure(env: TableEnvironment, args: argparse.Namespace) -> None:
         "restart-strategy.fixed-delay.delay": "2 s",
         "table.exec.mini-batch.enabled": "true",
         "table.exec.mini-batch.allow-latency": f"{args.mini_batch_latency_ms} ms",
-        "table.exec.mini-batch.size": "5000",
+        "table.exec.mini-batch.size": str(args.mini_batch_size),
         # Retractable MIN/MAX keep map state; two-phase aggregation would convert it on every bundle.
         "table.optimizer.agg-phase-strategy": "ONE_PHASE",
         # 1d buckets are New York days: DATE_FORMAT/UNIX_TIMESTAMP below work in this zone.
