@@ -15,7 +15,7 @@ def run_gui(args) -> int:
     """Run the GUI until the window closes (or ``--exit-after``); return the exit code."""
     t0 = time.perf_counter()
     import qasync
-    from PySide6.QtCore import QTimer
+    from PySide6.QtCore import QCoreApplication, QEvent, QTimer
     from PySide6.QtWidgets import QApplication
 
     from app.bridge import PipelineBridge
@@ -62,6 +62,10 @@ def run_gui(args) -> int:
             loop.run_until_complete(closed.wait())
     finally:
         bridge.pipeline.stop()  # the one in use: a mode switch may have replaced the first
+        # Delete the window (and any web page in it) while the QApplication still exists:
+        # QtWebEngine crashes at exit when its profile outlives a page.
+        window.deleteLater()
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     return 0
 
 

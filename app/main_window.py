@@ -87,7 +87,11 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.impact_table, "News impact")
         self.tabs.addTab(self.alert_log, "Alerts")
         self.stack_panel = StackPanel(default_backend, self)
-        self.grafana = GrafanaTab("http://127.0.0.1:3000/", self)
+        # The Grafana web view (QtWebEngine: a browser engine) is made when its tab is first opened.
+        self.grafana: GrafanaTab | None = None
+        self._grafana_url = "http://127.0.0.1:3000/"
+        self._grafana_page = QWidget()
+        QVBoxLayout(self._grafana_page).setContentsMargins(0, 0, 0, 0)
         self.mode = QComboBox()
         self.mode.addItem("Embedded (in-process)", "embedded")
         self.mode.addItem("Stack (Kafka, Flink, InfluxDB)", "stack")
@@ -102,7 +106,7 @@ class MainWindow(QMainWindow):
         sl.addLayout(mode_row)
         sl.addWidget(self.stack_panel, 1)
         self.tabs.addTab(stack_page, "Stack")
-        self.tabs.addTab(self.grafana, "Grafana")
+        self.tabs.addTab(self._grafana_page, "Grafana")
         self._endpoints = None
         if settings.get("mode") == "stack":
             self.mode_note.setText("The last session ran on the stack: start it below, then choose Stack.")
@@ -152,7 +156,7 @@ class MainWindow(QMainWindow):
         self.impact_table.impact_selected.connect(self._on_impact_selected)
         self.chart.follow_changed.connect(lambda following: self.live_button.setVisible(not following))
         self.ticker.article_selected.connect(self.show_article)
-        self.grafana.start_requested.connect(self.stack_panel.start)
+        self.tabs.currentChanged.connect(self._on_tab_changed)
         self.stack_panel.endpoints_ready.connect(self._on_stack_endpoints)
         self.stack_panel.running_changed.connect(self._on_stack_running)
         self.mode.currentIndexChanged.connect(self._on_mode_chosen)
@@ -298,13 +302,22 @@ class MainWindow(QMainWindow):
     def _on_stack_endpoints(self, endpoints) -> None:
         self._endpoints = endpoints
         if endpoints.dashboard_url:
-            self.grafana.set_url(endpoints.dashboard_url)
+            self._grafana_url = endpoints.dashboard_url
+            if self.grafana is not None:
+                self.grafana.set_url(endpoints.dashboard_url)
 
     def _on_stack_running(self, running: bool) -> None:
-        self.grafana.refresh()
+        if self.grafana is not None:
+            self.grafana.refresh()
         if not running and self.mode.currentData() == "stack":
             self.mode_note.setText("The stack stopped: back to the embedded pipeline.")
             self.mode.setCurrentIndex(0)
+
+    def _on_tab_changed(self, index: int) -> None:
+        if self.tabs.widget(index) is self._grafana_page and self.grafana is None:
+            self.grafana = GrafanaTab(self._grafana_url, self._grafana_page)
+            self.grafana.start_requested.connect(self.stack_panel.start)
+            self._grafana_page.layout().addWidget(self.grafana)
 
     def _on_mode_chosen(self, _index: int) -> None:
         """Rewire the window to the other pipeline without a restart (built off the GUI thread)."""

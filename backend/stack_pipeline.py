@@ -20,8 +20,11 @@ import threading
 import uuid
 from typing import Callable, Sequence
 
-from backend.bus.kafka import (ARTICLES, CANDLES, BusError, KafkaPublisher, Record, SinkConsumer,
+from confluent_kafka import Consumer, TopicPartition
+
+from backend.bus.kafka import (ARTICLES, CANDLES, DECODERS, BusError, KafkaPublisher, Record, SinkConsumer,
                                default_topics, ensure_topics)
+from backend.bus.schema import SchemaError
 from backend.bus.memory import NEWS, PRICES
 from backend.model import Article, Candle, Timeframe, WatchItem
 from backend.pipeline import HISTORY_LIMIT, CandleSeries, PipelineUpdate, SourceFactory
@@ -117,11 +120,12 @@ class StackPipeline:
         self._bus = KafkaSourceBus(self._publisher, self._watchlist)
         self._kafka.set(SourceState.RUNNING, self._bootstrap)
         self._influx.set(SourceState.RUNNING, self._influx_settings.url)
-        ready = threading.Event()
-        self._spawn("tickerwire-stack-sources", lambda: self._run_sources(ready))
+        live_feed = self._open_live_feed()
+        self._spawn("tickerwire-live-feed", lambda: self._run_live_feed(live_feed))
         if self._run_sink:
             self._spawn("tickerwire-influx-sink", self._run_sink_consumer)
-        self._spawn("tickerwire-live-feed", self._run_live_feed)
+        ready = threading.Event()
+        self._spawn("tickerwire-stack-sources", lambda: self._run_sources(ready))
         self._spawn("tickerwire-stack-status", self._run_status)
         ready.wait(10)
 
@@ -252,25 +256,47 @@ class StackPipeline:
 
         self._consume(lambda: SinkConsumer(self._bootstrap, SINK_GROUP, [CANDLES, ARTICLES], write), self._influx)
 
-    def _run_live_feed(self) -> None:
-        """The app's live edge: every candle and article the job emits from now on, straight from Kafka."""
-        def deliver(records: list[Record]) -> None:
-            latest: dict[tuple, Candle] = {}
-            articles: dict[str, Article] = {}
-            for r in records:
-                if isinstance(r.value, Candle):
-                    latest[r.value.key] = r.value
-                elif isinstance(r.value, Article):
-                    articles[r.value.id] = r.value
-            candles = list(latest.values())
-            self._kafka.set(SourceState.RUNNING, self._bootstrap)
-            self._kafka.count(len(records))
-            self._emit(PipelineUpdate(candles=candles, articles=list(articles.values()),
-                                      snapshots=self._snapshots.apply(candles)))
+    def _open_live_feed(self) -> Consumer:
+        """A consumer assigned to the current end of ``candles`` and ``articles``: it sees everything the
+        job emits after this call (called before the sources start, so nothing of theirs is missed)."""
+        consumer = Consumer({"bootstrap.servers": self._bootstrap, "group.id": f"tickerwire-app-{uuid.uuid4().hex[:12]}",
+                             "enable.auto.commit": False, "fetch.wait.max.ms": 50})
+        assignment = []
+        metadata = consumer.list_topics(timeout=10)
+        for topic in (CANDLES, ARTICLES):
+            for partition in metadata.topics[topic].partitions:
+                _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+                assignment.append(TopicPartition(topic, partition, high))
+        consumer.assign(assignment)
+        return consumer
 
-        group = f"tickerwire-app-{uuid.uuid4().hex[:12]}"
-        self._consume(lambda: SinkConsumer(self._bootstrap, group, [CANDLES, ARTICLES], deliver,
-                                           **{"auto.offset.reset": "latest"}), self._kafka)
+    def _run_live_feed(self, consumer: Consumer) -> None:
+        """The app's live edge: every candle and article the job emits from now on, straight from Kafka."""
+        try:
+            while not self._stop.is_set():
+                messages = consumer.consume(5_000, 0.2)
+                latest: dict[tuple, Candle] = {}
+                articles: dict[str, Article] = {}
+                for msg in messages:
+                    if msg.error() is not None or msg.value() is None:
+                        continue  # transient errors are retried by librdkafka; tombstones carry nothing
+                    try:
+                        value = DECODERS[msg.topic()](msg.value())
+                    except SchemaError as exc:
+                        log.warning("live feed: undecodable %s record: %s", msg.topic(), exc.reason)
+                        continue
+                    if isinstance(value, Candle):
+                        latest[value.key] = value
+                    elif isinstance(value, Article):
+                        articles[value.id] = value
+                if latest or articles:
+                    candles = list(latest.values())
+                    self._kafka.set(SourceState.RUNNING, self._bootstrap)
+                    self._kafka.count(len(messages))
+                    self._emit(PipelineUpdate(candles=candles, articles=list(articles.values()),
+                                              snapshots=self._snapshots.apply(candles)))
+        finally:
+            consumer.close()
 
     def _run_status(self) -> None:
         while not self._stop.wait(1.0):

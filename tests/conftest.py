@@ -30,3 +30,21 @@ def memory_keyring():
     keyring.set_keyring(ring)
     yield ring
     keyring.set_keyring(previous)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Delete every remaining widget (and QtWebEngine page) while the QApplication still exists.
+
+    QtWebEngine crashes at interpreter exit when its profile is released before a page;
+    deleting the windows here gives every page a clean end first.
+    """
+    from PySide6.QtCore import QCoreApplication, QEvent
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        return
+    for widget in app.topLevelWidgets():
+        widget.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    app.processEvents()

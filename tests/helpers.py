@@ -10,7 +10,7 @@ import keyring.backend
 from backend.model import Bar
 from backend.wire.polygon import parse_frame
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "samples"
+SHARED = Path(__file__).resolve().parent / "data" / "samples"  # copies of the shared wire-format samples
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_SESSION = REPO / "resources" / "sessions" / "2025-02-03"
 T0 = 1738593060000  # 2025-02-03 14:31 UTC (09:31 New York)
