@@ -63,7 +63,7 @@ def free_port() -> int:
 def run_js(qtbot, tab: GrafanaTab, script: str):
     result = []
     tab.view.page().runJavaScript(script, 0, result.append)
-    qtbot.waitUntil(lambda: bool(result), timeout=10_000)
+    qtbot.waitUntil(lambda: bool(result), timeout=30_000)
     return result[0]
 
 
@@ -83,14 +83,14 @@ def make_tab(qtbot, url: str) -> GrafanaTab:
 def test_unreachable_grafana_shows_the_local_page_and_its_start_button_emits(qtbot, fast_retry):
     url = f"http://127.0.0.1:{free_port()}/d/tickerwire/tickerwire?orgId=1"
     tab = make_tab(qtbot, url)
-    qtbot.waitUntil(lambda: tab.mode == "unreachable", timeout=10_000)
-    qtbot.waitUntil(lambda: run_js(qtbot, tab, "document.getElementById('title') !== null"), timeout=10_000)
+    qtbot.waitUntil(lambda: tab.mode == "unreachable", timeout=30_000)
+    qtbot.waitUntil(lambda: run_js(qtbot, tab, "document.getElementById('title') !== null"), timeout=30_000)
     assert run_js(qtbot, tab, "document.getElementById('title').textContent") == "Stack not running"
     assert "is not reachable at http://127.0.0.1:" in run_js(qtbot, tab, "document.getElementById('detail').textContent")
 
-    qtbot.waitUntil(lambda: tab.view.grab().toImage().pixelColor(5, 5).name() == "#181b1f", timeout=10_000)
+    qtbot.waitUntil(lambda: tab.view.grab().toImage().pixelColor(5, 5).name() == "#181b1f", timeout=30_000)
 
-    with qtbot.waitSignal(tab.start_requested, timeout=10_000):
+    with qtbot.waitSignal(tab.start_requested, timeout=30_000):
         run_js(qtbot, tab, "document.getElementById('start').click(); true")
     assert tab.mode == "unreachable"  # the click did not navigate away from the page
 
@@ -99,8 +99,8 @@ def test_the_dashboard_loads_in_kiosk_mode_when_grafana_answers(qtbot, fast_retr
     grafana = FakeGrafana()
     try:
         tab = make_tab(qtbot, f"http://127.0.0.1:{grafana.port}/d/tickerwire/tickerwire?orgId=1")
-        qtbot.waitUntil(lambda: tab.mode == "dashboard", timeout=10_000)
-        qtbot.waitUntil(lambda: run_js(qtbot, tab, "document.getElementById('marker') !== null"), timeout=10_000)
+        qtbot.waitUntil(lambda: tab.mode == "dashboard", timeout=30_000)
+        qtbot.waitUntil(lambda: run_js(qtbot, tab, "document.getElementById('marker') !== null"), timeout=30_000)
         assert "/api/health" in grafana.paths
         page = [p for p in grafana.paths if p.startswith("/d/tickerwire")]
         assert page and "orgId=1" in page[0] and "kiosk" in page[0]
@@ -111,14 +111,14 @@ def test_the_dashboard_loads_in_kiosk_mode_when_grafana_answers(qtbot, fast_retr
 def test_the_tab_follows_grafana_going_away_and_coming_back(qtbot, fast_retry):
     port = free_port()
     tab = make_tab(qtbot, f"http://127.0.0.1:{port}/d/tickerwire/tickerwire")
-    qtbot.waitUntil(lambda: tab.mode == "unreachable", timeout=10_000)
+    qtbot.waitUntil(lambda: tab.mode == "unreachable", timeout=30_000)
     grafana = FakeGrafana(port)  # the stack came up
     try:
-        qtbot.waitUntil(lambda: tab.mode == "dashboard", timeout=10_000)
+        qtbot.waitUntil(lambda: tab.mode == "dashboard", timeout=30_000)
     finally:
         grafana.close()  # and went down again
-    qtbot.waitUntil(lambda: tab.mode == "unreachable", timeout=10_000)
-    qtbot.waitUntil(lambda: run_js(qtbot, tab, "document.getElementById('title') !== null"), timeout=10_000)
+    qtbot.waitUntil(lambda: tab.mode == "unreachable", timeout=30_000)
+    qtbot.waitUntil(lambda: run_js(qtbot, tab, "document.getElementById('title') !== null"), timeout=30_000)
 
 
 def test_kiosk_is_added_once():
