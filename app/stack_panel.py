@@ -71,7 +71,11 @@ class StackPanel(QWidget):
         self._state = "loading"
         self._status_pending = False
         self._bars: dict[str, QProgressBar] = {}
-        self._calls = _Calls(self)
+        # Unparented on purpose: worker threads may still report after the panel is deleted (a pull
+        # finishing after shutdown); they then emit on this live object, whose connections to the
+        # deleted panel Qt has already removed — instead of emitting on a destroyed C++ object.
+        self._calls = _Calls()
+        self._closing = False
         # Queued even when emitted on the GUI thread (a call that finished before add_done_callback).
         self._calls.done.connect(self._on_call_done, Qt.ConnectionType.QueuedConnection)
         self._calls.progress.connect(self._on_backend_progress, Qt.ConnectionType.QueuedConnection)
@@ -156,7 +160,7 @@ class StackPanel(QWidget):
         self.activity.clear()
         self._apply_state("starting")
         cancel, backend = self._cancel, self._backend
-        self._submit("start", lambda: backend.start(self._calls.progress.emit, cancel))
+        self._submit("start", lambda: backend.start(self._report_progress, cancel))
 
     @Slot()
     def stop(self) -> None:
@@ -195,9 +199,15 @@ class StackPanel(QWidget):
 
     def shutdown(self) -> None:
         """Cancel a start in progress and stop the worker threads (does not stop the stack)."""
+        self._closing = True
         self._timer.stop()
         self._cancel.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _report_progress(self, progress) -> None:
+        """Called on worker threads by the backend."""
+        if not self._closing:
+            self._calls.progress.emit(progress)
 
     # --- plumbing ---------------------------------------------------------------------------------------
 
@@ -206,7 +216,8 @@ class StackPanel(QWidget):
             future = self._pool.submit(call)
         except RuntimeError:  # the pool was shut down: the panel is closing
             return
-        future.add_done_callback(lambda f: self._calls.done.emit(what, f))
+        calls = self._calls
+        future.add_done_callback(lambda f: None if self._closing else calls.done.emit(what, f))
 
     @Slot(str, object)
     def _on_call_done(self, what: str, future: Future) -> None:
