@@ -30,7 +30,7 @@ from backend.processing.snapshots import SymbolSnapshot, SnapshotBook
 from backend.signals.alerts import Alert, AlertRule
 from backend.signals.impact import NewsImpact
 from backend.signals.processor import SignalProcessor
-from backend.sources.base import Source, SourceState, SourceStatus
+from backend.sources.base import Source, SourceState, SourceStatus, supervise
 from backend.stores.sqlite import SqliteStore
 from backend.wire.polygon import parse_frame
 
@@ -186,7 +186,7 @@ class Pipeline:
     async def _main(self) -> None:
         self._bus = InProcessBus()
         self._sources = self._source_factory(self._watchlist)
-        self._source_tasks = [asyncio.create_task(self._supervise(s), name=f"source:{s.name}")
+        self._source_tasks = [asyncio.create_task(supervise(s, self._bus), name=f"source:{s.name}")
                               for s in self._sources]
         self._tasks = self._source_tasks + [asyncio.create_task(self._process_forever(), name="processor"),
                                             asyncio.create_task(self._report_status(), name="status")]
@@ -205,18 +205,6 @@ class Pipeline:
             log.warning("stopping with %d unprocessed message(s) after %.0f s", self._bus.pending(), timeout)
         for task in self._tasks:
             task.cancel()
-
-    async def _supervise(self, source: Source) -> None:
-        """Run a source; if it crashes, log it and restart it after a pause (it must not die silently)."""
-        while True:
-            try:
-                await source.run(self._bus)
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("source %s crashed; restarting in 2 s", source.name)
-                await asyncio.sleep(2.0)
 
     async def _process_forever(self) -> None:
         loop = asyncio.get_running_loop()

@@ -30,7 +30,7 @@ from backend.model import Article, Candle, Timeframe, WatchItem
 from backend.pipeline import HISTORY_LIMIT, CandleSeries, PipelineUpdate, SourceFactory
 from backend.processing.news_routing import route_news_page, routes_for
 from backend.processing.snapshots import SnapshotBook, SymbolSnapshot
-from backend.sources.base import SourceState, SourceStatus, StatusTracker
+from backend.sources.base import SourceState, SourceStatus, StatusTracker, supervise
 from backend.stores.base import StoreError
 from backend.stores.influx import Health, HealthState, InfluxSettings, InfluxStore
 from backend.wire.polygon import parse_frame
@@ -206,7 +206,7 @@ class StackPipeline:
 
         async def main() -> None:
             self._sources = self._source_factory(self._watchlist)
-            self._source_tasks = [asyncio.create_task(self._supervise(s)) for s in self._sources]
+            self._source_tasks = [asyncio.create_task(supervise(s, self._bus)) for s in self._sources]
             ready.set()
             await asyncio.gather(*self._source_tasks, return_exceptions=True)
 
@@ -214,17 +214,6 @@ class StackPipeline:
             loop.run_until_complete(main())
         finally:
             loop.close()
-
-    async def _supervise(self, source) -> None:
-        while True:
-            try:
-                await source.run(self._bus)
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("source %s crashed; restarting in 2 s", source.name)
-                await asyncio.sleep(2.0)
 
     def _consume(self, make_consumer: Callable[[], SinkConsumer], tracker: StatusTracker) -> None:
         """Poll until stopped. A failed write leaves its offsets uncommitted; the consumer is then

@@ -7,7 +7,9 @@ owns one task; its :class:`SourceStatus` is what the status bar shows.
 
 from __future__ import annotations
 
+import asyncio
 import enum
+import logging
 import time
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -87,3 +89,19 @@ class Source(Protocol):
 
     def set_watchlist(self, items: list) -> None:
         """React to a watchlist change (subscribe/unsubscribe, new queries)."""
+
+
+log = logging.getLogger(__name__)
+
+
+async def supervise(source: Source, bus, restart_after_s: float = 2.0) -> None:
+    """Run a source on ``bus``; if it crashes, log it and restart it after a pause — it never dies silently."""
+    while True:
+        try:
+            await source.run(bus)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("source %s crashed; restarting in %.0f s", source.name, restart_after_s)
+            await asyncio.sleep(restart_after_s)
