@@ -144,7 +144,7 @@ def pipeline_rows(summary: dict) -> list[tuple[str, str, str, str, str, bool | N
         rows.append(("message-to-pixel p50, embedded (ms)", _fmt(m["median_ms"], 2), "", "", "", None))
         rows.append(("message-to-pixel p99, embedded (ms)", _fmt(m["p99_ms"], 2), "", "", "≤ 50", m["p99_ms"] <= 50))
     rows.append(("message-to-pixel, stack mode", "not measured", "", "",
-                 "the app has no stack-mode pipeline yet (app/ never reaches Kafka)", None))
+                 "StackPipeline does not stamp PipelineUpdate.entered_ns, so the window's probe records nothing", None))
     inf = summary.get("influx")
     if inf:
         b, p, same = (inf["batched_write"], inf["per_row_write_reference_pattern"],
