@@ -11,9 +11,7 @@ import logging
 from pathlib import Path
 
 from backend.settings import Settings, tickerwire_home
-from backend.stack_pipeline import StackPipeline
 from backend.stores.base import StoreError
-from backend.stores.influx import InfluxSettings
 from backend.wiring import FeedChoice, source_factory
 from stack.backends import Endpoints, LocalBackend, StackBackend
 
@@ -41,8 +39,13 @@ def default_backend(home: Path | None = None) -> StackBackend:
     return LocalBackend((home or tickerwire_home()) / "stack")
 
 
-def build_stack_pipeline(endpoints: Endpoints, settings: Settings, feed: FeedChoice) -> StackPipeline:
-    """A started StackPipeline on a running stack; raises StoreError with a clear message if unreachable."""
+def build_stack_pipeline(endpoints: Endpoints, settings: Settings, feed: FeedChoice):
+    """A started StackPipeline on a running stack; raises StoreError with a clear message if unreachable.
+
+    Kafka's and InfluxDB's clients are imported here, not at start-up: embedded mode never needs them.
+    """
+    from backend.stack_pipeline import StackPipeline
+    from backend.stores.influx import InfluxSettings
     from stack import credentials
 
     if not endpoints.kafka_bootstrap or not endpoints.influx_url:

@@ -110,13 +110,13 @@ class Pipeline:
         self._ready = threading.Event()
         self._stopped = threading.Event()
         self.rejected_total = 0
+        self._news_routes = routes_for(self._watchlist)
         self._worker.submit(self._open_store)  # first job on the worker: queries queue behind it
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> None:
         """Open the store and start sources and processing; returns at once."""
-        self._worker.submit(self._set_routes, self._watchlist).result()
         self._thread = threading.Thread(target=self._run_loop, name="tickerwire-pipeline", daemon=True)
         self._thread.start()
         self._ready.wait(10)
