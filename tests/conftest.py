@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import keyring
 import pytest
@@ -11,6 +12,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
 
 from helpers import MemoryKeyring  # noqa: E402
+
+_EXIT_STATUS = pytest.StashKey[int]()
 
 
 @pytest.fixture(autouse=True)
@@ -32,19 +35,22 @@ def memory_keyring():
     keyring.set_keyring(previous)
 
 
+
 def pytest_sessionfinish(session, exitstatus):
-    """Delete every remaining widget (and QtWebEngine page) while the QApplication still exists.
+    session.config.stash[_EXIT_STATUS] = int(exitstatus)
 
-    QtWebEngine crashes at interpreter exit when its profile is released before a page;
-    deleting the windows here gives every page a clean end first.
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    """End the test process with pytest's own status once everything is reported.
+
+    QtWebEngine (Chromium) can crash during interpreter teardown when its default profile
+    is released after a page (Qt prints "Release of profile requested but WebEnginePage
+    still not deleted"), which would turn a green run into a segfault. Every test has run
+    and been reported by now; exiting here keeps the run's real status.
     """
-    from PySide6.QtCore import QCoreApplication, QEvent
-    from PySide6.QtWidgets import QApplication
-
-    app = QApplication.instance()
-    if app is None:
-        return
-    for widget in app.topLevelWidgets():
-        widget.deleteLater()
-    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-    app.processEvents()
+    status = config.stash.get(_EXIT_STATUS, None)
+    if status is not None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
