@@ -306,9 +306,21 @@ class ChartGraphics(pg.GraphicsLayoutWidget):
 
 
 def _day_starts(starts: np.ndarray) -> np.ndarray:
-    """New York day start of each candle start (vectorised over distinct hours)."""
+    """New York day start of each candle start.
+
+    From 05:00 UTC (00:00 EST / 01:00 EDT) to midnight UTC a time's New York date is its UTC
+    date, so those candles — every regular-session candle — need one time-zone lookup per
+    UTC date; only the few before 05:00 UTC are looked up per hour.
+    """
+    out = np.empty(len(starts), dtype=np.int64)
     if len(starts) == 0:
-        return np.zeros(0, dtype=np.int64)
-    hours = starts // 3_600_000
-    uniq, inverse = np.unique(hours, return_inverse=True)
-    return np.array([ny_day_start(int(h) * 3_600_000) for h in uniq], dtype=np.int64)[inverse]
+        return out
+    day_ms, hour_ms = 86_400_000, 3_600_000
+    same_date = (starts % day_ms) >= 5 * hour_ms
+    dates, inverse = np.unique(starts[same_date] // day_ms, return_inverse=True)
+    out[same_date] = np.array([ny_day_start(int(d) * day_ms + 12 * hour_ms) for d in dates], dtype=np.int64)[inverse]
+    early = ~same_date
+    if early.any():
+        hours, inverse = np.unique(starts[early] // hour_ms, return_inverse=True)
+        out[early] = np.array([ny_day_start(int(h) * hour_ms) for h in hours], dtype=np.int64)[inverse]
+    return out

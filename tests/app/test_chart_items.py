@@ -95,3 +95,12 @@ def test_set_visible_records_pictures_for_the_chosen_level_only(qtbot):
     item = CandleItem(ChartData.from_series(_series(3000), np.full(3000, 1738558800000)))
     item.set_visible(0, 3000, 1000)
     assert item._chunks and all(k[0] == item.level for k in item._chunks)
+
+
+def test_day_starts_match_the_new_york_calendar_across_dst_and_overnight():
+    from app.chart.view import _day_starts
+    from backend.timeutil import ny_day_start
+
+    rng = np.random.default_rng(1)
+    starts = np.sort(rng.integers(1_700_000_000_000, 1_800_000_000_000, 50_000))  # 2023-11 .. 2027-01, any hour
+    assert (_day_starts(starts) == np.array([ny_day_start(int(t)) for t in starts])).all()
