@@ -2,7 +2,7 @@
 
     sources ──(KafkaSourceBus: parse at the edge, route news)──▶ stock-prices / news-articles
     Flink candle job ──▶ candles / articles topics
-    InfluxSink (consumer group ``tickerwire-influx-sink``) ──▶ InfluxDB, offsets committed after the write
+    InfluxDB sink (a consumer group per bucket) ──▶ InfluxDB, offsets committed after the write
     live feed (a consumer group of its own, from the newest offset) ──▶ listeners (the app's live edge)
     history, news and snapshots ◀── InfluxDB
 
@@ -38,6 +38,11 @@ from backend.wire.polygon import parse_frame
 log = logging.getLogger(__name__)
 
 SINK_GROUP = "tickerwire-influx-sink"
+
+
+def sink_group(influx: InfluxSettings) -> str:
+    """One consumer group per InfluxDB destination: a new bucket is filled from the start of the topics."""
+    return f"{SINK_GROUP}-{uuid.uuid5(uuid.NAMESPACE_URL, influx.url + '/' + influx.bucket).hex[:12]}"
 
 
 class KafkaSourceBus:
@@ -243,7 +248,8 @@ class StackPipeline:
             self.store.flush()  # raises StoreError when InfluxDB is down: offsets stay uncommitted
             self._influx.count(len(records))
 
-        self._consume(lambda: SinkConsumer(self._bootstrap, SINK_GROUP, [CANDLES, ARTICLES], write), self._influx)
+        group = sink_group(self._influx_settings)
+        self._consume(lambda: SinkConsumer(self._bootstrap, group, [CANDLES, ARTICLES], write), self._influx)
 
     def _open_live_feed(self) -> Consumer:
         """A consumer assigned to the current end of ``candles`` and ``articles``: it sees everything the
