@@ -290,9 +290,11 @@ class Pipeline:
 
 
     def _load_candles(self, symbol: str, timeframe: Timeframe, limit: int) -> CandleSeries:
-        """The hot store's newest candles; when it has fewer than asked, older ones from the archive."""
+        """The hot store's newest candles; when retention trimmed it and it has fewer than asked, older ones
+        from the archive."""
         rows = self._store.candle_columns(symbol, timeframe, limit=limit)
-        if self._archiver is not None and self._archiver.enabled and len(rows) < limit:
+        trimmed = self._store.meta("retention_cutoff_ms") is not None  # else the store holds all there is
+        if self._archiver is not None and self._archiver.enabled and trimmed and len(rows) < limit:
             end = rows[0][0] if rows else int(time.time() * 1000)
             older = self._archiver.candles_before(symbol, timeframe, end)[-(limit - len(rows)):]
             rows = [(c.start_ms, c.open, c.high, c.low, c.close, c.volume, c.vwap) for c in older] + rows

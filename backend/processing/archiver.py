@@ -9,6 +9,7 @@ so once and stays off, and the hot store keeps everything (no retention is appli
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import time
 from pathlib import Path
@@ -26,31 +27,37 @@ class Archiver:
     """Batches the pipeline's output into the archive (one thread: the pipeline's worker)."""
 
     def __init__(self, warehouse: Path, interval_s: float = DEFAULT_INTERVAL_S) -> None:
+        self.warehouse = warehouse
         self.interval_s = interval_s
         self._candles: dict[tuple, Candle] = {}
         self._articles: dict[str, Article] = {}
         self._last_flush = time.monotonic()
-        self.archive = None
+        self._archive = None
         self.problem = ""
-        try:
-            from backend.stores.iceberg_archive import IcebergArchive
-        except ImportError:
+        if importlib.util.find_spec("pyiceberg") is None:
             self.problem = "the Iceberg archive needs pyiceberg: pip install 'tickerwire[iceberg]'"
             log.warning("archive off: %s", self.problem)
-            return
-        try:
-            self.archive = IcebergArchive.local(warehouse)
-        except StoreError as exc:
-            self.problem = str(exc)
-            log.error("archive off: %s", exc)
 
     @property
     def enabled(self) -> bool:
-        return self.archive is not None
+        """pyiceberg is installed and the archive has not failed to open."""
+        return not self.problem
+
+    @property
+    def archive(self):
+        """The IcebergArchive, opened on first use (pyiceberg and pyarrow cost ~1 s and ~120 MB: not at start-up)."""
+        if self._archive is None and not self.problem:
+            from backend.stores.iceberg_archive import IcebergArchive
+            try:
+                self._archive = IcebergArchive.local(self.warehouse)
+            except StoreError as exc:
+                self.problem = str(exc)
+                log.error("archive off: %s", exc)
+        return self._archive
 
     def add(self, candles: Iterable[Candle], articles: Iterable[Article]) -> None:
         """Remember the latest version of each candle and article; append when the interval is up."""
-        if self.archive is None:
+        if not self.enabled:
             return
         for c in candles:
             self._candles[c.key] = c
@@ -61,7 +68,7 @@ class Archiver:
 
     def flush(self) -> None:
         """Append what is pending as one commit per table; on failure keep it for the next try."""
-        if self.archive is None or not (self._candles or self._articles):
+        if not self.enabled or not (self._candles or self._articles) or self.archive is None:
             self._last_flush = time.monotonic()
             return
         try:
@@ -79,7 +86,7 @@ class Archiver:
     def candles_before(self, symbol: str, timeframe: Timeframe, end_ms: int, days: int = 7) -> list[Candle]:
         """Archived candles in the ``days`` before ``end_ms`` (history older than the hot store);
         when that window is empty (a long pause), everything archived before ``end_ms``."""
-        if self.archive is None:
+        if not self.enabled or self.archive is None:
             return []
         try:
             recent = self.archive.candles(symbol, timeframe, end_ms - days * 86_400_000, end_ms)

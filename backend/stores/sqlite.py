@@ -179,9 +179,16 @@ class SqliteStore:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def delete_candles_before(self, cutoff_ms: int) -> int:
-        """Retention: drop candles that start before ``cutoff_ms``; return how many went."""
+        """Retention: drop candles that start before ``cutoff_ms``; return how many went.
+
+        When any went, the cutoff is remembered (``meta('retention_cutoff_ms')``): older history
+        must then come from the archive.
+        """
         with self._transaction():
-            return self._db.execute("DELETE FROM candles WHERE start < ?", (cutoff_ms,)).rowcount
+            dropped = self._db.execute("DELETE FROM candles WHERE start < ?", (cutoff_ms,)).rowcount
+            if dropped:
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('retention_cutoff_ms', ?)", (str(cutoff_ms),))
+        return dropped
 
     @property
     def connection(self) -> sqlite3.Connection:
