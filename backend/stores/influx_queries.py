@@ -129,11 +129,16 @@ def parse_time_ms(text: str) -> int:
     return seconds * 1000 + int((frac + "000")[:3])
 
 
+_CANDLE_FIELDS = ("open", "high", "low", "close", "volume", "vwap")
+
+
 def parse_candles(text: str, symbol: str, timeframe: Timeframe) -> list[Candle]:
     """Candles from the CSV answer of :func:`candles_query`."""
     out = []
     for row in csv_rows(text):
-        if not row.get("_time") or not row.get("open"):
+        # InfluxDB stores each field as its own series: a read racing a write can see a point
+        # with only some fields. Such a row is incomplete, not a candle; the next read has it whole.
+        if not row.get("_time") or not all(row.get(f) for f in _CANDLE_FIELDS):
             continue
         out.append(
             Candle(

@@ -73,3 +73,17 @@ def test_csv_with_several_tables_and_an_error_table():
 
     with pytest.raises(FluxError, match="boom"):
         list(csv_rows(",error,reference\r\n,boom,\r\n"))
+
+
+def test_a_point_read_while_its_fields_are_still_being_written_is_skipped_not_a_crash():
+    """InfluxDB keeps each field as its own series; a racing read can see only some of a point's fields."""
+    from backend.model import Timeframe
+    from backend.stores.influx_queries import parse_candles
+
+    text = (",result,table,_time,open,high,low,close,volume,vwap,trades\n"
+            ",_result,0,2025-02-03T14:31:00Z,1,2,0.5,1.5,10,1.2,3\n"
+            "\n"
+            ",result,table,_time,open,high,low\n"
+            ",_result,1,2025-02-03T14:32:00Z,1,2,0.5\n")
+    candles = parse_candles(text, "AAPL", Timeframe.M1)
+    assert [c.start_ms for c in candles] == [1738593060000]
