@@ -145,10 +145,11 @@ class GrafanaTab(QWidget):
         else:
             self._show_fallback()
 
-    def _show_fallback(self) -> None:
-        if self._mode == "unreachable":
+    def _show_fallback(self, force: bool = False) -> None:
+        if self._mode == "unreachable" and not force:
             return
         self._set_mode("unreachable")
+        self.view.stop()  # a dashboard load still in flight must not land over the fallback page
         base = f"{self._url.scheme()}://{self._url.authority()}"
         self.view.setHtml(_FALLBACK.format(url=html.escape(base), start=START_URL),
                           QUrl("about:blank"))
@@ -157,6 +158,10 @@ class GrafanaTab(QWidget):
     def _on_view_load_finished(self, ok: bool) -> None:
         if self._mode == "dashboard" and not ok:  # Grafana went away while (or after) loading
             self._show_fallback()
+        elif self._mode == "unreachable" and self.view.url().authority() == self._url.authority():
+            # A dashboard load that started before Grafana went away finished after the fallback
+            # page was set and replaced it (an error page): put the fallback page back.
+            self._show_fallback(force=True)
 
     def _set_mode(self, mode: str) -> None:
         self._mode = mode
