@@ -221,8 +221,8 @@ class StackPanel(QWidget):
 
     @Slot(str, object)
     def _on_call_done(self, what: str, future: Future) -> None:
-        if future.cancelled():
-            return
+        if self._closing or future.cancelled():
+            return  # queued before shutdown: the panel's widgets may already be gone
         error = future.exception()
         handler = getattr(self, f"_on_{what}_done")
         handler(None if error else future.result(), error)
@@ -295,6 +295,8 @@ class StackPanel(QWidget):
 
     @Slot(object)
     def _on_backend_progress(self, event: Progress) -> None:
+        if self._closing:
+            return  # queued before shutdown: the panel's widgets may already be gone
         if event.phase == "pull":
             bar = self._pull_bar(event.subject)
             if event.total:
