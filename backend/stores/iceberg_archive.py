@@ -46,7 +46,6 @@ from backend.stores.iceberg_tables import (
     CANDLE_SORT,
     CANDLE_SPEC,
     CANDLES,
-    DAY_MS,
     NAMESPACE,
     NEWS,
     NEWS_SCHEMA,
@@ -335,7 +334,6 @@ class IcebergArchive:
 
     def _compact_table(self, name: str, day: int) -> None:
         table = self._refresh(self._table_for(name))
-        column = "start" if name == CANDLES else "published"
         day_filter = EqualTo("day", _date(day))
         rows = self._scan(table, day_filter)
         if rows.num_rows == 0:
