@@ -160,11 +160,13 @@ class Pipeline:
         return self._worker.submit(lambda: self._signals.impacts.load(symbols, start_ms, end_ms))
 
     def load_impacts_for_article(self, article_id: str) -> concurrent.futures.Future[list[NewsImpact]]:
-        return self._worker.submit(self._signals.impacts.for_article, article_id)
+        return self._worker.submit(lambda: self._signals.impacts.for_article(article_id))
 
     def set_alert_rules(self, rules: Sequence[AlertRule]) -> None:
         """Apply alert rules (validated by backend.signals.alerts.rules_from_settings)."""
-        self._worker.submit(self._signals.set_rules, list(rules))
+        rules = list(rules)
+        # a lambda, so that the processor is looked up on the worker, after _open_store created it
+        self._worker.submit(lambda: self._signals.set_rules(rules))
 
     def load_snapshots(self, symbols: Sequence[str]) -> concurrent.futures.Future[list[SymbolSnapshot]]:
         return self._worker.submit(self._seed_snapshots, list(symbols))
