@@ -162,11 +162,11 @@ class Pipeline:
     def load_impacts_for_article(self, article_id: str) -> concurrent.futures.Future[list[NewsImpact]]:
         return self._worker.submit(lambda: self._signals.impacts.for_article(article_id))
 
-    def set_alert_rules(self, rules: Sequence[AlertRule]) -> None:
+    def set_alert_rules(self, rules: Sequence[AlertRule]) -> concurrent.futures.Future[None]:
         """Apply alert rules (validated by backend.signals.alerts.rules_from_settings)."""
         rules = list(rules)
         # a lambda, so that the processor is looked up on the worker, after _open_store created it
-        self._worker.submit(lambda: self._signals.set_rules(rules))
+        return self._worker.submit(lambda: self._signals.set_rules(rules))
 
     def load_snapshots(self, symbols: Sequence[str]) -> concurrent.futures.Future[list[SymbolSnapshot]]:
         return self._worker.submit(self._seed_snapshots, list(symbols))

@@ -165,3 +165,24 @@ def test_stop_processes_everything_already_received(tmp_path):
     pipeline.stop()
     from backend.stores.sqlite import SqliteStore
     assert len(SqliteStore(tmp_path / "store.sqlite").candles("AAPL", Timeframe.M1)) == N
+
+
+def test_commands_issued_before_the_store_opens_wait_for_it(tmp_path, monkeypatch):
+    """The window applies alert rules and asks for impacts right after constructing the pipeline, while the
+    worker may still be opening the store: those calls queue behind it instead of failing."""
+    import backend.pipeline as pipeline_module
+    from backend.signals.alerts import DEFAULT_RULES
+
+    opened = pipeline_module.SqliteStore
+
+    def slow_open(path):
+        time.sleep(0.3)
+        return opened(path)
+
+    monkeypatch.setattr(pipeline_module, "SqliteStore", slow_open)
+    pipeline = Pipeline(tmp_path / "store.sqlite", [default_watch_item("AAPL")], lambda items: [])
+    applied = pipeline.set_alert_rules(DEFAULT_RULES[:1])
+    assert pipeline.load_impacts_for_article("world/2025/feb/03/x").result(5) == []
+    assert pipeline.load_impacts(["AAPL"]).result(5) == []
+    assert applied.result(5) is None
+    pipeline.stop()
