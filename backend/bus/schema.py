@@ -1,4 +1,4 @@
-"""Versioned JSON records on the Kafka topics: bars, articles, candles and dead letters.
+"""Versioned JSON records on the Kafka topics: bars, articles, candles, news impacts and dead letters.
 
 Every record is one flat JSON object with ``type`` and ``version`` fields (see
 ``docs/kafka-schema.md``). Bars keep the Polygon/Massive field names, so a bar is
@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from backend.model import Article, Bar, Candle, Timeframe
+from backend.signals.impact import NewsImpact, impact_from_dict, impact_to_dict
 
 SCHEMA_VERSION = 1
 
-BAR, ARTICLE, CANDLE, DEAD_LETTER = "bar", "article", "candle", "dead_letter"
+BAR, ARTICLE, CANDLE, IMPACT, DEAD_LETTER = "bar", "article", "candle", "impact", "dead_letter"
 
 #: Required numeric fields of a bar, in wire order; ``av, op, a, z`` are optional (default 0).
 BAR_PRICE_FIELDS = ("o", "h", "l", "c", "v", "vw")
@@ -223,6 +224,39 @@ def decode_candle(payload: bytes | str) -> Candle:
     o, h, l, c, v, vw = (_number_field(data, name) for name in ("open", "high", "low", "close", "volume", "vwap"))
     trades = _int_field(data, "trades")
     return Candle(symbol, timeframe, start, o, h, l, c, v, vw, trades)
+
+
+# -- news impacts -------------------------------------------------------------------------------------------
+
+
+def impact_key(impact: NewsImpact) -> str:
+    """Kafka key of an impact on the ``impacts`` topic: ``article_id|symbol``."""
+    return f"{impact.article_id}|{impact.symbol}"
+
+
+def encode_impact(impact: NewsImpact) -> bytes:
+    """Serialise a news impact: its fields (``windows`` a list of objects) plus ``final``."""
+    record = {"type": IMPACT, "version": SCHEMA_VERSION, **impact_to_dict(impact), "final": impact.final}
+    return _dumps(record)
+
+
+def decode_impact(payload: bytes | str) -> NewsImpact:
+    """Parse and check an impact record; raise :class:`SchemaError` with the reason."""
+    data = parse_object(payload)
+    check_envelope(data, IMPACT)
+    for name in ("article_id", "symbol"):
+        _text_field(data, name)
+    _int_field(data, "published_ms")
+    windows = data.get("windows")
+    if not isinstance(windows, list) or not all(isinstance(w, dict) for w in windows):
+        raise SchemaError("windows: missing or not a list of objects")
+    body = {k: v for k, v in data.items() if k not in ("type", "version", "final")}
+    try:
+        return impact_from_dict(body)
+    except KeyError as exc:
+        raise SchemaError(f"impact: missing field {exc.args[0]!r}") from None
+    except TypeError as exc:
+        raise SchemaError(f"impact: {exc}") from None
 
 
 # -- dead letters -------------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ size), ``impact.final`` (all windows done), and ``notes`` on the impact and each
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Iterable, Protocol, Sequence
 
@@ -135,6 +135,18 @@ class NewsImpact:
         """The longest final window with a return (what a marker's colour and size show), or None."""
         known = [w for w in self.windows if w.final and w.return_pct is not None]
         return known[-1] if known else None
+
+
+def impact_to_dict(impact: NewsImpact) -> dict:
+    """An impact as plain JSON-able data (the stored form and the ``impact`` record's body)."""
+    return asdict(impact)
+
+
+def impact_from_dict(raw: dict) -> NewsImpact:
+    """Rebuild :func:`impact_to_dict`'s output; ``KeyError``/``TypeError`` if a field is missing or unknown."""
+    raw = dict(raw)
+    windows = tuple(WindowImpact(**{**w, "notes": tuple(w["notes"])}) for w in raw.pop("windows"))
+    return NewsImpact(**{**raw, "windows": windows, "notes": tuple(raw["notes"])})
 
 
 # -- sessions -----------------------------------------------------------------------------------

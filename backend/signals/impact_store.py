@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import asdict
 from typing import Iterable, Sequence
 
 from backend.model import Candle, Timeframe
-from backend.signals.impact import NewsImpact, WindowImpact
+from backend.signals.impact import NewsImpact, impact_from_dict, impact_to_dict
 from backend.stores.base import StoreError
 from backend.stores.sqlite import SqliteStore
 
@@ -32,14 +31,12 @@ _M1 = str(Timeframe.M1)
 
 def impact_to_json(impact: NewsImpact) -> str:
     """Encode an impact as JSON (the stored form, also handy for exports)."""
-    return json.dumps(asdict(impact), separators=(",", ":"))
+    return json.dumps(impact_to_dict(impact), separators=(",", ":"))
 
 
 def impact_from_json(text: str) -> NewsImpact:
     """Decode :func:`impact_to_json`'s output."""
-    raw = json.loads(text)
-    windows = tuple(WindowImpact(**{**w, "notes": tuple(w["notes"])}) for w in raw.pop("windows"))
-    return NewsImpact(**{**raw, "windows": windows, "notes": tuple(raw["notes"])})
+    return impact_from_dict(json.loads(text))
 
 
 class ImpactStore:
