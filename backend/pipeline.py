@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 SourceFactory = Callable[[list[WatchItem]], list[Source]]
 HISTORY_LIMIT = 200_000
+#: Waits between attempts at a batch whose processing raised (see Pipeline._process_with_retries).
+PROCESS_RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0)
 
 
 @dataclass(slots=True)
@@ -214,10 +216,30 @@ class Pipeline:
             batch = await self._bus.consume()
             self._processing = True
             try:
-                update = await loop.run_in_executor(self._worker, self._process, batch)
+                update = await self._process_with_retries(loop, batch)
             finally:
                 self._processing = False
-            self._emit(update)
+            if update is not None:
+                self._emit(update)
+
+    async def _process_with_retries(self, loop: asyncio.AbstractEventLoop, batch: list[Message]
+                                    ) -> PipelineUpdate | None:
+        """Process a batch; an unexpected error (a locked or full disk, a bug) is logged and the batch
+        retried with backoff — re-applying bars and articles is an upsert — so the loop never dies."""
+        for attempt, delay in enumerate(PROCESS_RETRY_DELAYS_S, start=1):
+            try:
+                return await loop.run_in_executor(self._worker, self._process, batch, attempt > 1)
+            except Exception:
+                log.exception("processing a batch of %d message(s) failed (attempt %d of %d)",
+                              len(batch), attempt, len(PROCESS_RETRY_DELAYS_S) + 1)
+                await asyncio.sleep(delay)
+        try:
+            return await loop.run_in_executor(self._worker, self._process, batch, True)
+        except Exception:
+            log.exception("giving up on a batch of %d message(s) after %d attempts; first message: %r",
+                          len(batch), len(PROCESS_RETRY_DELAYS_S) + 1, batch[0].value[:200])
+            self.rejected_total += len(batch)
+            return None
 
     async def _report_status(self) -> None:
         while True:
@@ -257,8 +279,11 @@ class Pipeline:
     def _set_routes(self, items: list[WatchItem]) -> None:
         self._news_routes = routes_for(items)
 
-    def _process(self, batch: list[Message]) -> PipelineUpdate:
-        """Parse, aggregate and store one batch; never raises for bad content."""
+    def _process(self, batch: list[Message], retry: bool = False) -> PipelineUpdate:
+        """Parse, aggregate and store one batch; never raises for bad content.
+
+        ``retry``: the batch was applied before but its results were not stored, so every candle it
+        touches is produced again (see CandleAggregator.add's ``force``)."""
         update = PipelineUpdate(entered_ns=batch[0].received_ns)
         bars = []
         articles: list[Article] = []
@@ -272,7 +297,7 @@ class Pipeline:
                                                  update.rejected))
             else:
                 update.rejected.append(f"unknown topic {msg.topic!r}")
-        result = self._aggregator.add(bars)
+        result = self._aggregator.add(bars, force=retry)
         candles = result.candles
         if result.late:
             candles = candles + apply_late_bars(self._store, result.late)

@@ -98,8 +98,12 @@ class CandleAggregator:
         st = self._symbols.get(symbol)
         return max(0, st.max_end - self.allowed_lateness_ms) if st and st.max_end else 0
 
-    def add(self, bars: Iterable[Bar]) -> AggregateResult:
-        """Apply bars in arrival order; return the candles they changed and the late bars."""
+    def add(self, bars: Iterable[Bar], force: bool = False) -> AggregateResult:
+        """Apply bars in arrival order; return the candles they changed and the late bars.
+
+        ``force`` returns the candles of every minute the bars touch, changed or not: for a caller
+        re-applying a batch whose results it lost (the values are the same; the upsert repeats).
+        """
         result = AggregateResult()
         late = result.late
         dirty: dict[str, set[int]] = {}
@@ -140,7 +144,7 @@ class CandleAggregator:
                 seconds[start] = second
                 merged = _merge([seconds[k] for k in sorted(seconds)])
                 new = merged + (merged[_PV] / merged[_V] if merged[_V] else merged[_C],)
-            if st.minutes.get(minute) != new:
+            if force or st.minutes.get(minute) != new:
                 st.minutes[minute] = new
                 touched.add(minute)
         out = result.candles

@@ -186,3 +186,36 @@ def test_commands_issued_before_the_store_opens_wait_for_it(tmp_path, monkeypatc
     assert pipeline.load_impacts(["AAPL"]).result(5) == []
     assert applied.result(5) is None
     pipeline.stop()
+
+
+def test_a_failing_batch_is_retried_and_processing_goes_on(tmp_path, monkeypatch, caplog):
+    """An unexpected error while processing (here: the database is locked twice) is logged and the batch is
+    retried; the processing loop survives and nothing is lost."""
+    import sqlite3
+
+    import backend.pipeline as pipeline_module
+    from backend.stores.sqlite import SqliteStore
+
+    monkeypatch.setattr(pipeline_module, "PROCESS_RETRY_DELAYS_S", (0.01, 0.01, 0.01))
+    failures = [sqlite3.OperationalError("database is locked")] * 2
+    real_upsert = SqliteStore.upsert_candles
+
+    def flaky_upsert(self, candles):
+        if failures:
+            raise failures.pop()
+        return real_upsert(self, candles)
+
+    monkeypatch.setattr(SqliteStore, "upsert_candles", flaky_upsert)
+    expected = {k: c for k, c in aggregate(sample_bars()).items() if k[0] == "AAPL" and k[1] is Timeframe.M1}
+    pipeline = Pipeline(tmp_path / "store.sqlite", [default_watch_item("AAPL")],
+                        lambda items: [ReplaySource(SAMPLE_SESSION, speed=0)])
+    pipeline.start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(pipeline.load_candles("AAPL", Timeframe.M1).result().start) < len(expected):
+        time.sleep(0.05)
+    stored = pipeline.load_candles("AAPL", Timeframe.M1).result()
+    pipeline.stop()
+    assert list(stored.start) == sorted(start for _, _, start in expected)
+    assert list(stored.close) == [expected[("AAPL", Timeframe.M1, t)].close for t in stored.start]
+    assert not failures
+    assert "processing a batch" in caplog.text and "database is locked" in caplog.text
