@@ -152,7 +152,7 @@ def main() -> None:
     parser.add_argument("--lag-rate", type=int, default=5_000)
     parser.add_argument("--lag-seconds", type=int, default=30)
     parser.add_argument("--job-option", action="append", default=[], metavar="NAME=VALUE",
-                        help="extra candles_job.py option, e.g. mini-batch-size=50000 (repeatable)")
+                        help="extra candles_job.py option, e.g. sink-flush-ms=50 (repeatable)")
     args = parser.parse_args()
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-kafka-") as tmp:
