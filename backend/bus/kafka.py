@@ -32,6 +32,7 @@ PRICES = "stock-prices"
 NEWS = "news-articles"
 CANDLES = "candles"
 ARTICLES = "articles"
+IMPACTS = "impacts"
 DEAD_LETTERS = "dead-letters"
 
 DAY_MS = 24 * 3_600_000
@@ -69,12 +70,13 @@ class TopicSpec:
 
 
 def default_topics(partitions: int = 3, retention_ms: int = 7 * DAY_MS) -> list[TopicSpec]:
-    """The pipeline's topics: inputs, the candle and article outputs (compacted upserts), dead letters."""
+    """The pipeline's topics: inputs, the candle, article and impact outputs (compacted upserts), dead letters."""
     return [
         TopicSpec(PRICES, partitions, retention_ms),
         TopicSpec(NEWS, 1, retention_ms),
         TopicSpec(CANDLES, partitions, retention_ms, compact=True),
         TopicSpec(ARTICLES, 1, retention_ms, compact=True),
+        TopicSpec(IMPACTS, 1, retention_ms, compact=True),
         TopicSpec(DEAD_LETTERS, 1, 30 * DAY_MS),
     ]
 
@@ -246,6 +248,7 @@ DECODERS: dict[str, Decoder] = {
     NEWS: schema.decode_article,
     CANDLES: schema.decode_candle,
     ARTICLES: schema.decode_article,
+    IMPACTS: schema.decode_impact,
     DEAD_LETTERS: schema.decode_dead_letter,
 }
 

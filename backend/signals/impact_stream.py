@@ -44,8 +44,8 @@ from backend.signals.impact import (
 from backend.timeutil import ny_date, ny_day_start, session_bounds
 
 DAY_MS = 24 * 60 * MINUTE_MS
-#: 1m candles kept behind the newest: a long weekend plus a day of no trades.
-RECENT_MS = 7 * DAY_MS
+#: 1m candles kept behind the newest: a week and a long weekend.
+RECENT_MS = 10 * DAY_MS
 #: Session volumes kept behind the newest candle: the baseline's look-back of trading days, in calendar days.
 SESSIONS_MS = (BASELINE_LOOKBACK_DAYS * 7 // 5 + 14) * DAY_MS
 _LAST_WINDOW_MS = WINDOW_MINUTES[-1] * MINUTE_MS
@@ -116,7 +116,7 @@ class SymbolImpacts:
             if kept and entry.base_ms <= candle.start_ms < publication_minute:
                 entry.base_ms = candle.start_ms
             if self._inputs_pruned(entry, latest):
-                continue  # its candles are gone from the state: keep what was emitted
+                continue  # keep what was emitted
             impact = self._emit_if_changed(article_id, entry)
             if impact is not None:
                 changed.append(impact)
@@ -165,7 +165,8 @@ class SymbolImpacts:
 
     @staticmethod
     def _inputs_pruned(entry: Followed, latest: int) -> bool:
-        if entry.last is None:
+        """A final impact whose candles have left the state since: recomputing would lose figures."""
+        if entry.last is None or not entry.last.final:
             return False
         oldest = entry.last.anchor_ms if entry.base_ms == _NONE else min(entry.base_ms, entry.last.anchor_ms)
         return oldest < latest - RECENT_MS

@@ -8,8 +8,8 @@
 * the job's small Java functions (``resources/flink/udf``), compiled with ``javac``
   against the Flink jars of that venv.
 
-:class:`FlinkJob` starts ``resources/flink/candles_job.py`` in that venv as its own
-process group and stops it (SIGTERM, then SIGKILL).
+:class:`FlinkJob` starts ``resources/flink/candles_job.py`` (or ``impact_job.py``) in that
+venv as its own process group and stops it (SIGTERM, then SIGKILL).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ KAFKA_CONNECTOR = "org.apache.flink:flink-sql-connector-kafka:5.0.0-2.2"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 JOB_DIR = REPO_ROOT / "resources" / "flink"
 JOB_SCRIPT = JOB_DIR / "candles_job.py"
+IMPACT_JOB_SCRIPT = JOB_DIR / "impact_job.py"
 REQUIREMENTS = JOB_DIR / "requirements.txt"
 UDF_SOURCES = JOB_DIR / "udf"
 VENV_MARKER = ".tickerwire-requirements"
@@ -160,24 +161,27 @@ def _run(command: list[str], what: str) -> None:
 
 @dataclass
 class FlinkJob:
-    """The candle job as a local process (a PyFlink mini-cluster in its own process group).
+    """A job as a local process (a PyFlink mini-cluster in its own process group): the candle job by default.
 
     Args:
         bootstrap_servers: Kafka bootstrap address.
         log_path: File that receives the job's stdout/stderr.
-        options: Extra ``--name value`` arguments for ``candles_job.py`` (e.g. topics, parallelism).
+        options: Extra ``--name value`` arguments for the script (e.g. topics, parallelism).
         cache: Artefact cache (default :func:`stack.local.cache_dir`).
+        script: The job (:data:`JOB_SCRIPT`, or :data:`IMPACT_JOB_SCRIPT`); each script gets its own
+            checkpoint and Flink log directories next to the log.
     """
 
     bootstrap_servers: str
     log_path: Path
     options: dict[str, str] = field(default_factory=dict)
     cache: Path | None = None
+    script: Path = JOB_SCRIPT
     _process: subprocess.Popen | None = field(default=None, init=False, repr=False)
 
     def command(self) -> list[str]:
         found = artefacts(self.cache)
-        args = [str(found.python), str(JOB_SCRIPT), "--bootstrap-servers", self.bootstrap_servers,
+        args = [str(found.python), str(self.script), "--bootstrap-servers", self.bootstrap_servers,
                 "--jars", ";".join(p.as_uri() for p in found.jars), "--checkpoint-dir", str(self.checkpoint_dir)]
         for name, value in self.options.items():
             args += [f"--{name}", str(value)]
@@ -190,12 +194,16 @@ class FlinkJob:
     @property
     def checkpoint_dir(self) -> Path:
         """Checkpoints, next to the log."""
-        return self.log_path.parent / "checkpoints"
+        return self.log_path.parent / f"checkpoints{self._suffix}"
 
     @property
     def flink_log_dir(self) -> Path:
         """The mini-cluster's own log files (exceptions, restarts), next to the job's output."""
-        return self.log_path.parent / "flink-logs"
+        return self.log_path.parent / f"flink-logs{self._suffix}"
+
+    @property
+    def _suffix(self) -> str:
+        return "" if self.script == JOB_SCRIPT else f"-{self.script.stem}"
 
     def start(self, timeout: float = 120.0) -> None:
         """Start the job and wait until it reports that it was submitted to the mini-cluster.

@@ -1,4 +1,4 @@
-"""Fixtures that run a real Kafka broker (KRaft) and the PyFlink candle job for the stack tests.
+"""Fixtures that run a real Kafka broker (KRaft), the PyFlink candle job and the impact job for the stack tests.
 
 One broker and one job serve the whole session (starting Flink costs tens of seconds);
 tests keep apart by using their own symbols and consumer groups. Missing artefacts
@@ -42,6 +42,21 @@ def flink_job(kafka_broker, tmp_path_factory) -> Iterator[FlinkJob]:
         job.command()
     except PrepareMissing as exc:
         pytest.fail(str(exc), pytrace=False)
+    job.start(timeout=240)
+    try:
+        yield job
+    finally:
+        job.stop()
+
+
+@pytest.fixture(scope="session")
+def impact_job(flink_job, kafka_broker, tmp_path_factory) -> Iterator[FlinkJob]:
+    """The news-impact job (its own mini-cluster) reading the candle job's output on the session's broker."""
+    from stack.local.flink import IMPACT_JOB_SCRIPT
+
+    job = FlinkJob(kafka_broker.bootstrap_servers, tmp_path_factory.mktemp("flink-impacts") / "job.log",
+                   options={"checkpoint-interval-ms": "2000", "forget-grace-ms": "30000"},
+                   script=IMPACT_JOB_SCRIPT)
     job.start(timeout=240)
     try:
         yield job
