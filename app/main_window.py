@@ -164,7 +164,7 @@ class MainWindow(QMainWindow):
         settings.on_change(self._on_setting_changed)
 
         self._restore_layout()
-        bridge.pipeline.set_alert_rules(rules_from_settings(settings.get("alert_rules")))
+        self._apply_alert_rules()
         self._apply_watchlist()
         bridge.deliver(bridge.pipeline.load_impacts(), self._on_impacts_loaded)
 
@@ -277,12 +277,17 @@ class MainWindow(QMainWindow):
         if name == "watchlist":
             self.bridge.pipeline.set_watchlist(value)
             self._apply_watchlist()
-        elif name == "alert_rules":
-            self.bridge.pipeline.set_alert_rules(rules_from_settings(value))
+        elif name in ("alert_rules", "alert_max_age_s"):
+            self._apply_alert_rules()
         elif name == "timezone":
             tz = _zone(value)
             self.chart.set_timezone(tz)
             self.ticker.tz = self.details.tz = self.alert_log.tz = self.impact_table.model_.tz = tz
+
+    def _apply_alert_rules(self) -> None:
+        """The alert settings to the running pipeline (at start, on change, after a pipeline switch)."""
+        self.bridge.pipeline.set_alert_rules(rules_from_settings(self.settings.get("alert_rules")),
+                                             self.settings.get("alert_max_age_s"))
 
     def _apply_watchlist(self) -> None:
         symbols = [w.symbol for w in self.settings.watchlist]
@@ -352,6 +357,7 @@ class MainWindow(QMainWindow):
         self.settings.set("mode", self.mode.currentData())
         self.ticker.clear_articles()
         self._apply_watchlist()
+        self._apply_alert_rules()
         self.bridge.deliver(pipeline.load_impacts(), self._on_impacts_loaded)
         if self.chart.symbol:
             self.select_symbol(self.chart.symbol)

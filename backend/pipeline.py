@@ -164,11 +164,14 @@ class Pipeline:
     def load_impacts_for_article(self, article_id: str) -> concurrent.futures.Future[list[NewsImpact]]:
         return self._worker.submit(lambda: self._signals.impacts.for_article(article_id))
 
-    def set_alert_rules(self, rules: Sequence[AlertRule]) -> concurrent.futures.Future[None]:
-        """Apply alert rules (validated by backend.signals.alerts.rules_from_settings)."""
+    def set_alert_rules(self, rules: Sequence[AlertRule], max_age_s: int | None = None
+                        ) -> concurrent.futures.Future[None]:
+        """Apply alert rules (validated by backend.signals.alerts.rules_from_settings) and, if given, how old
+        an event may be and still alert (the ``alert_max_age_s`` setting)."""
         rules = list(rules)
+        max_age_ms = None if max_age_s is None else max_age_s * 1000
         # a lambda, so that the processor is looked up on the worker, after _open_store created it
-        return self._worker.submit(lambda: self._signals.set_rules(rules))
+        return self._worker.submit(lambda: self._signals.set_rules(rules, max_age_ms))
 
     def load_snapshots(self, symbols: Sequence[str]) -> concurrent.futures.Future[list[SymbolSnapshot]]:
         return self._worker.submit(self._seed_snapshots, list(symbols))

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from backend.model import WatchItem, validate_ticker
-from backend.signals.alerts import DEFAULT_RULES, AlertRuleError, rules_from_settings
+from backend.signals.alerts import DEFAULT_MAX_AGE_MS, DEFAULT_RULES, AlertRuleError, rules_from_settings
 from backend.watchlist import DEFAULT_WATCHLIST, default_watch_item
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,9 @@ SCHEMA: dict[str, Option] = {o.name: o for o in (
     Option("guardian_url", str, "https://content.guardianapis.com", "Guardian Open Platform base URL."),
     Option("alerts_enabled", bool, True, "Show alerts as desktop notifications (the alert log always records them)."),
     Option("alert_rules", list, None, "Alert rules: {kind, threshold, minutes, cooldown_s, symbols} each."),
+    Option("alert_max_age_s", int, DEFAULT_MAX_AGE_MS // 1000,
+           "An event older than this behind the newest one seen raises no alert (seconds).",
+           minimum=0, maximum=86_400),
 )}
 
 

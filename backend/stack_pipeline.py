@@ -1,14 +1,18 @@
 """Stack-mode pipeline: the same facade as :class:`backend.pipeline.Pipeline`, on Kafka, Flink and InfluxDB.
 
     sources ──(KafkaSourceBus: parse at the edge, route news)──▶ stock-prices / news-articles
-    Flink candle job ──▶ candles / articles topics
+    Flink candle job ──▶ candles / articles topics;  Flink impact job ──▶ impacts topic
     InfluxDB sink (a consumer group per bucket) ──▶ InfluxDB, offsets committed after the write
     live feed (a consumer group of its own, from the newest offset) ──▶ listeners (the app's live edge)
-    history, news and snapshots ◀── InfluxDB
+    alerts (worker thread) ◀── the live feed's candles, articles and impacts
+    history, news, impacts and snapshots ◀── InfluxDB
 
 The app sees exactly what it sees in embedded mode: :class:`PipelineUpdate` s with
-candles, articles and snapshots, and futures for history. News impact and alerts are
-computed by the embedded pipeline only (impacts load as empty here).
+candles, articles, snapshots, impacts and alerts, and futures for history. Impacts are
+computed by the Flink impact job and kept in InfluxDB (measurement ``news_impacts``: it
+survives restarts, has the hot store's retention, and Grafana can read it); alert rules
+are checked by the embedded pipeline's :class:`~backend.signals.alerts.AlertEngine` over
+the live candles (:class:`~backend.signals.live_history.LiveCandleHistory`).
 """
 
 from __future__ import annotations
@@ -22,14 +26,17 @@ from typing import Callable, Sequence
 
 from confluent_kafka import Consumer, TopicPartition
 
-from backend.bus.kafka import (ARTICLES, CANDLES, DECODERS, BusError, KafkaPublisher, Record, SinkConsumer,
-                               default_topics, ensure_topics)
+from backend.bus.kafka import (ARTICLES, CANDLES, DECODERS, IMPACTS, BusError, KafkaPublisher, Record,
+                               SinkConsumer, default_topics, ensure_topics)
 from backend.bus.schema import SchemaError
 from backend.bus.memory import NEWS, PRICES
 from backend.model import Article, Candle, Timeframe, WatchItem
 from backend.pipeline import HISTORY_LIMIT, CandleSeries, PipelineUpdate, SourceFactory
 from backend.processing.news_routing import route_news_page, routes_for
 from backend.processing.snapshots import SnapshotBook, SymbolSnapshot
+from backend.signals.alerts import DEFAULT_MAX_AGE_MS, DEFAULT_RULES, Alert, AlertEngine, AlertRule
+from backend.signals.impact import NewsImpact
+from backend.signals.live_history import LiveCandleHistory
 from backend.sources.base import SourceState, SourceStatus, StatusTracker, supervise
 from backend.stores.base import StoreError
 from backend.stores.influx import Health, HealthState, InfluxSettings, InfluxStore
@@ -110,6 +117,8 @@ class StackPipeline:
         self._kafka = StatusTracker("Kafka")
         self._influx = StatusTracker("InfluxDB")
         self.store: InfluxStore | None = None
+        self._alerts: AlertEngine | None = None
+        self._history: LiveCandleHistory | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -121,6 +130,8 @@ class StackPipeline:
         except BusError as exc:
             raise StoreError(f"Kafka at {self._bootstrap} is not reachable: {exc}") from exc
         self.store = InfluxStore(self._influx_settings, on_health=self._on_influx_health)
+        self._history = LiveCandleHistory(self.store)
+        self._alerts = AlertEngine(DEFAULT_RULES, self._history, DEFAULT_MAX_AGE_MS)
         self._publisher = KafkaPublisher(self._bootstrap)
         self._bus = KafkaSourceBus(self._publisher, self._watchlist)
         self._kafka.set(SourceState.RUNNING, self._bootstrap)
@@ -184,15 +195,20 @@ class StackPipeline:
             return out
         return self._worker.submit(load)
 
-    def load_impacts(self, symbols=None, start_ms=None, end_ms=None) -> concurrent.futures.Future[list]:
-        """News impact is computed in embedded mode only; stack mode has none to show."""
-        return self._worker.submit(list)
+    def load_impacts(self, symbols: Sequence[str] | None = None, start_ms: int | None = None,
+                     end_ms: int | None = None) -> concurrent.futures.Future[list[NewsImpact]]:
+        """Stored news impacts of articles published in [start_ms, end_ms) (the Flink impact job's output)."""
+        return self._worker.submit(lambda: self.store.impacts(start_ms, end_ms, symbols))
 
-    def load_impacts_for_article(self, article_id: str) -> concurrent.futures.Future[list]:
-        return self._worker.submit(list)
+    def load_impacts_for_article(self, article_id: str) -> concurrent.futures.Future[list[NewsImpact]]:
+        return self._worker.submit(lambda: self.store.impacts(article_id=article_id))
 
-    def set_alert_rules(self, rules) -> None:
-        """Alerts are evaluated by the embedded pipeline only."""
+    def set_alert_rules(self, rules: Sequence[AlertRule], max_age_s: int | None = None
+                        ) -> concurrent.futures.Future[None]:
+        """Apply alert rules and, if given, the ``alert_max_age_s`` setting (on the worker, like the checks)."""
+        rules = list(rules)
+        max_age_ms = None if max_age_s is None else max_age_s * 1000
+        return self._worker.submit(lambda: self._alerts.set_rules(rules, max_age_ms))
 
     def statuses(self) -> list[SourceStatus]:
         return [s.status for s in self._sources] + [self._kafka.status, self._influx.status]
@@ -241,24 +257,28 @@ class StackPipeline:
         def write(records: list[Record]) -> None:
             candles = [r.value for r in records if isinstance(r.value, Candle)]
             articles = [r.value for r in records if isinstance(r.value, Article)]
+            impacts = [r.value for r in records if isinstance(r.value, NewsImpact)]
             if candles:
                 self.store.upsert_candles(candles)
             if articles:
                 self.store.upsert_articles(articles)
+            if impacts:
+                self.store.upsert_impacts(impacts)
             self.store.flush()  # raises StoreError when InfluxDB is down: offsets stay uncommitted
             self._influx.count(len(records))
 
         group = sink_group(self._influx_settings)
-        self._consume(lambda: SinkConsumer(self._bootstrap, group, [CANDLES, ARTICLES], write), self._influx)
+        self._consume(lambda: SinkConsumer(self._bootstrap, group, [CANDLES, ARTICLES, IMPACTS], write,
+                                           dead_letters=self._publisher), self._influx)
 
     def _open_live_feed(self) -> Consumer:
-        """A consumer assigned to the current end of ``candles`` and ``articles``: it sees everything the
-        job emits after this call (called before the sources start, so nothing of theirs is missed)."""
+        """A consumer assigned to the current end of ``candles``, ``articles`` and ``impacts``: it sees everything
+        the jobs emit after this call (called before the sources start, so nothing of theirs is missed)."""
         consumer = Consumer({"bootstrap.servers": self._bootstrap, "group.id": f"tickerwire-app-{uuid.uuid4().hex[:12]}",
                              "enable.auto.commit": False, "fetch.wait.max.ms": 50})
         assignment = []
         metadata = consumer.list_topics(timeout=10)
-        for topic in (CANDLES, ARTICLES):
+        for topic in (CANDLES, ARTICLES, IMPACTS):
             for partition in metadata.topics[topic].partitions:
                 _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
                 assignment.append(TopicPartition(topic, partition, high))
@@ -266,12 +286,14 @@ class StackPipeline:
         return consumer
 
     def _run_live_feed(self, consumer: Consumer) -> None:
-        """The app's live edge: every candle and article the job emits from now on, straight from Kafka."""
+        """The app's live edge: every candle, article and impact the jobs emit from now on, straight from Kafka;
+        alerts are checked on the worker thread and follow in an update of their own."""
         try:
             while not self._stop.is_set():
                 messages = consumer.consume(5_000, 0.2)
                 latest: dict[tuple, Candle] = {}
                 articles: dict[str, Article] = {}
+                impacts: dict[tuple[str, str], NewsImpact] = {}
                 for msg in messages:
                     if msg.error() is not None or msg.value() is None:
                         continue  # transient errors are retried by librdkafka; tombstones carry nothing
@@ -284,14 +306,29 @@ class StackPipeline:
                         latest[value.key] = value
                     elif isinstance(value, Article):
                         articles[value.id] = value
-                if latest or articles:
+                    elif isinstance(value, NewsImpact):
+                        impacts[value.key] = value
+                if latest or articles or impacts:
                     candles = list(latest.values())
                     self._kafka.set(SourceState.RUNNING, self._bootstrap)
                     self._kafka.count(len(messages))
                     self._emit(PipelineUpdate(candles=candles, articles=list(articles.values()),
-                                              snapshots=self._snapshots.apply(candles)))
+                                              snapshots=self._snapshots.apply(candles),
+                                              impacts=list(impacts.values())))
+                    self._worker.submit(self._check_alerts, candles, list(articles.values()), list(impacts.values()))
         finally:
             consumer.close()
+
+    def _check_alerts(self, candles: list[Candle], articles: list[Article], impacts: list[NewsImpact]) -> None:
+        """The alert rules on one live batch (worker thread: older candles are read from InfluxDB)."""
+        self._history.add(candles)
+        try:
+            alerts: list[Alert] = self._alerts.apply(candles, articles, impacts)
+        except StoreError as exc:
+            log.warning("alerts not checked for a batch: %s", exc)
+            return
+        if alerts:
+            self._emit(PipelineUpdate(alerts=alerts))
 
     def _run_status(self) -> None:
         while not self._stop.wait(1.0):

@@ -182,7 +182,7 @@ class LocalBackend:
     """
 
     name = "Local processes"
-    services = ("kafka", "influxdb", "flink-job")
+    services = ("kafka", "influxdb", "flink-job", "flink-impacts")
 
     def __init__(self, data_dir: Path, *, cache: Path | None = None, influx_bucket: str = "tickerwire/autogen") -> None:
         self.data_dir = Path(data_dir)
@@ -192,12 +192,14 @@ class LocalBackend:
         self._running: dict[str, _LocalService] = {}
         self._logs: dict[str, Path] = {"kafka": self.data_dir / "kafka" / "broker.log",
                                        "influxdb": self.data_dir / "influxdb" / "influxd.log",
-                                       "flink-job": self.data_dir / "flink" / "job.log"}
+                                       "flink-job": self.data_dir / "flink" / "job.log",
+                                       "flink-impacts": self.data_dir / "flink" / "impacts.log"}
 
     def start(self, progress: ProgressCallback, cancel: threading.Event) -> None:
-        """Start Kafka (and its topics), InfluxDB and the Flink job, in that order; stop them all on failure."""
+        """Start Kafka (and its topics), InfluxDB, the candle job and the impact job, in that order; stop them all
+        on failure."""
         from stack.local import PrepareMissing
-        from stack.local.flink import FlinkError, FlinkJob
+        from stack.local.flink import IMPACT_JOB_SCRIPT, FlinkError, FlinkJob
         from stack.local.influxdb import InfluxServer, InfluxServerError
         from stack.local.kafka import BrokerError, KafkaBroker
 
@@ -205,6 +207,7 @@ class LocalBackend:
             ("kafka", lambda: self._start_kafka(KafkaBroker)),
             ("influxdb", lambda: InfluxServer(root=self.data_dir / "influxdb").start()),
             ("flink-job", lambda: self._start_flink(FlinkJob)),
+            ("flink-impacts", lambda: self._start_flink(FlinkJob, "flink-impacts", script=IMPACT_JOB_SCRIPT)),
         ]
         try:
             for service, starter in steps:
@@ -236,9 +239,9 @@ class LocalBackend:
             raise
         return broker
 
-    def _start_flink(self, job_class) -> _LocalService:
+    def _start_flink(self, job_class, service: str = "flink-job", **options) -> _LocalService:
         broker = self._running["kafka"]
-        job = job_class(broker.bootstrap_servers, self._logs["flink-job"], cache=self.cache)
+        job = job_class(broker.bootstrap_servers, self._logs[service], cache=self.cache, **options)
         job.start()
         return job
 

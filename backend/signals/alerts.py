@@ -254,9 +254,11 @@ class AlertEngine:
     def rules(self) -> list[AlertRule]:
         return list(self._rules)
 
-    def set_rules(self, rules: Sequence[AlertRule]) -> None:
-        """Replace the rules (cool-downs of rules that stay are kept)."""
+    def set_rules(self, rules: Sequence[AlertRule], max_age_ms: int | None = None) -> None:
+        """Replace the rules (cool-downs of rules that stay are kept) and, if given, the freshness limit."""
         self._rules = list(rules)
+        if max_age_ms is not None:
+            self._max_age_ms = max_age_ms
 
     def apply(self, candles: Sequence[Candle], articles: Sequence[Article] = (),
               impacts: Sequence[NewsImpact] = (), live: bool = True) -> list[Alert]:

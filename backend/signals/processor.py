@@ -11,8 +11,8 @@ For the GUI (through :class:`backend.pipeline.Pipeline`):
   ``pipeline.load_impacts_for_article(article_id)`` → the impacts of one article
   (details panel). Live changes arrive in ``update.impacts``: replace by ``impact.key``.
 * ``update.alerts`` holds new :class:`~backend.signals.alerts.Alert` s, oldest first.
-* ``pipeline.set_alert_rules(rules)`` applies rules from settings
-  (:func:`backend.signals.alerts.rules_from_settings`).
+* ``pipeline.set_alert_rules(rules, max_age_s)`` applies rules from settings
+  (:func:`backend.signals.alerts.rules_from_settings`) and the ``alert_max_age_s`` setting.
 """
 
 from __future__ import annotations
@@ -50,5 +50,5 @@ class SignalProcessor:
         self.impacts.upsert(impacts)
         return impacts, self._alerts.apply(candles, articles, impacts, live)
 
-    def set_rules(self, rules: Sequence[AlertRule]) -> None:
-        self._alerts.set_rules(rules)
+    def set_rules(self, rules: Sequence[AlertRule], max_age_ms: int | None = None) -> None:
+        self._alerts.set_rules(rules, max_age_ms)

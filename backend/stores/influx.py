@@ -37,8 +37,10 @@ from typing import Callable, Iterable, Sequence
 
 from backend.model import Article, Candle, Timeframe
 from backend.stores.base import StoreError
-from backend.stores.influx_lines import encode_articles, encode_candles, line_time_ms
-from backend.stores.influx_queries import FluxError, candles_query, news_query, parse_candles, parse_news
+from backend.signals.impact import NewsImpact
+from backend.stores.influx_lines import encode_articles, encode_candles, impact_line, line_time_ms
+from backend.stores.influx_queries import (FluxError, candles_query, csv_rows, first_candle_query, impacts_query,
+                                           news_query, parse_candles, parse_impacts, parse_news, parse_time_ms)
 from backend.stores.retention import DAY_MS, Retention
 
 try:
@@ -242,6 +244,31 @@ class InfluxStore:
         self._dead_letter_local(rejected)
         self._enqueue(lines)
 
+    def upsert_impacts(self, impacts: Iterable[NewsImpact]) -> None:
+        """Buffer news impacts, one point per (article, symbol), replacing the stored one.
+
+        Raises:
+            StoreBackpressure: the buffer is full; nothing of this call was taken.
+        """
+        self._enqueue([impact_line(i) for i in impacts])
+
+    def impacts(self, start_ms: int | None = None, end_ms: int | None = None,
+                symbols: Sequence[str] | None = None, article_id: str | None = None) -> list[NewsImpact]:
+        """Impacts of articles published in ``[start_ms, end_ms)``, of ``symbols`` (all when None) and/or one article.
+
+        Raises:
+            StoreError: the server is unreachable or the query failed.
+        """
+        if _empty(start_ms, end_ms) or (symbols is not None and not symbols):
+            return []
+        self._flush_before_read()
+        text = self._query(impacts_query(self.settings.bucket, start_ms, end_ms, symbols, article_id,
+                                         self.retention.v1))
+        try:
+            return parse_impacts(text)
+        except FluxError as exc:
+            raise StoreError(f"Flux query failed: {exc}") from exc
+
     def _merge_with_stored(self, articles: list[Article]) -> list[Article]:
         if not articles:
             return articles
@@ -427,6 +454,20 @@ class InfluxStore:
             return parse_candles(text, symbol, timeframe)
         except FluxError as exc:
             raise StoreError(f"Flux query failed: {exc}") from exc
+
+    def first_candle_start(self, symbol: str, timeframe: Timeframe) -> int | None:
+        """Start of the symbol's earliest stored candle of ``timeframe``, or None.
+
+        Raises:
+            StoreError: the server is unreachable or the query failed.
+        """
+        self._flush_before_read()
+        try:
+            rows = [r for r in csv_rows(self._query(first_candle_query(self.settings.bucket, symbol, timeframe)))
+                    if r.get("_time")]
+        except FluxError as exc:
+            raise StoreError(f"Flux query failed: {exc}") from exc
+        return min((parse_time_ms(r["_time"]) for r in rows), default=None)
 
     def articles(
         self, start_ms: int | None = None, end_ms: int | None = None, symbols: Sequence[str] | None = None

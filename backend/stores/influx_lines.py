@@ -1,4 +1,4 @@
-"""InfluxDB line protocol for candles and articles, with millisecond timestamps.
+"""InfluxDB line protocol for candles, articles and news impacts, with millisecond timestamps.
 
 Polygon timestamps are Unix **milliseconds**; points are written with
 ``WritePrecision.MS`` and the timestamp is the millisecond integer itself (the
@@ -12,6 +12,8 @@ Layout:
 * ``news,symbol=AAPL id="…",title="…",url="…",section="…",summary="…",thumbnail="…",symbols="…",queries="…",
   updated_ms=…i <published_ms>``
   (one point per matched symbol; an article matched to no symbol is written once without the tag).
+* ``news_impacts,symbol=AAPL,article=<id> impact="<JSON>",final=true <published_ms>``
+  (one point per (article, symbol); ``impact`` is :func:`backend.signals.impact_store.impact_to_json`).
 
 A point is identified by (measurement, tag set, time), so writing it again replaces
 it: replays never duplicate.
@@ -23,9 +25,12 @@ import math
 from typing import Iterable, Iterator
 
 from backend.model import Article, Candle
+from backend.signals.impact import NewsImpact
+from backend.signals.impact_store import impact_to_json
 
 CANDLES = "candles"
 NEWS = "news"
+IMPACTS = "news_impacts"
 #: Separator inside the ``symbols`` and ``queries`` string fields (a unit separator never appears in either).
 QUERY_SEP = "\x1f"
 
@@ -86,6 +91,13 @@ def article_lines(article: Article) -> list[str]:
     if not article.symbols:
         return [f"news {fields}"]
     return [f"news,symbol={_tag(symbol)} {fields}" for symbol in sorted(article.symbols)]
+
+
+def impact_line(impact: NewsImpact) -> str:
+    """One line of line protocol for a news impact (timestamp = the article's publication, in ms)."""
+    return (f"{IMPACTS},symbol={_symbol_tag(impact.symbol)},article={_tag(impact.article_id)} "
+            f"impact={_str_field(impact_to_json(impact))},final={'true' if impact.final else 'false'} "
+            f"{int(impact.published_ms)}")
 
 
 def encode_candles(candles: Iterable[Candle], rejected: list[tuple[str, str]]) -> Iterator[str]:

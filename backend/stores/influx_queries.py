@@ -15,7 +15,9 @@ import io
 from typing import Iterator, Sequence
 
 from backend.model import Article, Candle, Timeframe
-from backend.stores.influx_lines import QUERY_SEP
+from backend.signals.impact import NewsImpact
+from backend.signals.impact_store import impact_from_json
+from backend.stores.influx_lines import IMPACTS, QUERY_SEP
 
 #: Bounds used when a range end is open (Flux needs explicit times).
 EARLIEST = "1970-01-01T00:00:00Z"
@@ -80,6 +82,16 @@ def candles_query(
     )
 
 
+def first_candle_query(bucket: str, symbol: str, timeframe: Timeframe) -> str:
+    """Flux for the time of a symbol's earliest candle of one timeframe (one row, or none)."""
+    return (
+        f"from(bucket: {flux_string(bucket)})\n"
+        + _range(None, None, f'r._measurement == "candles" and r.symbol == {flux_string(symbol)}'
+                 f' and r.timeframe == {flux_string(timeframe.value)} and r._field == "close"', False)
+        + '  |> first()\n  |> keep(columns: ["_time"])\n'
+    )
+
+
 def news_query(
     bucket: str,
     start_ms: int | None,
@@ -97,6 +109,25 @@ def news_query(
         + _range(start_ms, end_ms, condition, stop_inclusive)
         + '  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")\n'
     )
+
+
+def impacts_query(
+    bucket: str,
+    start_ms: int | None,
+    end_ms: int | None,
+    symbols: Sequence[str] | None = None,
+    article_id: str | None = None,
+    stop_inclusive: bool = False,
+) -> str:
+    """Flux for news impacts of articles published in ``[start_ms, end_ms)``, by symbols and/or one article."""
+    condition = f'r._measurement == "{IMPACTS}" and r._field == "impact"'
+    if symbols is not None:
+        wanted = " or ".join(f"r.symbol == {flux_string(s)}" for s in symbols) or "false"
+        condition += f" and ({wanted})"
+    if article_id is not None:
+        condition += f" and r.article == {flux_string(article_id)}"
+    return (f"from(bucket: {flux_string(bucket)})\n" + _range(start_ms, end_ms, condition, stop_inclusive)
+            + '  |> keep(columns: ["_time", "_value"])\n')
 
 
 def csv_rows(text: str) -> Iterator[dict[str, str]]:
@@ -182,6 +213,12 @@ def parse_news(text: str) -> list[Article]:
         previous = merged.get(article.id)
         merged[article.id] = article if previous is None else previous.merged(article)
     return sorted(merged.values(), key=lambda a: (a.published_ms, a.id))
+
+
+def parse_impacts(text: str) -> list[NewsImpact]:
+    """Impacts from the CSV answer of :func:`impacts_query`, oldest publication first."""
+    out = [impact_from_json(row["_value"]) for row in csv_rows(text) if row.get("_value")]
+    return sorted(out, key=lambda i: (i.published_ms, i.article_id, i.symbol))
 
 
 def _text(value: str) -> str:
