@@ -15,10 +15,13 @@ import time
 import uuid
 
 import pytest
-from helpers import SAMPLE_SESSION
+from helpers import SAMPLE_SESSION, bar
+from impact_session import differences, embedded_impacts, fresh_names, market
 
-from backend.model import Timeframe
+from backend.bus.kafka import KafkaPublisher
+from backend.model import MINUTE_MS, Article, Timeframe
 from backend.processing.aggregator import aggregate
+from backend.signals.alerts import AlertRule, RuleKind
 from backend.sources.demo import ReplaySource
 from backend.stack_pipeline import StackPipeline
 from backend.stores.influx import InfluxSettings
@@ -104,3 +107,65 @@ def _equal(found: dict, expected: dict) -> bool:
     if found.keys() != expected.keys():
         return False
     return all(found[k][3:] == pytest.approx(expected[k][3:], rel=1e-9) for k in expected)
+
+
+def test_stack_mode_delivers_the_impact_jobs_impacts_and_fires_alerts(
+        kafka_broker, flink_job, impact_job, influx_server, tmp_path):
+    names = fresh_names()
+    symbols = sorted(names.values())
+    bars, articles = market(names)
+    expected = embedded_impacts(bars, articles, tmp_path)
+    # Alerts need fresh events: a +3% minute and an article, now, on a symbol of their own.
+    fresh = "J" + names["AMZN"][1:]
+    minute = int(time.time() * 1000) // MINUTE_MS * MINUTE_MS - 3 * MINUTE_MS
+    moves = [bar(fresh, minute, o=100, h=100.2, l=99.9, c=100), bar(fresh, minute + MINUTE_MS, o=100, h=103.2, l=100, c=103)]
+    news = Article(f"test/{uuid.uuid4().hex[:8]}/fresh", minute + MINUTE_MS + 5_000, "Fresh news", "https://example.org/f",
+                   "business", symbols=frozenset({fresh}))
+    settings = InfluxSettings(url=influx_server.url, token="tickerwire:unused",
+                              bucket=f"s_{uuid.uuid4().hex[:10]}/hot", retention_days=None, flush_interval_s=0)
+    live_impacts: dict = {}
+    alerts: list = []
+    lock = threading.Lock()
+
+    def listener(update):
+        with lock:
+            live_impacts.update((i.key, i) for i in update.impacts if i.symbol in symbols)
+            alerts.extend(a for a in update.alerts if a.symbol == fresh)
+
+    pipeline = StackPipeline(kafka_broker.bootstrap_servers, settings, [default_watch_item(s) for s in symbols],
+                             lambda _: [])
+    pipeline.add_listener(listener)
+    pipeline.start()
+    try:
+        pipeline.set_alert_rules([AlertRule(RuleKind.PRICE_MOVE, 2.0, 1, cooldown_s=0, symbols=frozenset({fresh})),
+                                  AlertRule(RuleKind.NEW_ARTICLE, cooldown_s=0, symbols=frozenset({fresh}))],
+                                 max_age_s=3600).result(30)
+        publisher = KafkaPublisher(kafka_broker.bootstrap_servers)
+        for b in bars + moves:
+            publisher.publish_bar(b)
+            publisher.poll(0)
+        for article in articles + [news]:
+            publisher.publish_article(article, "test")
+        publisher.flush(60)
+        deadline = time.monotonic() + SETTLE_S
+        stored: dict = {}
+        while time.monotonic() < deadline:
+            stored = {i.key: i for i in pipeline.load_impacts(symbols).result(30)}
+            with lock:
+                done = not differences(expected, stored) and not differences(expected, live_impacts) \
+                    and {a.rule.kind for a in alerts} == {RuleKind.PRICE_MOVE, RuleKind.NEW_ARTICLE}
+            if done:
+                break
+            time.sleep(1.0)
+        assert not differences(expected, stored), "\n".join(differences(expected, stored))
+        with lock:
+            assert not differences(expected, live_impacts), "the live edge delivered every impact's final figures"
+            kinds = sorted(a.rule.kind for a in alerts)
+            assert kinds == [RuleKind.NEW_ARTICLE, RuleKind.PRICE_MOVE], alerts
+            move = next(a for a in alerts if a.rule.kind is RuleKind.PRICE_MOVE)
+            assert move.value == pytest.approx(3.0) and move.at_ms == minute + MINUTE_MS
+        one = next(iter(expected.values()))
+        assert [i.key for i in pipeline.load_impacts_for_article(one.article_id).result(30)] == \
+            sorted(k for k in expected if k[0] == one.article_id)
+    finally:
+        pipeline.stop()
