@@ -9,6 +9,7 @@ applies the same rules (``resources/flink/``) and dead-letters with the same rea
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass
@@ -124,14 +125,37 @@ def _text_list(data: dict[str, Any], name: str) -> frozenset[str]:
 
 
 def encode_bar(bar: Bar) -> bytes:
-    """Serialise a bar (Polygon field names plus ``type``/``version``)."""
-    record = {
+    """Serialise a bar (Polygon field names plus ``type``/``version``).
+
+    The producer's hot path (≈ 1 µs instead of ≈ 10 µs for ``json.dumps``): a template filled with
+    ``repr`` of the numbers, which is exactly what ``json.dumps`` writes for finite floats and ints;
+    strings go through ``json.dumps`` once per distinct value. A non-finite number takes the
+    ``json.dumps`` path, which refuses it with ``ValueError`` as before.
+    """
+    numbers = bar[2:14]
+    if not all(map(_finite, numbers)):
+        return _dumps(_bar_record(bar))
+    return (_BAR_TEMPLATE % (_json_text(bar.ev), _json_text(bar.symbol), *numbers,
+                             "true" if bar.otc else "false")).encode()
+
+
+def _bar_record(bar: Bar) -> dict[str, Any]:
+    return {
         "type": BAR, "version": SCHEMA_VERSION, "ev": bar.ev, "sym": bar.symbol, "s": bar.start_ms,
         "e": bar.end_ms, "o": bar.open, "h": bar.high, "l": bar.low, "c": bar.close, "v": bar.volume,
         "vw": bar.vwap, "av": bar.accumulated_volume, "op": bar.official_open, "a": bar.day_vwap,
         "z": bar.avg_trade_size, "otc": bar.otc,
     }
-    return _dumps(record)
+
+
+_BAR_TEMPLATE = ('{"type":"bar","version":%d,"ev":%%s,"sym":%%s,"s":%%r,"e":%%r,"o":%%r,"h":%%r,"l":%%r,'
+                 '"c":%%r,"v":%%r,"vw":%%r,"av":%%r,"op":%%r,"a":%%r,"z":%%r,"otc":%%s}') % SCHEMA_VERSION
+_finite = math.isfinite
+
+
+@functools.lru_cache(maxsize=65_536)
+def _json_text(text: str) -> str:
+    return json.dumps(text)
 
 
 def bar_record_from_polygon(message: dict[str, Any]) -> dict[str, Any]:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 
+import hypothesis
+import hypothesis.strategies as st
 import pytest
 
 from backend.bus import schema
@@ -115,3 +118,20 @@ def test_candle_with_unknown_timeframe_is_refused():
     with pytest.raises(schema.SchemaError) as caught:
         schema.decode_candle(json.dumps(record))
     assert caught.value.reason == "timeframe: unknown '2m'"
+
+
+@hypothesis.given(
+    ev=st.sampled_from(["A", "AM"]), symbol=st.text(min_size=1, max_size=8),
+    times=st.tuples(st.integers(0, 2**53), st.integers(0, 2**53)),
+    numbers=st.lists(st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.integers(-2**60, 2**60)),
+                     min_size=10, max_size=10),
+    otc=st.booleans())
+def test_fast_bar_encoding_is_byte_for_byte_what_json_dumps_writes(ev, symbol, times, numbers, otc):
+    bar = Bar(ev, symbol, *times, *numbers, otc=otc)
+    assert schema.encode_bar(bar) == json.dumps(schema._bar_record(bar), separators=(",", ":")).encode()
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_a_non_finite_number_is_refused_when_encoding_a_bar(bad):
+    with pytest.raises(ValueError):
+        schema.encode_bar(BAR._replace(close=bad))
