@@ -42,13 +42,14 @@ def market(names: dict[str, str]):
     Articles: the recorded Guardian article, plus ones published in the session, before
     the open, at the weekend, before any candle, near the close and on two symbols.
     """
-    bars = [b._replace(symbol=names[b.symbol]) for b in recorded_bars()]
+    bars = []  # in event-time order, as a live feed sends them (the candle job evicts days behind its watermark)
     symbols = sorted(names.values())
     for i, day in enumerate(EARLIER_DAYS):
         open_ms, _ = session_bounds(day)
         bars += bars_of(generated_frames(symbols, minutes=80, seed=i, start_ms=open_ms - 10 * MINUTE))
         bars += bars_of(generated_frames(symbols, minutes=20, seed=50 + i, start_ms=open_ms + 370 * MINUTE))
     open_ms, _ = session_bounds(RECORDED_DAY)
+    bars += [b._replace(symbol=names[b.symbol]) for b in recorded_bars()]
     bars += bars_of(generated_frames(symbols, minutes=80, seed=99, start_ms=open_ms + 7 * MINUTE))
     page = (SAMPLE_SESSION / "guardian.jsonl").read_text().splitlines()[0]
     recorded = parse_search_page(json.dumps(json.loads(page)["page"]), frozenset({names["AMZN"]}), "Amazon").articles
