@@ -85,6 +85,18 @@ def bench_flink_input(bootstrap: str, n: int, workdir: Path, job_options: dict[s
     job = FlinkJob(bootstrap, workdir / "job.log", options={
         "prices-topic": BENCH_PRICES, "candles-topic": BENCH_CANDLES, "group-id": "bench-job", **job_options})
     started = time.perf_counter()
+    try:
+        first, last = _time_backlog(job, consumer, sentinel)
+    except BaseException:
+        job.stop()  # a failed measurement must not leave the job running (and skewing what follows)
+        raise
+    span = last - first
+    return ({"bars": n, "first_result_after_start_s": round(first - started, 2), "seconds": round(span, 3),
+             "bars_per_s": round(n / span) if span > 0 else None}, job)
+
+
+def _time_backlog(job: FlinkJob, consumer: Consumer, sentinel: Bar) -> tuple[float, float]:
+    """Start the job; return when its first candle and the sentinel's candle arrived."""
     job.start(timeout=300)
     first = last = None
     sentinel_key = f"ZZEND|1m|{sentinel.start_ms}".encode()
@@ -100,9 +112,7 @@ def bench_flink_input(bootstrap: str, n: int, workdir: Path, job_options: dict[s
     consumer.close()
     if last is None:
         raise RuntimeError(f"the job did not finish the backlog:\n{job.log_tail()}")
-    span = last - first
-    return ({"bars": n, "first_result_after_start_s": round(first - started, 2), "seconds": round(span, 3),
-             "bars_per_s": round(n / span) if span > 0 else None}, job)
+    return first, last
 
 
 def bench_lag(bootstrap: str, rate: int, seconds: int) -> dict:
@@ -155,7 +165,7 @@ def main() -> None:
                         help="extra candles_job.py option, e.g. sink-flush-ms=50 (repeatable)")
     args = parser.parse_args()
     load_before = os.getloadavg()
-    with tempfile.TemporaryDirectory(prefix="bench-kafka-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-kafka-", ignore_cleanup_errors=True) as tmp:
         workdir = Path(tmp)
         broker = KafkaBroker(workdir / "kafka", heap="1g")
         broker.start()

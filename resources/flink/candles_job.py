@@ -14,9 +14,11 @@ symbol's open buckets in Flink state and applies the embedded aggregator's rules
   ``A`` bars, each (symbol, second) an upsert — a correction updates every candle above it;
 * roll-ups merge the level below (5m ← 1m, 15m ← 5m, 1h ← 15m, 1d ← 1h, as the oracle
   does), in epoch-aligned buckets; 1d is the New York calendar day;
-* event time per symbol: New York days wholly behind (latest bar end − 15 min) leave
-  state; a bar for such a day cannot be merged exactly and goes to the dead-letter
-  topic with its partition and offset.
+* event time per symbol (watermark = latest bar end − 15 min): a bar behind it is
+  repaired as the embedded pipeline repairs late bars (``late.py``: an ``AM`` bar replaces
+  its minute, an ``A`` bar is added to it) and the roll-ups above are re-folded; seconds
+  of minutes behind it leave state, and so do New York days before its previous day. A bar
+  for an evicted day goes to the dead-letter topic with its partition and offset (empty payload).
 
 Each bar yields its five changed candles; the upsert-kafka sink keeps the latest per
 key in its buffer and flushes every ``--sink-flush-ms``, so a burst of bars for one
@@ -49,7 +51,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--dead-letters-topic", default="dead-letters")
     parser.add_argument("--group-id", default="tickerwire-flink")
     parser.add_argument("--parallelism", type=int, default=1)
-    parser.add_argument("--checkpoint-interval-ms", type=int, default=5_000)
+    parser.add_argument("--checkpoint-interval-ms", type=int, default=10_000,
+                        help="also how much input a restarted job re-reads at most (candles are idempotent upserts)")
     parser.add_argument("--checkpoint-dir", required=True, help="directory for checkpoints (state outgrows memory)")
     parser.add_argument("--sink-flush-ms", type=int, default=100)
     return parser.parse_args(argv)
@@ -63,6 +66,8 @@ def configure(env: TableEnvironment, args: argparse.Namespace) -> None:
         "pipeline.name": "tickerwire-candles",
         "parallelism.default": str(args.parallelism),
         "execution.checkpointing.interval": f"{args.checkpoint_interval_ms} ms",
+        # The SQL runtime does not hold on to records it passed on: chained operators need not copy them.
+        "pipeline.object-reuse": "true",
         "execution.checkpointing.storage": "filesystem",
         "execution.checkpointing.dir": Path(args.checkpoint_dir).resolve().as_uri(),
         "execution.checkpointing.num-retained": "2",
@@ -183,7 +188,7 @@ def build(env: TableEnvironment, args: argparse.Namespace):
         f"SELECT 'dead_letter', 1, src_topic, src_partition, src_offset, k, error, payload, {now_ms} "
         "FROM prices_parsed WHERE error IS NOT NULL"
         f" UNION ALL SELECT 'dead_letter', 1, '{args.prices_topic}', src_partition, src_offset, sym, late_reason, "
-        f"CAST(NULL AS STRING), {now_ms} FROM built WHERE late_reason IS NOT NULL"
+        f"'', {now_ms} FROM built WHERE late_reason IS NOT NULL"
         " UNION ALL " + _dead_letters("news_in", "parse_article"))
     return statements
 

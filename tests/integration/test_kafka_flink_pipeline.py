@@ -145,3 +145,63 @@ def test_broker_killed_and_restarted_mid_stream_loses_and_duplicates_nothing(kaf
     sent = [schema.encode_bar(bar) for bar in bars]
     assert len(logged) == len(sent), f"{len(logged)} bars in the log for {len(sent)} produced"
     assert sorted(logged) == sorted(sent)
+
+
+def _embedded_pipeline_candles(bars: list, db_path) -> dict:
+    """What the embedded pipeline stores for ``bars`` arriving one by one: in-memory aggregation within the
+    lateness bound, the store repair (``late.py``) behind it."""
+    from backend.model import Timeframe
+    from backend.processing.aggregator import CandleAggregator
+    from backend.processing.late import apply_late_bars
+    from backend.stores.sqlite import SqliteStore
+
+    store = SqliteStore(db_path)
+    aggregator = CandleAggregator()
+    for bar in bars:
+        result = aggregator.add([bar])
+        store.upsert_candles(result.candles + (apply_late_bars(store, result.late) if result.late else []))
+    found = {c.key: c for sym in {b.symbol for b in bars} for tf in Timeframe for c in store.candles(sym, tf)}
+    store.close()
+    return found
+
+
+def test_late_bars_are_repaired_like_the_embedded_pipeline_and_evicted_days_are_dead_lettered(
+        kafka_broker, flink_job, tmp_path):
+    """Behind the per-symbol watermark (latest bar end − 15 min) an AM bar replaces its minute and an A bar
+    is added to it, as the embedded pipeline's store repair does (here also for re-sent bars of the day
+    before); a bar for an older New York day, which the job has evicted from state, goes to the dead-letter
+    topic instead of being merged wrongly."""
+    bars = bars_of(generated_frames(["LTA", "LTB"], minutes=90, seed=5))  # 23:00–00:30 New York
+    midnight = 1_738_645_200_000  # 2025-02-04 00:00 New York
+    by_minute = {(b.symbol, b.start_ms - b.start_ms % 60_000): b for b in bars}
+    late = [
+        by_minute[("LTA", midnight + 5 * 60_000)]._replace(ev="A", start_ms=midnight + 330_000,
+                                                          end_ms=midnight + 331_000, high=999.0, volume=77.0),
+        by_minute[("LTA", midnight + 10 * 60_000)]._replace(ev="AM", low=0.5, volume=12_345.0),
+        by_minute[("LTB", midnight + 12 * 60_000)]._replace(ev="A", start_ms=midnight + 727_000,
+                                                           end_ms=midnight + 728_000, close=1.25, volume=3.0),
+        by_minute[("LTB", midnight + 1 * 60_000)]._replace(ev="AM", high=555.5, volume=1.0),
+    ]
+    day_before = midnight - 25 * 3_600_000  # 2025-02-02 23:00 New York: before the watermark's previous day
+    evicted = by_minute[("LTA", midnight - 30 * 60_000)]._replace(ev="AM", start_ms=day_before,
+                                                                  end_ms=day_before + 60_000)
+    expected = _embedded_pipeline_candles(bars + late, tmp_path / "embedded.db")
+    assert expected != aggregate(bars + late), "the late bars must exercise the repair, not the in-memory path"
+    publisher = KafkaPublisher(kafka_broker.bootstrap_servers)
+    publish(publisher, bars + late + [evicted])
+
+    letters: list[schema.DeadLetter] = []
+    collector = SinkConsumer(kafka_broker.bootstrap_servers, "test-late-letters", [DEAD_LETTERS],
+                             lambda records: letters.extend(r.value for r in records if r.value.key == "LTA"))
+    sink = CandleSink(kafka_broker.bootstrap_servers, "test-late", tmp_path / "sink.db")
+    try:
+        found = sink.wait_for(expected, SETTLE_S)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not letters:
+            collector.poll_once(timeout=0.5)
+    finally:
+        sink.close()
+        collector.close()
+    assert not differences(expected, found), "\n".join(differences(expected, found)) + "\n" + flink_job.log_tail()
+    assert [letter.reason.split(":")[0] for letter in letters] == ["late"], letters
+    assert letters[0].source_topic == PRICES and letters[0].offset >= 0

@@ -9,10 +9,12 @@
  *   - each roll-up merges the level below in time order (5m from 1m, 15m from 5m, 1h from 15m,
  *     1d from the New York day's hours): open of the first child, close of the last, extremes,
  *     volume and price x volume summed in child order, so the doubles are bit-for-bit the oracle's;
- *   - per-symbol event time: the watermark is the latest bar end seen minus the allowed lateness;
- *     New York days wholly behind it are evicted from state. A bar for an evicted day cannot be
- *     merged exactly any more: it comes out as a row with late_reason set (the job sends it to the
- *     dead-letter topic with its partition and offset), never silently dropped.
+ *   - per-symbol event time: the watermark is the latest bar end seen minus the allowed lateness
+ *     (15 min). A bar behind it is repaired as the embedded pipeline repairs late bars (late.py):
+ *     an AM bar replaces its minute, an A bar is added to it, and every roll-up above is re-folded
+ *     exactly. Second bars of minutes behind the watermark leave state; New York days before the
+ *     watermark's previous day are evicted. A bar for an evicted day comes out as a row with late_reason set
+ *     (the job sends it to the dead-letter topic with its partition and offset), never silently dropped.
  *
  * State per symbol: `meta` (latest bar end, eviction horizon), `children` (every child's values,
  * keyed by start and level) and `accs` (per bucket: the fold of all children before the latest one,
@@ -45,6 +47,13 @@ public class BuildCandles extends ProcessTableFunction<Row> {
     public static final String INPUT_TYPE = "ROW<sym STRING, ev STRING, s BIGINT, e BIGINT, o DOUBLE, h DOUBLE, "
             + "l DOUBLE, c DOUBLE, v DOUBLE, vw DOUBLE, z DOUBLE, src_partition INT, src_offset BIGINT>";
 
+    /**
+     * Without a declared TTL a PTF's state is TTL-wrapped "to allow enabling it later", and TTL'd map
+     * state runs an incremental cleanup that copies entries on every access (it made the job ~50x
+     * slower). State is bounded here by the eviction below instead.
+     */
+    static final String NO_TTL = "0 ms";
+
     static final long MINUTE_MS = 60_000L;
     static final long HOUR_MS = 3_600_000L;
     static final ZoneId NEW_YORK = ZoneId.of("America/New_York");
@@ -54,13 +63,17 @@ public class BuildCandles extends ProcessTableFunction<Row> {
     static final String[] TIMEFRAME = {null, "1m", "5m", "15m", "1h", "1d"};
     static final long[] LENGTH = {1_000L, MINUTE_MS, 5 * MINUTE_MS, 15 * MINUTE_MS, HOUR_MS, 0L};
 
-    /** Latest bar end seen and the start of the oldest New York day still in state. */
+    /**
+     * Latest bar end seen, the start of the oldest New York day still in state, and the oldest minute
+     * that may still hold second bars (0: none yet).
+     */
     public static class Meta {
         public long maxEnd;
         public long evictedBefore;
+        public long secondsFrom;
     }
 
-    /** A candle's values: prices, volume, price x volume, trades; vw is set for AM minutes only. */
+    /** A candle's values: prices, volume, price x volume, trades; vw is a minute's own VWAP (minutes only). */
     public static class Vals {
         public double o, h, l, c, v, pv, vw;
         public long n;
@@ -114,9 +127,9 @@ public class BuildCandles extends ProcessTableFunction<Row> {
     }
 
     public void eval(
-            @StateHint(name = "meta") Meta meta,
-            @StateHint(name = "children") MapView<Long, Vals> children,
-            @StateHint(name = "accs") MapView<Long, Acc> accs,
+            @StateHint(name = "meta", ttl = NO_TTL) Meta meta,
+            @StateHint(name = "children", ttl = NO_TTL) MapView<Long, Vals> children,
+            @StateHint(name = "accs", ttl = NO_TTL) MapView<Long, Acc> accs,
             @ArgumentHint(value = ArgumentTrait.SET_SEMANTIC_TABLE, name = "input", type = @DataTypeHint(INPUT_TYPE))
             Row bar)
             throws Exception {
@@ -131,7 +144,8 @@ public class BuildCandles extends ProcessTableFunction<Row> {
                     bar.getField(11), bar.getField(12)));
             return;
         }
-        if (end > meta.maxEnd) {
+        boolean late = start < meta.maxEnd - lateness();
+        if (!late && end > meta.maxEnd) {
             meta.maxEnd = end;
         }
         double v = (Double) bar.getField(8);
@@ -140,18 +154,23 @@ public class BuildCandles extends ProcessTableFunction<Row> {
         double vw = (Double) bar.getField(9);
         Vals values = Vals.of((Double) bar.getField(4), (Double) bar.getField(5), (Double) bar.getField(6),
                 (Double) bar.getField(7), v, vw * v, trades);
+        values.vw = vw;
         long minute = start - Math.floorMod(start, MINUTE_MS);
         Vals minuteVals;
-        if ("AM".equals(ev)) {
+        if (late) {
+            minuteVals = lateMinute("AM".equals(ev), children.get(key(MINUTE, minute)), values);
+        } else if ("AM".equals(ev)) {
             Acc acc = accs.get(key(MINUTE, minute));
             if (acc == null) {
                 acc = new Acc();
             }
             acc.am = true;
             accs.put(key(MINUTE, minute), acc);
-            values.vw = vw;
             minuteVals = values;
         } else {
+            if (meta.secondsFrom == 0 || minute < meta.secondsFrom) {
+                meta.secondsFrom = minute;
+            }
             minuteVals = addChild(children, accs, SECOND, start, minute, values);
             if (minuteVals == null) {
                 return; // the minute's AM bar is authoritative
@@ -167,7 +186,78 @@ public class BuildCandles extends ProcessTableFunction<Row> {
             emit(level + 1, bucket, child, child.vwap());
             childStart = bucket;
         }
+        sealSecondsBehind(meta, children, accs);
         evictBehind(meta, children, accs);
+    }
+
+    /**
+     * A bar behind the watermark, merged as the embedded pipeline's late-bar repair does
+     * (backend/processing/late.py): an AM bar, or any bar for a minute without a candle, replaces the
+     * minute; an A bar is added to it (its seconds are no longer in state).
+     */
+    static Vals lateMinute(boolean am, Vals existing, Vals bar) {
+        if (am || existing == null) {
+            return bar;
+        }
+        Vals merged = Vals.of(existing.o, Math.max(existing.h, bar.h), Math.min(existing.l, bar.l), bar.c,
+                existing.v + bar.v, existing.vw * existing.v + bar.vw * bar.v, existing.n + bar.n);
+        merged.vw = merged.vwap();
+        return merged;
+    }
+
+    /**
+     * Drop the second bars (and their folds) of minutes wholly behind the watermark: a bar for such a
+     * minute takes the late path, so they are never read again. Keeps state to ~15 minutes of seconds.
+     */
+    private void sealSecondsBehind(Meta meta, MapView<Long, Vals> children, MapView<Long, Acc> accs)
+            throws Exception {
+        long sealTo = Math.floorDiv(meta.maxEnd - lateness(), MINUTE_MS) * MINUTE_MS;
+        if (meta.secondsFrom == 0 || meta.secondsFrom >= sealTo) {
+            return;
+        }
+        if ((sealTo - meta.secondsFrom) / MINUTE_MS > 1_440) {
+            removeSecondsBetween(children, accs, meta.secondsFrom, sealTo); // a long gap: one scan
+        } else {
+            for (long m = meta.secondsFrom; m < sealTo; m += MINUTE_MS) {
+                Acc acc = accs.get(key(MINUTE, m));
+                if (acc == null) {
+                    continue;
+                }
+                if (acc.irregular) {
+                    removeSecondsBetween(children, accs, m, m + MINUTE_MS);
+                } else {
+                    for (long s = m; s < m + MINUTE_MS; s += 1_000L) {
+                        children.remove(key(SECOND, s));
+                    }
+                    accs.remove(key(MINUTE, m));
+                }
+            }
+        }
+        meta.secondsFrom = sealTo;
+    }
+
+    private static void removeSecondsBetween(MapView<Long, Vals> children, MapView<Long, Acc> accs, long from,
+                                             long to) throws Exception {
+        List<Long> stale = new ArrayList<>();
+        for (Long k : children.keys()) {
+            long start = k >> 3;
+            if ((k & 7) == SECOND && start >= from && start < to) {
+                stale.add(k);
+            }
+        }
+        for (Long k : stale) {
+            children.remove(k);
+        }
+        stale.clear();
+        for (Long k : accs.keys()) {
+            long start = k >> 3;
+            if ((k & 7) == MINUTE && start >= from && start < to) {
+                stale.add(k);
+            }
+        }
+        for (Long k : stale) {
+            accs.remove(k);
+        }
     }
 
     /** Record a child's values and return its bucket's new value (null: an AM minute ignores seconds). */
@@ -227,9 +317,12 @@ public class BuildCandles extends ProcessTableFunction<Row> {
         return folded;
     }
 
-    /** Forget New York days wholly behind the per-symbol watermark (the oracle's eviction). */
+    /**
+     * Forget New York days before the day preceding the watermark's: a re-sent bar for yesterday is still
+     * merged exactly (the embedded pipeline repairs it from its store), older ones are dead-lettered.
+     */
     private void evictBehind(Meta meta, MapView<Long, Vals> children, MapView<Long, Acc> accs) throws Exception {
-        long cutoff = nyDayStart(meta.maxEnd - lateness());
+        long cutoff = nyDayStart(nyDayStart(meta.maxEnd - lateness()) - 1); // keep the watermark's day and the one before
         if (cutoff <= meta.evictedBefore) {
             return;
         }
