@@ -284,9 +284,9 @@ def validate(spec: StackSpec) -> None:
         raise PlanError("influx_bucket and metrics_bucket must differ")
     if spec.taskmanager_slots < 1 or spec.parallelism < 1:
         raise PlanError("taskmanager_slots and parallelism must be at least 1")
-    if spec.parallelism > spec.taskmanager_slots:
-        raise PlanError(f"parallelism {spec.parallelism} needs at least as many task slots "
-                        f"(taskmanager_slots={spec.taskmanager_slots})")
+    if spec.parallelism + 1 > spec.taskmanager_slots:
+        raise PlanError(f"the candle job's parallelism {spec.parallelism} and the impact job need "
+                        f"{spec.parallelism + 1} task slots (taskmanager_slots={spec.taskmanager_slots})")
     if spec.retention_days < 0:
         raise PlanError("retention_days must be 0 (forever) or more")
 
@@ -347,6 +347,7 @@ def plan(spec: StackSpec | None = None) -> StackPlan:
     containers = [
         _kafka(spec, n), _minio(spec, n), _iceberg_rest(spec, n), _influxdb(spec, n),
         _flink_jobmanager(spec, n, flink.tag), _flink_taskmanager(spec, n, flink.tag), _flink_job(spec, n, flink.tag),
+        _flink_impact_job(spec, n, flink.tag),
         _grafana(spec, n),
     ]
     ordered = start_order(containers)
@@ -561,19 +562,32 @@ def _flink_job(spec: StackSpec, n: _Names, image: str) -> ContainerPlan:
     """The job client: submits ``candles_job.py`` to the cluster and stays attached while it runs."""
     jars = ";".join(f"file://{JOB_HOME}/jars/{name}" for name in ("flink-sql-connector-kafka.jar",
                                                                    "tickerwire-flink-udf.jar"))
+    return _job_client(n, image, "flink-job", "tickerwire-candles", f"{JOB_HOME}/candles_job.py",
+                       ("--jars", jars, "--parallelism", str(spec.parallelism), "--checkpoint-dir", CHECKPOINTS))
+
+
+def _flink_impact_job(spec: StackSpec, n: _Names, image: str) -> ContainerPlan:
+    """The impact job's client (``impact_job.py``, with the ``backend`` package beside it in the image)."""
+    return _job_client(n, image, "flink-impacts", "tickerwire-impacts", f"{JOB_HOME}/resources/flink/impact_job.py",
+                       ("--jars", f"file://{JOB_HOME}/jars/flink-sql-connector-kafka.jar",
+                        "--checkpoint-dir", f"{CHECKPOINTS}/impacts"))
+
+
+def _job_client(n: _Names, image: str, service: str, job_name: str, script: str,
+                options: tuple[str, ...]) -> ContainerPlan:
+    """A container that submits a PyFlink job to the cluster; healthy while the job runs."""
     # Generic -D options (not --jobmanager) so the same command works on Flink 1.x and 2.x CLIs; the job's
     # own options follow the script, starting with one the CLI does not know (it stops parsing there).
     command = ("flink", "run", "-Dexecution.target=remote", f"-Drest.address={n.container('flink-jobmanager')}",
-               "-Drest.port=8081", "--python", f"{JOB_HOME}/candles_job.py",
-               "--bootstrap-servers", f"{n.container('kafka')}:{_INTERNAL_KAFKA_PORT}",
-               "--jars", jars, "--parallelism", str(spec.parallelism), "--checkpoint-dir", CHECKPOINTS)
+               "-Drest.port=8081", "--python", script,
+               "--bootstrap-servers", f"{n.container('kafka')}:{_INTERNAL_KAFKA_PORT}", *options)
     running = ("python3", "-c",
                "import json,sys,urllib.request;"
                f"r=urllib.request.urlopen('http://{n.container('flink-jobmanager')}:8081/jobs/overview',timeout=4);"
-               "sys.exit(0 if any(j['name']=='tickerwire-candles' and j['state']=='RUNNING' "
+               f"sys.exit(0 if any(j['name']=='{job_name}' and j['state']=='RUNNING' "
                "for j in json.load(r)['jobs']) else 1)")
     return ContainerPlan(
-        service="flink-job", name=n.container("flink-job"), image=image, command=command,
+        service=service, name=n.container(service), image=image, command=command,
         env=(("FLINK_PROPERTIES", _flink_properties(n, {})),), volumes=(_checkpoints(n),),
         healthcheck=HealthCheck(running, interval_s=5, retries=36, start_period_s=20),
         depends_on=("kafka", "flink-taskmanager"),
@@ -625,7 +639,7 @@ def _http_probe(url: str, tool: str = "python3") -> tuple[str, ...]:
 
 
 def flink_build(spec: StackSpec) -> ImageBuild:
-    """The Flink image: the pinned Flink base + Python + PyFlink + the Kafka connector jar + the job.
+    """The Flink image: the pinned Flink base + Python + PyFlink + the Kafka connector jar + both jobs.
 
     The tag ends in a digest of the build context and arguments, so editing the job or the UDFs
     builds a new image and an unchanged tree reuses the one already built.
@@ -633,7 +647,11 @@ def flink_build(spec: StackSpec) -> ImageBuild:
     job = RESOURCES / "flink"
     context = [("Dockerfile", "resources/docker/flink/Dockerfile"),
                ("job/candles_job.py", "resources/flink/candles_job.py"),
-               ("job/requirements.txt", "resources/flink/requirements.txt")]
+               ("job/requirements.txt", "resources/flink/requirements.txt"),
+               ("job/resources/flink/impact_job.py", "resources/flink/impact_job.py")]
+    # The impact job imports the app's pure modules (backend.signals.impact, backend.bus.schema …).
+    for source in sorted((REPO_ROOT / "backend").rglob("*.py")):
+        context.append((f"job/{source.relative_to(REPO_ROOT).as_posix()}", source.relative_to(REPO_ROOT).as_posix()))
     for source in sorted((job / "udf").rglob("*.java")):
         context.append((f"job/udf/{source.relative_to(job / 'udf').as_posix()}",
                         source.relative_to(REPO_ROOT).as_posix()))

@@ -19,7 +19,7 @@ from stack.plan import (
 )
 
 SERVICES = ("kafka", "minio", "iceberg-rest", "influxdb", "flink-jobmanager", "flink-taskmanager", "flink-job",
-            "grafana")
+            "flink-impacts", "grafana")
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def test_every_service_is_planned_once_with_its_pinned_image(default_plan):
     assert images["kafka"] == f"apache/kafka:{KAFKA_VERSION}"
     assert images["influxdb"].startswith("influxdb:2.7.")
     flink_tag = default_plan.builds[0].tag
-    assert {images[s] for s in ("flink-jobmanager", "flink-taskmanager", "flink-job")} == {flink_tag}
+    assert {images[s] for s in ("flink-jobmanager", "flink-taskmanager", "flink-job", "flink-impacts")} == {flink_tag}
     assert flink_tag.startswith(f"tickerwire/flink:{FLINK_VERSION}-")
     for ref in default_plan.pulls:
         check_pinned("test", ref)
@@ -44,7 +44,8 @@ def test_every_service_is_planned_once_with_its_pinned_image(default_plan):
 def test_each_service_starts_after_what_it_depends_on(default_plan):
     position = {service: i for i, service in enumerate(default_plan.services)}
     expected = {"iceberg-rest": {"minio"}, "flink-jobmanager": {"kafka"}, "flink-taskmanager": {"flink-jobmanager"},
-                "flink-job": {"kafka", "flink-taskmanager"}, "grafana": {"influxdb"}}
+                "flink-job": {"kafka", "flink-taskmanager"}, "flink-impacts": {"kafka", "flink-taskmanager"},
+                "grafana": {"influxdb"}}
     for container in default_plan.containers:
         assert set(container.depends_on) == expected.get(container.service, set())
         for dependency in container.depends_on:
