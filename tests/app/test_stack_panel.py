@@ -56,7 +56,7 @@ def table(panel: StackPanel) -> dict[str, tuple[str, str]]:
 def test_start_shows_pull_progress_and_healthy_services_then_stop_deletes_data(qtbot, engine):
     panel = make_panel(qtbot, engine.url)
     assert list(table(panel)) == ["kafka", "minio", "iceberg-rest", "influxdb", "flink-jobmanager",
-                                  "flink-taskmanager", "flink-job", "grafana"]
+                                  "flink-taskmanager", "flink-job", "flink-impacts", "grafana"]
     qtbot.waitUntil(lambda: set(table(panel).values()) == {("absent", "")}, timeout=10_000)
     assert panel.start_button.isEnabled() and not panel.cancel_button.isEnabled()
 
