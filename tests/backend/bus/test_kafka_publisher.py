@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from backend.bus.kafka import BusBackpressure, BusUnavailable, KafkaPublisher, producer_config
+from backend.bus.kafka import BusBackpressure, BusUnavailable, DeliveryFailed, KafkaPublisher, producer_config
 from stack.local.kafka import free_port
 
 pytestmark = pytest.mark.filterwarnings("ignore")
@@ -39,3 +39,12 @@ def test_flush_reports_undelivered_messages_when_the_cluster_is_unreachable():
     publisher.produce("stock-prices", "AAPL", b"{}")
     with pytest.raises(BusUnavailable, match="1 message"):
         publisher.flush(timeout=1.0)
+
+
+def test_a_message_that_times_out_is_reported_failed_and_not_counted_delivered():
+    """Delivery reports come for failures only (cheaper); a failure still surfaces at flush."""
+    publisher = KafkaPublisher(_unreachable(), **{"log_level": 0, "message.timeout.ms": 300})
+    publisher.produce("stock-prices", "AAPL", b"{}")
+    with pytest.raises(DeliveryFailed, match="1 message"):
+        publisher.flush(timeout=10.0)
+    assert publisher.pending() == 0 and publisher.delivered == 0
