@@ -23,7 +23,7 @@ An impact is recomputed whenever a candle of its symbol arrives while it is foll
 and emitted when it changed. It stops being followed once it is final and the symbol's
 data has moved :data:`~backend.signals.impact.CORRECTION_HORIZON_MS` past its last
 window, like the embedded tracker; the job then waits a grace period of processing
-time (partitions of the candles topic may lag each other) before dropping it
+time (a safety margin for candles still in flight) before dropping it
 (:meth:`SymbolImpacts.forget_if_done`).
 """
 

@@ -13,7 +13,8 @@ pipeline's function, shipped to the workers with the ``backend`` package — and
 changed impact is written to the ``impacts`` topic (key ``article_id|symbol``, an
 ``impact`` record of :mod:`backend.bus.schema`; compacted, the latest value is the impact).
 A followed impact is dropped once it is final, past the correction horizon, and a grace
-period of processing time has passed (the candles topic's partitions may lag each other).
+period of processing time has passed (a safety margin; the ``candles`` topic has one
+partition, so a symbol's candles arrive in the order the candle job made them).
 
 Malformed records go to the dead-letter topic with the reason (``backend.bus.schema``'s
 text) and a log line; the job keeps running. Checkpoints are kept when the process is
@@ -63,7 +64,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--checkpoint-interval-ms", type=int, default=5_000)
     parser.add_argument("--checkpoint-dir", required=True, help="directory for checkpoints (resumed from on start)")
     parser.add_argument("--forget-grace-ms", type=int, default=120_000,
-                        help="processing time a final impact is still followed (partitions may lag)")
+                        help="processing time a final impact is still followed (a safety margin)")
     return parser.parse_args(argv)
 
 
