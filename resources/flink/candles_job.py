@@ -177,7 +177,7 @@ def build(env: TableEnvironment, args: argparse.Namespace):
     statements = env.create_statement_set()
     statements.add_insert_sql(
         "INSERT INTO candles_out "
-        "SELECT sym || '|' || timeframe || '|' || CAST(start_ms AS STRING), 'candle', 1, sym, timeframe, start_ms, "
+        "SELECT k, 'candle', 1, sym, timeframe, start_ms, "
         "o, h, l, c, v, vw, n FROM built WHERE late_reason IS NULL")
     statements.add_insert_sql(
         "INSERT INTO articles_out SELECT p.id, payload "

@@ -31,6 +31,9 @@ import org.apache.flink.table.annotation.StateHint;
 import org.apache.flink.table.api.dataview.MapView;
 import org.apache.flink.table.functions.FunctionContext;
 import org.apache.flink.table.functions.ProcessTableFunction;
+import org.apache.flink.table.data.GenericRowData;
+import org.apache.flink.table.data.RowData;
+import org.apache.flink.table.data.StringData;
 import org.apache.flink.types.Row;
 
 import java.time.Instant;
@@ -39,10 +42,12 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
-@FunctionHint(output = @DataTypeHint(
-        "ROW<timeframe STRING, start_ms BIGINT, o DOUBLE, h DOUBLE, l DOUBLE, c DOUBLE, v DOUBLE, vw DOUBLE, "
-                + "n BIGINT, late_reason STRING, src_partition INT, src_offset BIGINT>"))
-public class BuildCandles extends ProcessTableFunction<Row> {
+// Output rows are built as RowData (the runtime's own format): no per-row conversion from Row.
+@FunctionHint(output = @DataTypeHint(value =
+        "ROW<k STRING, timeframe STRING, start_ms BIGINT, o DOUBLE, h DOUBLE, l DOUBLE, c DOUBLE, v DOUBLE, "
+                + "vw DOUBLE, n BIGINT, late_reason STRING, src_partition INT, src_offset BIGINT>",
+        bridgedTo = RowData.class))
+public class BuildCandles extends ProcessTableFunction<RowData> {
     /** The input columns, in this order (the job's `bars` view). */
     public static final String INPUT_TYPE = "ROW<sym STRING, ev STRING, s BIGINT, e BIGINT, o DOUBLE, h DOUBLE, "
             + "l DOUBLE, c DOUBLE, v DOUBLE, vw DOUBLE, z DOUBLE, src_partition INT, src_offset BIGINT>";
@@ -61,6 +66,13 @@ public class BuildCandles extends ProcessTableFunction<Row> {
     // Levels: a child of level k merges into a bucket of level k + 1.
     static final int SECOND = 0, MINUTE = 1, M5 = 2, M15 = 3, H1 = 4, D1 = 5;
     static final String[] TIMEFRAME = {null, "1m", "5m", "15m", "1h", "1d"};
+    static final StringData[] TIMEFRAME_DATA = new StringData[TIMEFRAME.length];
+
+    static {
+        for (int i = 1; i < TIMEFRAME.length; i++) {
+            TIMEFRAME_DATA[i] = StringData.fromString(TIMEFRAME[i]);
+        }
+    }
     static final long[] LENGTH = {1_000L, MINUTE_MS, 5 * MINUTE_MS, 15 * MINUTE_MS, HOUR_MS, 0L};
 
     /**
@@ -133,14 +145,15 @@ public class BuildCandles extends ProcessTableFunction<Row> {
             @ArgumentHint(value = ArgumentTrait.SET_SEMANTIC_TABLE, name = "input", type = @DataTypeHint(INPUT_TYPE))
             Row bar)
             throws Exception {
+        String sym = (String) bar.getField(0);
         String ev = (String) bar.getField(1);
         long start = (Long) bar.getField(2);
         long end = (Long) bar.getField(3);
         if (start < meta.evictedBefore) {
-            collect(Row.of(null, start, null, null, null, null, null, null, null,
-                    "late: the job's state for the New York day of " + Instant.ofEpochMilli(start)
+            collect(GenericRowData.of(null, null, start, null, null, null, null, null, null, null,
+                    StringData.fromString("late: the job's state for the New York day of " + Instant.ofEpochMilli(start)
                             + " was evicted (bars end at " + Instant.ofEpochMilli(meta.maxEnd)
-                            + "); this bar was not merged",
+                            + "); this bar was not merged"),
                     bar.getField(11), bar.getField(12)));
             return;
         }
@@ -177,13 +190,14 @@ public class BuildCandles extends ProcessTableFunction<Row> {
             }
             minuteVals.vw = minuteVals.vwap();
         }
-        emit(MINUTE, minute, minuteVals, minuteVals.vw);
+        String keyPrefix = sym + "|";
+        emit(keyPrefix, MINUTE, minute, minuteVals, minuteVals.vw);
         Vals child = minuteVals;
         long childStart = minute;
         for (int level = MINUTE; level < D1; level++) {
             long bucket = level + 1 == D1 ? nyDayStart(childStart) : childStart - Math.floorMod(childStart, LENGTH[level + 1]);
             child = addChild(children, accs, level, childStart, bucket, child);
-            emit(level + 1, bucket, child, child.vwap());
+            emit(keyPrefix, level + 1, bucket, child, child.vwap());
             childStart = bucket;
         }
         sealSecondsBehind(meta, children, accs);
@@ -352,8 +366,11 @@ public class BuildCandles extends ProcessTableFunction<Row> {
         return 15 * MINUTE_MS;
     }
 
-    private void emit(int level, long bucket, Vals x, double vwap) {
-        collect(Row.of(TIMEFRAME[level], bucket, x.o, x.h, x.l, x.c, x.v, vwap, x.n, null, null, null));
+    /** One candle, keyed ``symbol|timeframe|start_ms`` as the candles topic is. */
+    private void emit(String keyPrefix, int level, long bucket, Vals x, double vwap) {
+        StringData key = StringData.fromString(keyPrefix + TIMEFRAME[level] + "|" + bucket);
+        collect(GenericRowData.of(key, TIMEFRAME_DATA[level], bucket, x.o, x.h, x.l, x.c, x.v, vwap, x.n, null, null,
+                null));
     }
 
     /** A state key for a start at a level: starts are < 2^60, levels < 8. */
