@@ -34,7 +34,6 @@ import org.apache.flink.table.functions.ProcessTableFunction;
 import org.apache.flink.table.data.GenericRowData;
 import org.apache.flink.table.data.RowData;
 import org.apache.flink.table.data.StringData;
-import org.apache.flink.types.Row;
 
 import java.time.Instant;
 import java.time.ZoneId;
@@ -42,13 +41,13 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
-// Output rows are built as RowData (the runtime's own format): no per-row conversion from Row.
+// Rows in and out are RowData (the runtime's own format): no per-row conversion to and from Row.
 @FunctionHint(output = @DataTypeHint(value =
         "ROW<k STRING, timeframe STRING, start_ms BIGINT, o DOUBLE, h DOUBLE, l DOUBLE, c DOUBLE, v DOUBLE, "
                 + "vw DOUBLE, n BIGINT, late_reason STRING, src_partition INT, src_offset BIGINT>",
         bridgedTo = RowData.class))
 public class BuildCandles extends ProcessTableFunction<RowData> {
-    /** The input columns, in this order (the job's `bars` view). */
+    /** The input columns, in this order (the job's `bars` view); read as RowData, without conversion. */
     public static final String INPUT_TYPE = "ROW<sym STRING, ev STRING, s BIGINT, e BIGINT, o DOUBLE, h DOUBLE, "
             + "l DOUBLE, c DOUBLE, v DOUBLE, vw DOUBLE, z DOUBLE, src_partition INT, src_offset BIGINT>";
 
@@ -67,6 +66,7 @@ public class BuildCandles extends ProcessTableFunction<RowData> {
     static final int SECOND = 0, MINUTE = 1, M5 = 2, M15 = 3, H1 = 4, D1 = 5;
     static final String[] TIMEFRAME = {null, "1m", "5m", "15m", "1h", "1d"};
     static final StringData[] TIMEFRAME_DATA = new StringData[TIMEFRAME.length];
+    static final StringData AM = StringData.fromString("AM");
 
     static {
         for (int i = 1; i < TIMEFRAME.length; i++) {
@@ -142,37 +142,37 @@ public class BuildCandles extends ProcessTableFunction<RowData> {
             @StateHint(name = "meta", ttl = NO_TTL) Meta meta,
             @StateHint(name = "children", ttl = NO_TTL) MapView<Long, Vals> children,
             @StateHint(name = "accs", ttl = NO_TTL) MapView<Long, Acc> accs,
-            @ArgumentHint(value = ArgumentTrait.SET_SEMANTIC_TABLE, name = "input", type = @DataTypeHint(INPUT_TYPE))
-            Row bar)
+            @ArgumentHint(value = ArgumentTrait.SET_SEMANTIC_TABLE, name = "input",
+                    type = @DataTypeHint(value = INPUT_TYPE, bridgedTo = RowData.class))
+            RowData bar)
             throws Exception {
-        String sym = (String) bar.getField(0);
-        String ev = (String) bar.getField(1);
-        long start = (Long) bar.getField(2);
-        long end = (Long) bar.getField(3);
+        boolean am = AM.equals(bar.getString(1));
+        long start = bar.getLong(2);
+        long end = bar.getLong(3);
         if (start < meta.evictedBefore) {
             collect(GenericRowData.of(null, null, start, null, null, null, null, null, null, null,
                     StringData.fromString("late: the job's state for the New York day of " + Instant.ofEpochMilli(start)
                             + " was evicted (bars end at " + Instant.ofEpochMilli(meta.maxEnd)
                             + "); this bar was not merged"),
-                    bar.getField(11), bar.getField(12)));
+                    bar.getInt(11), bar.getLong(12)));
             return;
         }
         boolean late = start < meta.maxEnd - lateness();
         if (!late && end > meta.maxEnd) {
             meta.maxEnd = end;
         }
-        double v = (Double) bar.getField(8);
-        double z = (Double) bar.getField(10);
+        double v = bar.getDouble(8);
+        double z = bar.getDouble(10);
         long trades = z > 0 ? Math.max(1L, (long) Math.rint(v / z)) : 0L;
-        double vw = (Double) bar.getField(9);
-        Vals values = Vals.of((Double) bar.getField(4), (Double) bar.getField(5), (Double) bar.getField(6),
-                (Double) bar.getField(7), v, vw * v, trades);
+        double vw = bar.getDouble(9);
+        Vals values = Vals.of(bar.getDouble(4), bar.getDouble(5), bar.getDouble(6), bar.getDouble(7), v, vw * v,
+                trades);
         values.vw = vw;
         long minute = start - Math.floorMod(start, MINUTE_MS);
         Vals minuteVals;
         if (late) {
-            minuteVals = lateMinute("AM".equals(ev), children.get(key(MINUTE, minute)), values);
-        } else if ("AM".equals(ev)) {
+            minuteVals = lateMinute(am, children.get(key(MINUTE, minute)), values);
+        } else if (am) {
             Acc acc = accs.get(key(MINUTE, minute));
             if (acc == null) {
                 acc = new Acc();
@@ -190,7 +190,7 @@ public class BuildCandles extends ProcessTableFunction<RowData> {
             }
             minuteVals.vw = minuteVals.vwap();
         }
-        String keyPrefix = sym + "|";
+        String keyPrefix = bar.getString(0).toString() + "|";
         emit(keyPrefix, MINUTE, minute, minuteVals, minuteVals.vw);
         Vals child = minuteVals;
         long childStart = minute;
