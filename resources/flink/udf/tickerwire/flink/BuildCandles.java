@@ -53,7 +53,7 @@ public class BuildCandles extends ProcessTableFunction<RowData> {
 
     /**
      * Without a declared TTL a PTF's state is TTL-wrapped "to allow enabling it later", and TTL'd map
-     * state runs an incremental cleanup that copies entries on every access (it made the job ~50x
+     * state runs an incremental cleanup that copies entries on every access (it made the job ~10x
      * slower). State is bounded here by the eviction below instead.
      */
     static final String NO_TTL = "0 ms";
