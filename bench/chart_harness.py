@@ -18,6 +18,7 @@ and PyQt6 (finplot's venv) alike. It must not import ``app`` or ``backend``.
 
 from __future__ import annotations
 
+import abc
 import argparse
 import json
 import os
@@ -39,7 +40,7 @@ MIN_SAMPLES = 20
 PAN_SECONDS = 3.0
 
 
-class ChartAdapter:
+class ChartAdapter(abc.ABC):
     """What the harness needs from one chart implementation.
 
     ``setup`` builds and shows an empty window of WIDTH×HEIGHT and prepares the input in the
@@ -49,38 +50,40 @@ class ChartAdapter:
     name = "?"
     binding = "?"
 
+    @abc.abstractmethod
     def setup(self, rows: list[tuple]) -> None:
-        raise NotImplementedError
+        """Build and show the empty window; convert ``rows`` to the implementation's format."""
 
     @property
+    @abc.abstractmethod
     def viewport(self):
         """The QGraphicsView's viewport widget (for synchronous repaints)."""
-        raise NotImplementedError
 
     @property
+    @abc.abstractmethod
     def frame_listeners(self) -> list:
         """Callables run after each ``paintEvent`` of the chart's view."""
-        raise NotImplementedError
 
     @property
+    @abc.abstractmethod
     def n(self) -> int:
-        raise NotImplementedError
+        """How many candles the chart holds."""
 
+    @abc.abstractmethod
     def load(self) -> None:
         """Show the data, following the live edge (LIVE_WINDOW candles)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def tick(self, k: int) -> None:
         """Change the live (last) candle: high grows a little, close moves, volume grows."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def append(self) -> None:
         """A new minute begins: append one candle."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def set_x_range(self, x0: float, x1: float) -> None:
         """Show candle indices ``[x0, x1]`` as a user's zoom or pan would (y fitted to them)."""
-        raise NotImplementedError
 
     def close(self) -> None:
         pass

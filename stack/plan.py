@@ -562,7 +562,7 @@ def _flink_job(spec: StackSpec, n: _Names, image: str) -> ContainerPlan:
     """The job client: submits ``candles_job.py`` to the cluster and stays attached while it runs."""
     jars = ";".join(f"file://{JOB_HOME}/jars/{name}" for name in ("flink-sql-connector-kafka.jar",
                                                                    "tickerwire-flink-udf.jar"))
-    return _job_client(n, image, "flink-job", "tickerwire-candles", f"{JOB_HOME}/candles_job.py",
+    return _job_client(n, image, "flink-job", "tickerwire-candles", f"{JOB_HOME}/resources/flink/candles_job.py",
                        ("--jars", jars, "--parallelism", str(spec.parallelism), "--checkpoint-dir", CHECKPOINTS))
 
 
@@ -646,11 +646,10 @@ def flink_build(spec: StackSpec) -> ImageBuild:
     """
     job = RESOURCES / "flink"
     context = [("Dockerfile", "resources/docker/flink/Dockerfile"),
-               ("job/candles_job.py", "resources/flink/candles_job.py"),
-               ("job/requirements.txt", "resources/flink/requirements.txt"),
-               ("job/resources/flink/impact_job.py", "resources/flink/impact_job.py")]
-    # The impact job imports the app's pure modules (backend.signals.impact, backend.bus.schema …).
-    for source in sorted((REPO_ROOT / "backend").rglob("*.py")):
+               ("job/requirements.txt", "resources/flink/requirements.txt")]
+    # Both jobs and the module they share, laid out as in the repository; the impact job also imports the
+    # app's pure modules (backend.signals.impact, backend.bus.schema …), found two levels up from it.
+    for source in [*sorted(job.glob("*.py")), *sorted((REPO_ROOT / "backend").rglob("*.py"))]:
         context.append((f"job/{source.relative_to(REPO_ROOT).as_posix()}", source.relative_to(REPO_ROOT).as_posix()))
     for source in sorted((job / "udf").rglob("*.java")):
         context.append((f"job/udf/{source.relative_to(job / 'udf').as_posix()}",

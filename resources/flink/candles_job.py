@@ -33,7 +33,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from pyflink.table import EnvironmentSettings, TableEnvironment
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # job_options, however the job is launched
+
+from job_options import kafka_source_sql, runtime_options  # noqa: E402
+from pyflink.table import EnvironmentSettings, TableEnvironment  # noqa: E402
 
 #: Marker line that stack.local.flink waits for.
 RUNNING_MARKER = "TICKERWIRE JOB RUNNING"
@@ -62,20 +65,9 @@ def configure(env: TableEnvironment, args: argparse.Namespace) -> None:
     """Runtime options: jars, parallelism, checkpoints, restarts."""
     config = env.get_config()
     options = {
-        "pipeline.jars": args.jars,
-        "pipeline.name": "tickerwire-candles",
-        "parallelism.default": str(args.parallelism),
-        "execution.checkpointing.interval": f"{args.checkpoint_interval_ms} ms",
+        **runtime_options(args, "tickerwire-candles"),
         # The SQL runtime does not hold on to records it passed on: chained operators need not copy them.
         "pipeline.object-reuse": "true",
-        "execution.checkpointing.storage": "filesystem",
-        "execution.checkpointing.dir": Path(args.checkpoint_dir).resolve().as_uri(),
-        "execution.checkpointing.num-retained": "2",
-        # A checkpoint that fails while the broker is away must not restart the job.
-        "execution.checkpointing.tolerable-failed-checkpoints": "1000",
-        "restart-strategy.type": "fixed-delay",
-        "restart-strategy.fixed-delay.attempts": "1000",
-        "restart-strategy.fixed-delay.delay": "2 s",
         # Candles are upserts by key already; the sink needs no materialising operator in front of it.
         "table.exec.sink.upsert-materialize": "NONE",
     }
@@ -83,35 +75,13 @@ def configure(env: TableEnvironment, args: argparse.Namespace) -> None:
         config.set(key, value)
 
 
-def _kafka_source(name: str, topic: str, args: argparse.Namespace) -> str:
-    return f"""
-        CREATE TABLE {name} (
-            k STRING,
-            payload STRING,
-            src_topic STRING METADATA FROM 'topic' VIRTUAL,
-            src_partition INT METADATA FROM 'partition' VIRTUAL,
-            src_offset BIGINT METADATA FROM 'offset' VIRTUAL
-        ) WITH (
-            'connector' = 'kafka',
-            'topic' = '{topic}',
-            'properties.bootstrap.servers' = '{args.bootstrap_servers}',
-            'properties.group.id' = '{args.group_id}',
-            'properties.auto.offset.reset' = 'earliest',
-            'scan.startup.mode' = 'group-offsets',
-            'key.format' = 'raw',
-            'key.fields' = 'k',
-            'value.format' = 'raw',
-            'value.fields-include' = 'EXCEPT_KEY'
-        )"""
-
-
 def create_tables(env: TableEnvironment, args: argparse.Namespace) -> None:
     """Sources, sinks and the parsing functions."""
     env.execute_sql("CREATE TEMPORARY FUNCTION parse_bar AS 'tickerwire.flink.ParseBar' LANGUAGE JAVA")
     env.execute_sql("CREATE TEMPORARY FUNCTION parse_article AS 'tickerwire.flink.ParseArticle' LANGUAGE JAVA")
     env.execute_sql("CREATE TEMPORARY FUNCTION build_candles AS 'tickerwire.flink.BuildCandles' LANGUAGE JAVA")
-    env.execute_sql(_kafka_source("prices_in", args.prices_topic, args))
-    env.execute_sql(_kafka_source("news_in", args.news_topic, args))
+    env.execute_sql(kafka_source_sql("prices_in", args.prices_topic, args))
+    env.execute_sql(kafka_source_sql("news_in", args.news_topic, args))
     servers = args.bootstrap_servers
     env.execute_sql(f"""
         CREATE TABLE candles_out (

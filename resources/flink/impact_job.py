@@ -32,7 +32,9 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))  # this client imports backend; the workers get it by add_python_file
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # job_options, however the job is launched
 
+from job_options import kafka_source_sql, runtime_options  # noqa: E402
 from pyflink.common import Configuration, Row, Types  # noqa: E402
 from pyflink.datastream import StreamExecutionEnvironment  # noqa: E402
 from pyflink.datastream.functions import FlatMapFunction, KeyedCoProcessFunction  # noqa: E402
@@ -154,28 +156,6 @@ class FollowImpacts(KeyedCoProcessFunction):
 # -- the job ----------------------------------------------------------------------------------------
 
 
-def _kafka_source_sql(name: str, topic: str, args: argparse.Namespace) -> str:
-    return f"""
-        CREATE TABLE {name} (
-            k STRING,
-            payload STRING,
-            src_topic STRING METADATA FROM 'topic' VIRTUAL,
-            src_partition INT METADATA FROM 'partition' VIRTUAL,
-            src_offset BIGINT METADATA FROM 'offset' VIRTUAL
-        ) WITH (
-            'connector' = 'kafka',
-            'topic' = '{topic}',
-            'properties.bootstrap.servers' = '{args.bootstrap_servers}',
-            'properties.group.id' = '{args.group_id}',
-            'properties.auto.offset.reset' = 'earliest',
-            'scan.startup.mode' = 'group-offsets',
-            'key.format' = 'raw',
-            'key.fields' = 'k',
-            'value.format' = 'raw',
-            'value.fields-include' = 'EXCEPT_KEY'
-        )"""
-
-
 def latest_checkpoint(directory: Path) -> Path | None:
     """The newest completed checkpoint (``chk-N`` with ``_metadata``) under ``directory``, if any."""
     done = [p.parent for p in directory.glob("*/chk-*/_metadata")]
@@ -186,20 +166,10 @@ def configuration(args: argparse.Namespace) -> Configuration:
     """Jars, the workers' python, checkpoints kept on stop and resumed from (the newest one, if any)."""
     checkpoints = Path(args.checkpoint_dir).resolve()
     options = {
-        "pipeline.jars": args.jars,
-        "pipeline.name": "tickerwire-impacts",
-        "parallelism.default": str(args.parallelism),
+        **runtime_options(args, "tickerwire-impacts"),
         "python.executable": sys.executable,
         "python.client.executable": sys.executable,
-        "execution.checkpointing.interval": f"{args.checkpoint_interval_ms} ms",
-        "execution.checkpointing.storage": "filesystem",
-        "execution.checkpointing.dir": checkpoints.as_uri(),
-        "execution.checkpointing.num-retained": "2",
         "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
-        "execution.checkpointing.tolerable-failed-checkpoints": "1000",
-        "restart-strategy.type": "fixed-delay",
-        "restart-strategy.fixed-delay.attempts": "1000",
-        "restart-strategy.fixed-delay.delay": "2 s",
     }
     resume = latest_checkpoint(checkpoints)
     if resume is not None:
@@ -214,8 +184,8 @@ def configuration(args: argparse.Namespace) -> Configuration:
 
 def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, args: argparse.Namespace):
     """Sources → parse → keyed impact state → impacts and dead-letter sinks, as one statement set."""
-    t_env.execute_sql(_kafka_source_sql("candles_in", args.candles_topic, args))
-    t_env.execute_sql(_kafka_source_sql("articles_in", args.articles_topic, args))
+    t_env.execute_sql(kafka_source_sql("candles_in", args.candles_topic, args))
+    t_env.execute_sql(kafka_source_sql("articles_in", args.articles_topic, args))
     servers = args.bootstrap_servers
     t_env.execute_sql(f"""
         CREATE TABLE impacts_out (k STRING, payload STRING) WITH (

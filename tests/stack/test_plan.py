@@ -204,7 +204,9 @@ def test_flink_build_context_holds_the_job_and_a_verified_connector(default_plan
     build = default_plan.builds[0]
     context = dict(build.context)
     assert context["Dockerfile"] == "resources/docker/flink/Dockerfile"
-    assert context["job/candles_job.py"] == "resources/flink/candles_job.py"
+    for script in ("candles_job.py", "impact_job.py", "job_options.py"):
+        assert context[f"job/resources/flink/{script}"] == f"resources/flink/{script}"
+    assert context["job/backend/signals/impact.py"] == "backend/signals/impact.py"
     assert any(path.startswith("job/udf/") and path.endswith(".java") for path in context)
     args = dict(build.buildargs)
     assert args["PYFLINK_VERSION"] == FLINK_VERSION and args["FLINK_IMAGE"] == IMAGES["flink"]

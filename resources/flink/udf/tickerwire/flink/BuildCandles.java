@@ -39,7 +39,7 @@ import java.time.Instant;
 import java.time.ZoneId;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
+import java.util.function.LongPredicate;
 
 // Rows in and out are RowData (the runtime's own format): no per-row conversion to and from Row.
 @FunctionHint(output = @DataTypeHint(value =
@@ -252,25 +252,20 @@ public class BuildCandles extends ProcessTableFunction<RowData> {
 
     private static void removeSecondsBetween(MapView<Long, Vals> children, MapView<Long, Acc> accs, long from,
                                              long to) throws Exception {
-        List<Long> stale = new ArrayList<>();
-        for (Long k : children.keys()) {
-            long start = k >> 3;
-            if ((k & 7) == SECOND && start >= from && start < to) {
-                stale.add(k);
+        removeKeys(children, k -> (k & 7) == SECOND && (k >> 3) >= from && (k >> 3) < to);
+        removeKeys(accs, k -> (k & 7) == MINUTE && (k >> 3) >= from && (k >> 3) < to);
+    }
+
+    /** Remove the entries whose key matches (collected first: a MapView cannot be changed while iterated). */
+    private static void removeKeys(MapView<Long, ?> view, LongPredicate stale) throws Exception {
+        List<Long> keys = new ArrayList<>();
+        for (Long k : view.keys()) {
+            if (stale.test(k)) {
+                keys.add(k);
             }
         }
-        for (Long k : stale) {
-            children.remove(k);
-        }
-        stale.clear();
-        for (Long k : accs.keys()) {
-            long start = k >> 3;
-            if ((k & 7) == MINUTE && start >= from && start < to) {
-                stale.add(k);
-            }
-        }
-        for (Long k : stale) {
-            accs.remove(k);
+        for (Long k : keys) {
+            view.remove(k);
         }
     }
 
@@ -341,24 +336,8 @@ public class BuildCandles extends ProcessTableFunction<RowData> {
             return;
         }
         meta.evictedBefore = cutoff;
-        List<Long> stale = new ArrayList<>();
-        for (Map.Entry<Long, Vals> entry : children.entries()) {
-            if ((entry.getKey() >> 3) < cutoff) {
-                stale.add(entry.getKey());
-            }
-        }
-        for (Long k : stale) {
-            children.remove(k);
-        }
-        stale.clear();
-        for (Map.Entry<Long, Acc> entry : accs.entries()) {
-            if ((entry.getKey() >> 3) < cutoff) {
-                stale.add(entry.getKey());
-            }
-        }
-        for (Long k : stale) {
-            accs.remove(k);
-        }
+        removeKeys(children, k -> (k >> 3) < cutoff);
+        removeKeys(accs, k -> (k >> 3) < cutoff);
     }
 
     /** The allowed lateness (ms): the oracle's default, 15 minutes. */
