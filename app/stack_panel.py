@@ -197,12 +197,16 @@ class StackPanel(QWidget):
         backend = self._backend
         self._submit("logs", lambda: (service, backend.logs(service)))
 
-    def shutdown(self) -> None:
-        """Cancel a start in progress and stop the worker threads (does not stop the stack)."""
+    def shutdown(self, wait: bool = False) -> None:
+        """Cancel a start in progress and stop the worker threads (does not stop the stack).
+
+        ``wait`` also waits for calls already running (tests, before deleting the panel); the window
+        never does, so that closing it never blocks the GUI thread on the Docker engine.
+        """
         self._closing = True
         self._timer.stop()
         self._cancel.set()
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown(wait=wait, cancel_futures=True)
 
     def _report_progress(self, progress) -> None:
         """Called on worker threads by the backend."""

@@ -42,7 +42,9 @@ def make_panel(qtbot, base_url: str) -> StackPanel:
     spec = StackSpec(name="twgui", ports=Ports(*free_ports(7)))
     panel = StackPanel(lambda: DockerBackend(spec, base_url=base_url, credentials=lambda: CREDENTIALS,
                                              poll_s=0.01, health_timeout_s=10))
-    qtbot.addWidget(panel)
+    # Deleted only once its worker threads are done: a panel deleted while a call was still running
+    # crashed Qt's event processing in a later test (seen in CI).
+    qtbot.addWidget(panel, before_close_func=lambda p: p.shutdown(wait=True))
     panel.show()
     qtbot.waitUntil(lambda: panel.state == "idle", timeout=10_000)
     return panel
@@ -137,7 +139,7 @@ def test_a_backend_that_cannot_be_made_is_reported(qtbot):
         raise ImportError("the Docker stack needs the Docker SDK: pip install 'tickerwire[docker]'")
 
     panel = StackPanel(broken)
-    qtbot.addWidget(panel)
+    qtbot.addWidget(panel, before_close_func=lambda p: p.shutdown(wait=True))
     with qtbot.waitSignal(panel.error_occurred, timeout=10_000) as error:
         pass
     assert "pip install 'tickerwire[docker]'" in error.args[0]
