@@ -112,7 +112,7 @@ def test_apply_brings_every_service_up_in_order_then_teardown_keeps_or_deletes_d
     assert any("mc mb --ignore-existing local/warehouse" in c for c in commands)
 
     build = engine.builds[0]
-    assert build["tag"] == the_plan.builds[0].tag and "job/candles_job.py" in build["files"]
+    assert build["tag"] == the_plan.builds[0].tag and "job/resources/flink/candles_job.py" in build["files"]
     assert build["buildargs"]["PYFLINK_VERSION"] and build["labels"] == {"io.tickerwire.stack": "twtest"}
     pulls = [e for e in progress.events if e.phase == "pull" and e.subject == "influxdb:2.7.12" and e.total]
     assert pulls[-1].current == pulls[-1].total == 24_000_000
