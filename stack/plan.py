@@ -563,7 +563,8 @@ def _flink_job(spec: StackSpec, n: _Names, image: str) -> ContainerPlan:
     jars = ";".join(f"file://{JOB_HOME}/jars/{name}" for name in ("flink-sql-connector-kafka.jar",
                                                                    "tickerwire-flink-udf.jar"))
     return _job_client(n, image, "flink-job", "tickerwire-candles", f"{JOB_HOME}/resources/flink/candles_job.py",
-                       ("--jars", jars, "--parallelism", str(spec.parallelism), "--checkpoint-dir", CHECKPOINTS))
+                       ("--jars", jars, "--parallelism", str(spec.parallelism),
+                        "--checkpoint-dir", f"{CHECKPOINTS}/candles"))
 
 
 def _flink_impact_job(spec: StackSpec, n: _Names, image: str) -> ContainerPlan:

@@ -4,11 +4,12 @@ Runs in its own venv (``python -m stack.local prepare flink``) as a local mini-c
 
     python candles_job.py --bootstrap-servers 127.0.0.1:9092 --jars file:///…connector.jar;file:///…udf.jar
 
-Everything per row stays in the JVM: Flink SQL around three Java functions (``udf/``).
+Everything per row stays in the JVM: Flink SQL around Java code (``udf/``).
 ``parse_bar``/``parse_article`` parse a message once and say why it is invalid;
-``build_candles`` is a process table function partitioned by symbol that keeps the
-symbol's open buckets in Flink state and applies the embedded aggregator's rules
-(``backend/processing/aggregator.py``, the oracle) bar by bar, in arrival order:
+``BuildCandles`` is a keyed stream operator (one key per symbol, wired in between the SQL
+with ``toDataStream``/``fromDataStream``) that keeps the symbol's open buckets in Flink state
+and applies the embedded aggregator's rules (``backend/processing/aggregator.py``, the oracle)
+bar by bar, in arrival order:
 
 * the latest ``AM`` bar of a minute wins in full, else the minute is built from its
   ``A`` bars, each (symbol, second) an upsert — a correction updates every candle above it;
@@ -20,11 +21,12 @@ symbol's open buckets in Flink state and applies the embedded aggregator's rules
   of minutes behind it leave state, and so do New York days before its previous day. A bar
   for an evicted day goes to the dead-letter topic with its partition and offset (empty payload).
 
-Each bar yields its five changed candles; the upsert-kafka sink keeps the latest per
-key in its buffer and flushes every ``--sink-flush-ms``, so a burst of bars for one
-minute costs one message per candle per flush. Candles are keyed
+Each bar changes five candles; the operator keeps the latest version of each and sends
+them every ``--sink-flush-ms`` and before every checkpoint barrier, so a burst of bars for
+one minute costs one message per candle per flush. Candles are keyed
 ``symbol|timeframe|start_ms``. Malformed messages go to the dead-letter topic with the
 reason, the original payload and its topic/partition/offset; the job keeps running.
+A restarted job resumes from its newest checkpoint (state and offsets), if there is one.
 """
 
 from __future__ import annotations
@@ -35,8 +37,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # job_options, however the job is launched
 
-from job_options import kafka_source_sql, runtime_options  # noqa: E402
-from pyflink.table import EnvironmentSettings, TableEnvironment  # noqa: E402
+from job_options import configuration, kafka_source_sql  # noqa: E402
+from pyflink.datastream import StreamExecutionEnvironment  # noqa: E402
+from pyflink.java_gateway import get_gateway  # noqa: E402
+from pyflink.table import StreamTableEnvironment, Table  # noqa: E402
 
 #: Marker line that stack.local.flink waits for.
 RUNNING_MARKER = "TICKERWIRE JOB RUNNING"
@@ -57,46 +61,36 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--checkpoint-interval-ms", type=int, default=10_000,
                         help="also how much input a restarted job re-reads at most (candles are idempotent upserts)")
     parser.add_argument("--checkpoint-dir", required=True, help="directory for checkpoints (state outgrows memory)")
-    parser.add_argument("--sink-flush-ms", type=int, default=100)
+    parser.add_argument("--sink-flush-ms", type=int, default=100,
+                        help="how long changed candles are coalesced before they are sent (0: at once)")
     return parser.parse_args(argv)
 
 
-def configure(env: TableEnvironment, args: argparse.Namespace) -> None:
-    """Runtime options: jars, parallelism, checkpoints, restarts."""
-    config = env.get_config()
-    options = {
-        **runtime_options(args, "tickerwire-candles"),
-        # The SQL runtime does not hold on to records it passed on: chained operators need not copy them.
+def options() -> dict[str, str]:
+    """The candle job's own runtime options, on top of :func:`job_options.configuration`'s."""
+    return {
+        # The SQL runtime and BuildCandles do not hold on to records they passed on: chained operators need not copy.
         "pipeline.object-reuse": "true",
         # Candles are upserts by key already; the sink needs no materialising operator in front of it.
         "table.exec.sink.upsert-materialize": "NONE",
     }
-    for key, value in options.items():
-        config.set(key, value)
 
 
-def create_tables(env: TableEnvironment, args: argparse.Namespace) -> None:
+def create_tables(env: StreamTableEnvironment, args: argparse.Namespace) -> None:
     """Sources, sinks and the parsing functions."""
     env.execute_sql("CREATE TEMPORARY FUNCTION parse_bar AS 'tickerwire.flink.ParseBar' LANGUAGE JAVA")
     env.execute_sql("CREATE TEMPORARY FUNCTION parse_article AS 'tickerwire.flink.ParseArticle' LANGUAGE JAVA")
-    env.execute_sql("CREATE TEMPORARY FUNCTION build_candles AS 'tickerwire.flink.BuildCandles' LANGUAGE JAVA")
     env.execute_sql(kafka_source_sql("prices_in", args.prices_topic, args))
     env.execute_sql(kafka_source_sql("news_in", args.news_topic, args))
     servers = args.bootstrap_servers
     env.execute_sql(f"""
-        CREATE TABLE candles_out (
-            k STRING, `type` STRING, `version` INT, symbol STRING, timeframe STRING, start_ms BIGINT,
-            `open` DOUBLE, high DOUBLE, low DOUBLE, `close` DOUBLE, volume DOUBLE, vwap DOUBLE, trades BIGINT,
-            PRIMARY KEY (k) NOT ENFORCED
-        ) WITH (
+        CREATE TABLE candles_out (k STRING, payload STRING, PRIMARY KEY (k) NOT ENFORCED) WITH (
             'connector' = 'upsert-kafka',
             'topic' = '{args.candles_topic}',
             'properties.bootstrap.servers' = '{servers}',
             'key.format' = 'raw',
-            'value.format' = 'json',
-            'value.fields-include' = 'EXCEPT_KEY',
-            'sink.buffer-flush.max-rows' = '20000',
-            'sink.buffer-flush.interval' = '{args.sink_flush_ms} ms'
+            'value.format' = 'raw',
+            'value.fields-include' = 'EXCEPT_KEY'
         )""")
     env.execute_sql(f"""
         CREATE TABLE articles_out (k STRING, payload STRING) WITH (
@@ -120,20 +114,18 @@ def create_tables(env: TableEnvironment, args: argparse.Namespace) -> None:
         )""")
 
 
-def create_views(env: TableEnvironment) -> None:
-    """Parse once, then one stateful function per symbol: ``bars`` → ``built`` (candles and late bars)."""
+def create_views(env: StreamTableEnvironment, args: argparse.Namespace) -> None:
+    """Parse each message once, then the keyed candle operator: ``prices_parsed`` → ``built`` (candles
+    as topic key and JSON record, and late bars) and ``prices_invalid`` (messages that are no bar)."""
     env.execute_sql("""
         CREATE TEMPORARY VIEW prices_parsed AS
-        SELECT k, payload, src_topic, src_partition, src_offset,
-               p.ev, p.sym, p.s, p.e, p.o, p.h, p.l, p.c, p.v, p.vw, p.z, p.error
+        SELECT p.sym, p.ev, p.s, p.e, p.o, p.h, p.l, p.c, p.v, p.vw, p.z, src_partition, src_offset,
+               p.error, src_topic, k, payload
         FROM (SELECT *, parse_bar(payload) AS p FROM prices_in)""")
-    env.execute_sql("""
-        CREATE TEMPORARY VIEW bars AS
-        SELECT sym, ev, s, e, o, h, l, c, v, vw, z, src_partition, src_offset
-        FROM prices_parsed WHERE error IS NULL""")
-    env.execute_sql("""
-        CREATE TEMPORARY VIEW built AS
-        SELECT * FROM build_candles(input => TABLE bars PARTITION BY sym, uid => 'build-candles-v1')""")
+    build_candles = get_gateway().jvm.tickerwire.flink.BuildCandles
+    attached = build_candles.attach(env._j_tenv, env.from_path("prices_parsed")._j_table, args.sink_flush_ms)
+    env.create_temporary_view("built", Table(attached.built(), env))
+    env.create_temporary_view("prices_invalid", Table(attached.invalid(), env))
 
 
 def _dead_letters(source: str, parser: str) -> str:
@@ -142,13 +134,10 @@ def _dead_letters(source: str, parser: str) -> str:
             f"FROM (SELECT *, {parser}(payload) AS p FROM {source}) WHERE p.error IS NOT NULL")
 
 
-def build(env: TableEnvironment, args: argparse.Namespace):
+def build(env: StreamTableEnvironment, args: argparse.Namespace):
     """The statement set: candles, articles and dead letters (malformed records, bars too late to merge)."""
     statements = env.create_statement_set()
-    statements.add_insert_sql(
-        "INSERT INTO candles_out "
-        "SELECT k, 'candle', 1, sym, timeframe, start_ms, "
-        "o, h, l, c, v, vw, n FROM built WHERE late_reason IS NULL")
+    statements.add_insert_sql("INSERT INTO candles_out SELECT k, payload FROM built WHERE late_reason IS NULL")
     statements.add_insert_sql(
         "INSERT INTO articles_out SELECT p.id, payload "
         "FROM (SELECT payload, parse_article(payload) AS p FROM news_in) WHERE p.error IS NULL")
@@ -156,7 +145,7 @@ def build(env: TableEnvironment, args: argparse.Namespace):
     statements.add_insert_sql(
         "INSERT INTO dead_letters_out "
         f"SELECT 'dead_letter', 1, src_topic, src_partition, src_offset, k, error, payload, {now_ms} "
-        "FROM prices_parsed WHERE error IS NOT NULL"
+        "FROM prices_invalid"
         f" UNION ALL SELECT 'dead_letter', 1, '{args.prices_topic}', src_partition, src_offset, sym, late_reason, "
         f"'', {now_ms} FROM built WHERE late_reason IS NOT NULL"
         " UNION ALL " + _dead_letters("news_in", "parse_article"))
@@ -166,14 +155,16 @@ def build(env: TableEnvironment, args: argparse.Namespace):
 def main(argv: list[str]) -> int:
     """Submit the job to a local mini-cluster and block until it ends."""
     args = parse_args(argv)
-    env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
-    configure(env, args)
-    create_tables(env, args)
-    create_views(env)
-    result = build(env, args).execute()
-    job_id = result.get_job_client().get_job_id() if result.get_job_client() else "?"
-    print(f"{RUNNING_MARKER} {job_id}", flush=True)
-    result.wait()
+    env = StreamExecutionEnvironment.get_execution_environment(
+        configuration(args, "tickerwire-candles", options()))
+    env.add_jars(*args.jars.split(";"))
+    t_env = StreamTableEnvironment.create(env)
+    create_tables(t_env, args)
+    create_views(t_env, args)
+    build(t_env, args).attach_as_datastream()
+    client = env.execute_async("tickerwire-candles")
+    print(f"{RUNNING_MARKER} {client.get_job_id()}", flush=True)
+    client.get_job_execution_result().result()
     return 0
 
 

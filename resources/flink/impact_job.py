@@ -34,8 +34,8 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))  # this client imports backend; the workers get it by add_python_file
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # job_options, however the job is launched
 
-from job_options import kafka_source_sql, runtime_options  # noqa: E402
-from pyflink.common import Configuration, Row, Types  # noqa: E402
+from job_options import configuration, kafka_source_sql  # noqa: E402
+from pyflink.common import Row, Types  # noqa: E402
 from pyflink.datastream import StreamExecutionEnvironment  # noqa: E402
 from pyflink.datastream.functions import FlatMapFunction, KeyedCoProcessFunction  # noqa: E402
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor  # noqa: E402
@@ -156,32 +156,6 @@ class FollowImpacts(KeyedCoProcessFunction):
 # -- the job ----------------------------------------------------------------------------------------
 
 
-def latest_checkpoint(directory: Path) -> Path | None:
-    """The newest completed checkpoint (``chk-N`` with ``_metadata``) under ``directory``, if any."""
-    done = [p.parent for p in directory.glob("*/chk-*/_metadata")]
-    return max(done, key=lambda p: p.stat().st_mtime, default=None)
-
-
-def configuration(args: argparse.Namespace) -> Configuration:
-    """Jars, the workers' python, checkpoints kept on stop and resumed from (the newest one, if any)."""
-    checkpoints = Path(args.checkpoint_dir).resolve()
-    options = {
-        **runtime_options(args, "tickerwire-impacts"),
-        "python.executable": sys.executable,
-        "python.client.executable": sys.executable,
-        "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
-    }
-    resume = latest_checkpoint(checkpoints)
-    if resume is not None:
-        options["execution.state-recovery.path"] = resume.as_uri()
-        options["execution.state-recovery.ignore-unclaimed-state"] = "true"
-        print(f"resuming from {resume}", flush=True)
-    config = Configuration()
-    for key, value in options.items():
-        config.set_string(key, value)
-    return config
-
-
 def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, args: argparse.Namespace):
     """Sources → parse → keyed impact state → impacts and dead-letter sinks, as one statement set."""
     t_env.execute_sql(kafka_source_sql("candles_in", args.candles_topic, args))
@@ -228,7 +202,10 @@ def main(argv: list[str]) -> int:
     """Submit the job to a local mini-cluster and block until it ends."""
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    env = StreamExecutionEnvironment.get_execution_environment(configuration(args))
+    env = StreamExecutionEnvironment.get_execution_environment(configuration(args, "tickerwire-impacts", {
+        "python.executable": sys.executable,
+        "python.client.executable": sys.executable,
+    }))
     env.add_jars(*args.jars.split(";"))
     env.add_python_file(str(REPO_ROOT / "backend"))
     t_env = StreamTableEnvironment.create(env)

@@ -1,7 +1,7 @@
-"""What the candle job and the impact job share: the Kafka source table and the runtime options.
+"""What the candle job and the impact job share: the Kafka source table and the runtime configuration.
 
-Standard library only: both jobs import it from their own directory, in the Flink venv or the
-Flink image, before PyFlink is loaded.
+Both jobs import it from their own directory, in the Flink venv or the Flink image; PyFlink is
+imported only when a configuration is built.
 """
 
 from __future__ import annotations
@@ -34,9 +34,18 @@ def kafka_source_sql(name: str, topic: str, args: argparse.Namespace) -> str:
         )"""
 
 
-def runtime_options(args: argparse.Namespace, job_name: str) -> dict[str, str]:
-    """Jars, name, parallelism, filesystem checkpoints and a restart strategy that outlasts a broker outage."""
-    return {
+def latest_checkpoint(directory: Path) -> Path | None:
+    """The newest completed checkpoint (``chk-N`` with ``_metadata``) under ``directory``, if any."""
+    done = [p.parent for p in directory.glob("*/chk-*/_metadata")]
+    return max(done, key=lambda p: p.stat().st_mtime, default=None)
+
+
+def configuration(args: argparse.Namespace, job_name: str, extra: dict[str, str]):
+    """The job's Flink configuration: jars, name, parallelism, filesystem checkpoints kept on stop and
+    resumed from (the newest one, if any), a restart strategy that outlasts a broker outage, and ``extra``."""
+    from pyflink.common import Configuration  # the caller's Flink venv; keeps this module importable without it
+
+    options = {
         "pipeline.jars": args.jars,
         "pipeline.name": job_name,
         "parallelism.default": str(args.parallelism),
@@ -44,9 +53,20 @@ def runtime_options(args: argparse.Namespace, job_name: str) -> dict[str, str]:
         "execution.checkpointing.storage": "filesystem",
         "execution.checkpointing.dir": Path(args.checkpoint_dir).resolve().as_uri(),
         "execution.checkpointing.num-retained": "2",
+        "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
         # A checkpoint that fails while the broker is away must not restart the job.
         "execution.checkpointing.tolerable-failed-checkpoints": "1000",
         "restart-strategy.type": "fixed-delay",
         "restart-strategy.fixed-delay.attempts": "1000",
         "restart-strategy.fixed-delay.delay": "2 s",
+        **extra,
     }
+    resume = latest_checkpoint(Path(args.checkpoint_dir).resolve())
+    if resume is not None:
+        options["execution.state-recovery.path"] = resume.as_uri()
+        options["execution.state-recovery.ignore-unclaimed-state"] = "true"
+        print(f"resuming from {resume}", flush=True)
+    config = Configuration()
+    for key, value in options.items():
+        config.set_string(key, value)
+    return config

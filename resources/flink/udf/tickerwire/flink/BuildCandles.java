@@ -1,7 +1,8 @@
 /*
- * Flink process table function build_candles(input => TABLE bars PARTITION BY sym): a symbol's
- * bars in arrival order in, its changed candles (1m, 5m, 15m, 1h, 1d) out. The stateful heart of
- * the candle job, in the JVM so that no row crosses into Python.
+ * The candle job's stateful heart: a keyed stream operator, one key per symbol, that turns the
+ * symbol's bars (in arrival order) into its candles (1m, 5m, 15m, 1h, 1d). It sits between the
+ * job's SQL (sources, parsing, sinks) through toDataStream/fromDataStream, with rows in the
+ * runtime's own RowData format, so no row crosses into Python or is converted on the way.
  *
  * Semantics are those of the embedded aggregator, backend/processing/aggregator.py (the oracle):
  *   - the latest AM bar of a minute wins in full; a minute without one is built from its A second
@@ -13,50 +14,78 @@
  *     (15 min). A bar behind it is repaired as the embedded pipeline repairs late bars (late.py):
  *     an AM bar replaces its minute, an A bar is added to it, and every roll-up above is re-folded
  *     exactly. Second bars of minutes behind the watermark leave state; New York days before the
- *     watermark's previous day are evicted. A bar for an evicted day comes out as a row with late_reason set
- *     (the job sends it to the dead-letter topic with its partition and offset), never silently dropped.
+ *     watermark's previous day are evicted. A bar for an evicted day comes out at once as a row with
+ *     late_reason set (the job sends it to the dead-letter topic with its partition and offset).
  *
  * State per symbol: `meta` (latest bar end, eviction horizon), `children` (every child's values,
  * keyed by start and level) and `accs` (per bucket: the fold of all children before the latest one,
  * plus the latest one). A child arriving in order costs a get and a put per level, whatever the
  * bucket's size; only a correction of an earlier child re-folds its bucket from `children`.
+ *
+ * Output is coalesced: each bar changes five candles, but only the latest version of each changed
+ * candle leaves the operator, every `flushMs` (a processing-time timer), before every checkpoint
+ * barrier (so a checkpoint never holds state whose candles were not sent) and at the end of input.
+ * Within a flush candles leave in the order they were first changed, so one symbol's minutes stay
+ * in time order. A burst of bars for one minute thus costs one row per candle per flush, not five
+ * rows per bar through the sink.
  */
 package tickerwire.flink;
 
-import org.apache.flink.table.annotation.ArgumentHint;
-import org.apache.flink.table.annotation.ArgumentTrait;
-import org.apache.flink.table.annotation.DataTypeHint;
-import org.apache.flink.table.annotation.FunctionHint;
-import org.apache.flink.table.annotation.StateHint;
-import org.apache.flink.table.api.dataview.MapView;
-import org.apache.flink.table.functions.FunctionContext;
-import org.apache.flink.table.functions.ProcessTableFunction;
+import org.apache.flink.api.common.functions.MapFunction;
+import org.apache.flink.api.common.state.MapState;
+import org.apache.flink.api.common.state.MapStateDescriptor;
+import org.apache.flink.api.common.state.ValueState;
+import org.apache.flink.api.common.state.ValueStateDescriptor;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.api.java.functions.KeySelector;
+import org.apache.flink.streaming.api.datastream.DataStream;
+import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
+import org.apache.flink.streaming.api.operators.OneInputStreamOperator;
+import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
+import org.apache.flink.table.api.DataTypes;
+import org.apache.flink.table.api.Table;
+import org.apache.flink.table.api.bridge.java.StreamTableEnvironment;
 import org.apache.flink.table.data.GenericRowData;
 import org.apache.flink.table.data.RowData;
 import org.apache.flink.table.data.StringData;
+import org.apache.flink.table.data.utils.ProjectedRowData;
+import org.apache.flink.table.runtime.typeutils.InternalTypeInfo;
+import org.apache.flink.table.types.DataType;
+import org.apache.flink.table.types.logical.LogicalType;
+import org.apache.flink.table.types.logical.RowType;
 
 import java.time.Instant;
 import java.time.ZoneId;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.function.LongPredicate;
 
-// Rows in and out are RowData (the runtime's own format): no per-row conversion to and from Row.
-@FunctionHint(output = @DataTypeHint(value =
-        "ROW<k STRING, timeframe STRING, start_ms BIGINT, o DOUBLE, h DOUBLE, l DOUBLE, c DOUBLE, v DOUBLE, "
-                + "vw DOUBLE, n BIGINT, late_reason STRING, src_partition INT, src_offset BIGINT>",
-        bridgedTo = RowData.class))
-public class BuildCandles extends ProcessTableFunction<RowData> {
-    /** The input columns, in this order (the job's `bars` view); read as RowData, without conversion. */
-    public static final String INPUT_TYPE = "ROW<sym STRING, ev STRING, s BIGINT, e BIGINT, o DOUBLE, h DOUBLE, "
-            + "l DOUBLE, c DOUBLE, v DOUBLE, vw DOUBLE, z DOUBLE, src_partition INT, src_offset BIGINT>";
-
+public class BuildCandles extends AbstractStreamOperator<RowData> implements OneInputStreamOperator<RowData, RowData> {
     /**
-     * Without a declared TTL a PTF's state is TTL-wrapped "to allow enabling it later", and TTL'd map
-     * state runs an incremental cleanup that copies entries on every access (it made the job ~10x
-     * slower). State is bounded here by the eviction below instead.
+     * The input columns, in this order (the job's `prices_parsed` view): the parsed bar, then `error`
+     * (why the message is not a valid bar, else null) and the raw message for dead letters.
      */
-    static final String NO_TTL = "0 ms";
+    public static final List<String> INPUT_COLUMNS = List.of("sym", "ev", "s", "e", "o", "h", "l", "c", "v", "vw",
+            "z", "src_partition", "src_offset", "error", "src_topic", "k", "payload");
+    /** What the operator reads of a valid bar: INPUT_COLUMNS' first fields (the raw message stays behind). */
+    static final int BAR_FIELDS = 13;
+    static final int ERROR = 13;
+    /**
+     * The output columns: a symbol's candle as its topic key and JSON record (late_reason null), or
+     * its bar too late to merge (late_reason set, with the bar's partition and offset).
+     */
+    static final DataType OUTPUT_TYPE = DataTypes.ROW(
+            DataTypes.FIELD("sym", DataTypes.STRING()),
+            DataTypes.FIELD("k", DataTypes.STRING()),
+            DataTypes.FIELD("payload", DataTypes.STRING()),
+            DataTypes.FIELD("late_reason", DataTypes.STRING()),
+            DataTypes.FIELD("src_partition", DataTypes.INT()),
+            DataTypes.FIELD("src_offset", DataTypes.BIGINT()));
+    /** Operator id: state in checkpoints and savepoints is found by it. */
+    public static final String UID = "build-candles-v2";
 
     static final long MINUTE_MS = 60_000L;
     static final long HOUR_MS = 3_600_000L;
@@ -65,14 +94,7 @@ public class BuildCandles extends ProcessTableFunction<RowData> {
     // Levels: a child of level k merges into a bucket of level k + 1.
     static final int SECOND = 0, MINUTE = 1, M5 = 2, M15 = 3, H1 = 4, D1 = 5;
     static final String[] TIMEFRAME = {null, "1m", "5m", "15m", "1h", "1d"};
-    static final StringData[] TIMEFRAME_DATA = new StringData[TIMEFRAME.length];
     static final StringData AM = StringData.fromString("AM");
-
-    static {
-        for (int i = 1; i < TIMEFRAME.length; i++) {
-            TIMEFRAME_DATA[i] = StringData.fromString(TIMEFRAME[i]);
-        }
-    }
     static final long[] LENGTH = {1_000L, MINUTE_MS, 5 * MINUTE_MS, 15 * MINUTE_MS, HOUR_MS, 0L};
 
     /**
@@ -130,31 +152,161 @@ public class BuildCandles extends ProcessTableFunction<RowData> {
         }
     }
 
-    private transient long cachedHour = Long.MIN_VALUE;
+    /** A candle waiting for the next flush: its symbol, level and start ... */
+    private record CandleKey(String symbol, int level, long start) {}
+
+    /** ... and its latest values, written as the candles topic's v1 JSON record (backend/bus/schema.py). */
+    private record Candle(double open, double high, double low, double close, double volume, double vwap,
+                          long trades) {
+        String json(CandleKey key, StringBuilder out) {
+            out.setLength(0);
+            out.append("{\"type\":\"candle\",\"version\":1,\"symbol\":");
+            Records.appendJsonString(out, key.symbol());
+            return out.append(",\"timeframe\":\"").append(TIMEFRAME[key.level()])
+                    .append("\",\"start_ms\":").append(key.start())
+                    .append(",\"open\":").append(open).append(",\"high\":").append(high)
+                    .append(",\"low\":").append(low).append(",\"close\":").append(close)
+                    .append(",\"volume\":").append(volume).append(",\"vwap\":").append(vwap)
+                    .append(",\"trades\":").append(trades).append('}').toString();
+        }
+    }
+
+    private final long flushMs;
+    private transient ValueState<Meta> metaState;
+    private transient MapState<Long, Vals> children;
+    private transient MapState<Long, Acc> accs;
+    private transient Map<CandleKey, Candle> pending;
+    private transient StringBuilder json;
+    private transient boolean flushScheduled;
+    private transient StreamRecord<RowData> outRecord;
+    private transient long cachedHour;
     private transient long cachedDay;
 
+    /** @param flushMs how long changed candles are coalesced before they leave (0: every bar's at once). */
+    public BuildCandles(long flushMs) {
+        this.flushMs = flushMs;
+    }
+
+    /** The operator's two tables: candles and late bars (OUTPUT_TYPE), invalid messages (INPUT_COLUMNS). */
+    public record Attached(Table built, Table invalid) {}
+
+    /**
+     * Wire the operator in between the job's SQL: `parsed` (INPUT_COLUMNS) in, converted to a stream
+     * once, so that the job reads and parses each message once; valid bars go keyed by symbol
+     * through the operator, invalid messages come back out as they are. Called from the PyFlink
+     * job through its gateway.
+     */
+    public static Attached attach(StreamTableEnvironment tableEnv, Table parsed, long flushMs) {
+        DataType inputType = parsed.getResolvedSchema().toPhysicalRowDataType();
+        RowType inputRow = (RowType) inputType.getLogicalType();
+        if (!inputRow.getFieldNames().equals(INPUT_COLUMNS)) {
+            throw new IllegalArgumentException("build-candles expects the columns " + INPUT_COLUMNS + ", got "
+                    + inputRow.getFieldNames());
+        }
+        DataStream<RowData> rows = tableEnv.toDataStream(parsed, inputType.bridgedTo(RowData.class));
+        RowType barRow = RowType.of(inputRow.getChildren().subList(0, BAR_FIELDS).toArray(new LogicalType[0]),
+                inputRow.getFieldNames().subList(0, BAR_FIELDS).toArray(new String[0]));
+        DataStream<RowData> built = rows
+                .filter(row -> row.isNullAt(ERROR)).name("valid bars")
+                .map(new BarFields(), InternalTypeInfo.of(barRow)).name("bar fields")
+                .keyBy(new SymbolOf(), Types.STRING)
+                .transform("build-candles", InternalTypeInfo.of((RowType) OUTPUT_TYPE.getLogicalType()),
+                        new BuildCandles(flushMs))
+                .uid(UID);
+        DataStream<RowData> invalid = rows
+                .filter(row -> !row.isNullAt(ERROR)).name("invalid messages")
+                .returns(InternalTypeInfo.of(inputRow));
+        return new Attached(tableEnv.fromDataStream(built), tableEnv.fromDataStream(invalid));
+    }
+
+    /** A valid bar without its raw message, which need not cross to the keyed operator. */
+    public static final class BarFields implements MapFunction<RowData, RowData> {
+        private transient ProjectedRowData projection;
+
+        @Override
+        public RowData map(RowData row) {
+            if (projection == null) {
+                int[] fields = new int[BAR_FIELDS];
+                Arrays.setAll(fields, i -> i);
+                projection = ProjectedRowData.from(fields);
+            }
+            return projection.replaceRow(row); // serialised at once by the keyed exchange
+        }
+    }
+
+    /** The key: a bar's symbol. */
+    public static final class SymbolOf implements KeySelector<RowData, String> {
+        @Override
+        public String getKey(RowData bar) {
+            return bar.getString(0).toString();
+        }
+    }
+
     @Override
-    public void open(FunctionContext context) {
+    public void open() throws Exception {
+        super.open();
+        metaState = getKeyedStateStore().getState(new ValueStateDescriptor<>("meta", Meta.class));
+        children = getKeyedStateStore().getMapState(new MapStateDescriptor<>("children", Long.class, Vals.class));
+        accs = getKeyedStateStore().getMapState(new MapStateDescriptor<>("accs", Long.class, Acc.class));
+        pending = new LinkedHashMap<>();
+        json = new StringBuilder(256);
+        outRecord = new StreamRecord<>(null);
         cachedHour = Long.MIN_VALUE;
     }
 
-    public void eval(
-            @StateHint(name = "meta", ttl = NO_TTL) Meta meta,
-            @StateHint(name = "children", ttl = NO_TTL) MapView<Long, Vals> children,
-            @StateHint(name = "accs", ttl = NO_TTL) MapView<Long, Acc> accs,
-            @ArgumentHint(value = ArgumentTrait.SET_SEMANTIC_TABLE, name = "input",
-                    type = @DataTypeHint(value = INPUT_TYPE, bridgedTo = RowData.class))
-            RowData bar)
-            throws Exception {
+    @Override
+    public void processElement(StreamRecord<RowData> record) throws Exception {
+        RowData bar = record.getValue();
+        Meta meta = metaState.value();
+        if (meta == null) {
+            meta = new Meta();
+        }
+        process(bar, meta);
+        metaState.update(meta);
+        if (flushMs <= 0) {
+            flush();
+        } else if (!flushScheduled && !pending.isEmpty()) {
+            flushScheduled = true;
+            long now = getProcessingTimeService().getCurrentProcessingTime();
+            getProcessingTimeService().registerTimer(now + flushMs, time -> {
+                flushScheduled = false;
+                flush();
+            });
+        }
+    }
+
+    @Override
+    public void prepareSnapshotPreBarrier(long checkpointId) throws Exception {
+        flush(); // before the barrier: the checkpoint's state and the sink's records then agree
+        super.prepareSnapshotPreBarrier(checkpointId);
+    }
+
+    @Override
+    public void finish() throws Exception {
+        flush();
+        super.finish();
+    }
+
+    private void flush() {
+        for (Map.Entry<CandleKey, Candle> entry : pending.entrySet()) {
+            CandleKey key = entry.getKey();
+            String topicKey = key.symbol() + "|" + TIMEFRAME[key.level()] + "|" + key.start();
+            output.collect(outRecord.replace(GenericRowData.of(StringData.fromString(key.symbol()),
+                    StringData.fromString(topicKey), StringData.fromString(entry.getValue().json(key, json)),
+                    null, null, null)));
+        }
+        pending.clear();
+    }
+
+    private void process(RowData bar, Meta meta) throws Exception {
         boolean am = AM.equals(bar.getString(1));
         long start = bar.getLong(2);
         long end = bar.getLong(3);
         if (start < meta.evictedBefore) {
-            collect(GenericRowData.of(null, null, start, null, null, null, null, null, null, null,
-                    StringData.fromString("late: the job's state for the New York day of " + Instant.ofEpochMilli(start)
-                            + " was evicted (bars end at " + Instant.ofEpochMilli(meta.maxEnd)
-                            + "); this bar was not merged"),
-                    bar.getInt(11), bar.getLong(12)));
+            String reason = "late: the job's state for the New York day of " + Instant.ofEpochMilli(start)
+                    + " was evicted (bars end at " + Instant.ofEpochMilli(meta.maxEnd) + "); this bar was not merged";
+            output.collect(outRecord.replace(GenericRowData.of(StringData.fromString(bar.getString(0).toString()),
+                    null, null, StringData.fromString(reason), bar.getInt(11), bar.getLong(12))));
             return;
         }
         boolean late = start < meta.maxEnd - lateness();
@@ -184,24 +336,24 @@ public class BuildCandles extends ProcessTableFunction<RowData> {
             if (meta.secondsFrom == 0 || minute < meta.secondsFrom) {
                 meta.secondsFrom = minute;
             }
-            minuteVals = addChild(children, accs, SECOND, start, minute, values);
+            minuteVals = addChild(SECOND, start, minute, values);
             if (minuteVals == null) {
                 return; // the minute's AM bar is authoritative
             }
             minuteVals.vw = minuteVals.vwap();
         }
-        String keyPrefix = bar.getString(0).toString() + "|";
-        emit(keyPrefix, MINUTE, minute, minuteVals, minuteVals.vw);
+        String symbol = bar.getString(0).toString();
+        changed(symbol, MINUTE, minute, minuteVals, minuteVals.vw);
         Vals child = minuteVals;
         long childStart = minute;
         for (int level = MINUTE; level < D1; level++) {
             long bucket = level + 1 == D1 ? nyDayStart(childStart) : childStart - Math.floorMod(childStart, LENGTH[level + 1]);
-            child = addChild(children, accs, level, childStart, bucket, child);
-            emit(keyPrefix, level + 1, bucket, child, child.vwap());
+            child = addChild(level, childStart, bucket, child);
+            changed(symbol, level + 1, bucket, child, child.vwap());
             childStart = bucket;
         }
-        sealSecondsBehind(meta, children, accs);
-        evictBehind(meta, children, accs);
+        sealSecondsBehind(meta);
+        evictBehind(meta);
     }
 
     /**
@@ -223,14 +375,13 @@ public class BuildCandles extends ProcessTableFunction<RowData> {
      * Drop the second bars (and their folds) of minutes wholly behind the watermark: a bar for such a
      * minute takes the late path, so they are never read again. Keeps state to ~15 minutes of seconds.
      */
-    private void sealSecondsBehind(Meta meta, MapView<Long, Vals> children, MapView<Long, Acc> accs)
-            throws Exception {
+    private void sealSecondsBehind(Meta meta) throws Exception {
         long sealTo = Math.floorDiv(meta.maxEnd - lateness(), MINUTE_MS) * MINUTE_MS;
         if (meta.secondsFrom == 0 || meta.secondsFrom >= sealTo) {
             return;
         }
         if ((sealTo - meta.secondsFrom) / MINUTE_MS > 1_440) {
-            removeSecondsBetween(children, accs, meta.secondsFrom, sealTo); // a long gap: one scan
+            removeSecondsBetween(meta.secondsFrom, sealTo); // a long gap: one scan
         } else {
             for (long m = meta.secondsFrom; m < sealTo; m += MINUTE_MS) {
                 Acc acc = accs.get(key(MINUTE, m));
@@ -238,7 +389,7 @@ public class BuildCandles extends ProcessTableFunction<RowData> {
                     continue;
                 }
                 if (acc.irregular) {
-                    removeSecondsBetween(children, accs, m, m + MINUTE_MS);
+                    removeSecondsBetween(m, m + MINUTE_MS);
                 } else {
                     for (long s = m; s < m + MINUTE_MS; s += 1_000L) {
                         children.remove(key(SECOND, s));
@@ -250,28 +401,26 @@ public class BuildCandles extends ProcessTableFunction<RowData> {
         meta.secondsFrom = sealTo;
     }
 
-    private static void removeSecondsBetween(MapView<Long, Vals> children, MapView<Long, Acc> accs, long from,
-                                             long to) throws Exception {
+    private void removeSecondsBetween(long from, long to) throws Exception {
         removeKeys(children, k -> (k & 7) == SECOND && (k >> 3) >= from && (k >> 3) < to);
         removeKeys(accs, k -> (k & 7) == MINUTE && (k >> 3) >= from && (k >> 3) < to);
     }
 
-    /** Remove the entries whose key matches (collected first: a MapView cannot be changed while iterated). */
-    private static void removeKeys(MapView<Long, ?> view, LongPredicate stale) throws Exception {
+    /** Remove the entries whose key matches (collected first: map state cannot be changed while iterated). */
+    private static void removeKeys(MapState<Long, ?> state, LongPredicate stale) throws Exception {
         List<Long> keys = new ArrayList<>();
-        for (Long k : view.keys()) {
+        for (Long k : state.keys()) {
             if (stale.test(k)) {
                 keys.add(k);
             }
         }
         for (Long k : keys) {
-            view.remove(k);
+            state.remove(k);
         }
     }
 
     /** Record a child's values and return its bucket's new value (null: an AM minute ignores seconds). */
-    private Vals addChild(MapView<Long, Vals> children, MapView<Long, Acc> accs, int level, long childStart,
-                          long bucket, Vals values) throws Exception {
+    private Vals addChild(int level, long childStart, long bucket, Vals values) throws Exception {
         long accKey = key(level + 1, bucket);
         Acc acc = accs.get(accKey);
         if (acc != null && acc.am) {
@@ -291,7 +440,7 @@ public class BuildCandles extends ProcessTableFunction<RowData> {
             acc.lastVals = values;
         } else {
             acc.irregular |= irregular;
-            acc.prefix = refold(children, acc, level, bucket);
+            acc.prefix = refold(acc, level, bucket);
         }
         acc.irregular |= irregular;
         accs.put(accKey, acc);
@@ -299,7 +448,7 @@ public class BuildCandles extends ProcessTableFunction<RowData> {
     }
 
     /** Fold every stored child of `bucket` before `acc.last`, in time order (a correction of an earlier child). */
-    private Vals refold(MapView<Long, Vals> children, Acc acc, int level, long bucket) throws Exception {
+    private Vals refold(Acc acc, int level, long bucket) throws Exception {
         Vals folded = null;
         if (level == SECOND && acc.irregular) {
             List<Long> starts = new ArrayList<>();
@@ -330,7 +479,7 @@ public class BuildCandles extends ProcessTableFunction<RowData> {
      * Forget New York days before the day preceding the watermark's: a re-sent bar for yesterday is still
      * merged exactly (the embedded pipeline repairs it from its store), older ones are dead-lettered.
      */
-    private void evictBehind(Meta meta, MapView<Long, Vals> children, MapView<Long, Acc> accs) throws Exception {
+    private void evictBehind(Meta meta) throws Exception {
         long cutoff = nyDayStart(nyDayStart(meta.maxEnd - lateness()) - 1); // keep the watermark's day and the one before
         if (cutoff <= meta.evictedBefore) {
             return;
@@ -345,11 +494,9 @@ public class BuildCandles extends ProcessTableFunction<RowData> {
         return 15 * MINUTE_MS;
     }
 
-    /** One candle, keyed ``symbol|timeframe|start_ms`` as the candles topic is. */
-    private void emit(String keyPrefix, int level, long bucket, Vals x, double vwap) {
-        StringData key = StringData.fromString(keyPrefix + TIMEFRAME[level] + "|" + bucket);
-        collect(GenericRowData.of(key, TIMEFRAME_DATA[level], bucket, x.o, x.h, x.l, x.c, x.v, vwap, x.n, null, null,
-                null));
+    /** A changed candle: it replaces the symbol's pending version of that candle until the next flush. */
+    private void changed(String symbol, int level, long bucket, Vals x, double vwap) {
+        pending.put(new CandleKey(symbol, level, bucket), new Candle(x.o, x.h, x.l, x.c, x.v, vwap, x.n));
     }
 
     /** A state key for a start at a level: starts are < 2^60, levels < 8. */

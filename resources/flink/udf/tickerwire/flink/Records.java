@@ -114,4 +114,20 @@ final class Records {
             throw new Invalid(name + ": not a list of strings");
         }
     }
+
+    /** Append `text` as a JSON string literal (quotes, backslashes and control characters escaped). */
+    static void appendJsonString(StringBuilder out, String text) {
+        out.append('"');
+        for (int i = 0; i < text.length(); i++) {
+            char ch = text.charAt(i);
+            if (ch == '"' || ch == '\\') {
+                out.append('\\').append(ch);
+            } else if (ch < 0x20) {
+                out.append(String.format("\\u%04x", (int) ch));
+            } else {
+                out.append(ch);
+            }
+        }
+        out.append('"');
+    }
 }
