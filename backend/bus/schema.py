@@ -9,11 +9,12 @@ applies the same rules (``resources/flink/``) and dead-letters with the same rea
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from backend.model import Article, Bar, Candle, Timeframe
 from backend.signals.impact import NewsImpact, impact_from_dict, impact_to_dict
@@ -127,16 +128,19 @@ def _text_list(data: dict[str, Any], name: str) -> frozenset[str]:
 def encode_bar(bar: Bar) -> bytes:
     """Serialise a bar (Polygon field names plus ``type``/``version``).
 
-    The producer's hot path (≈ 1 µs instead of ≈ 10 µs for ``json.dumps``): a template filled with
-    ``repr`` of the numbers, which is exactly what ``json.dumps`` writes for finite floats and ints;
-    strings go through ``json.dumps`` once per distinct value. A non-finite number takes the
-    ``json.dumps`` path, which refuses it with ``ValueError`` as before.
+    The producer's hot path, on orjson: ~0.6 of the time of the fastest pure-Python encoding
+    (a template filled with the numbers' ``repr``), which was most of the producer's time. orjson
+    would write a non-finite number as ``null`` and refuses a lone surrogate in a string; such a
+    bar takes the ``json.dumps`` path, which refuses the number with ``ValueError`` and escapes
+    the surrogate.
     """
-    numbers = bar[2:14]
-    if not all(map(_finite, numbers)):
-        return _dumps(_bar_record(bar))
-    return (_BAR_TEMPLATE % (_json_text(bar.ev), _json_text(bar.symbol), *numbers,
-                             "true" if bar.otc else "false")).encode()
+    record = _bar_record(bar)
+    if all(map(_finite, bar[2:14])):
+        try:
+            return orjson.dumps(record)
+        except TypeError:
+            pass
+    return _dumps(record)
 
 
 def _bar_record(bar: Bar) -> dict[str, Any]:
@@ -148,14 +152,7 @@ def _bar_record(bar: Bar) -> dict[str, Any]:
     }
 
 
-_BAR_TEMPLATE = ('{"type":"bar","version":%d,"ev":%%s,"sym":%%s,"s":%%r,"e":%%r,"o":%%r,"h":%%r,"l":%%r,'
-                 '"c":%%r,"v":%%r,"vw":%%r,"av":%%r,"op":%%r,"a":%%r,"z":%%r,"otc":%%s}') % SCHEMA_VERSION
 _finite = math.isfinite
-
-
-@functools.lru_cache(maxsize=65_536)
-def _json_text(text: str) -> str:
-    return json.dumps(text)
 
 
 def bar_record_from_polygon(message: dict[str, Any]) -> dict[str, Any]:
