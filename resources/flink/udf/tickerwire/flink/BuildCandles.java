@@ -17,9 +17,10 @@
  *     watermark's previous day are evicted. A bar for an evicted day comes out at once as a row with
  *     late_reason set (the job sends it to the dead-letter topic with its partition and offset).
  *
- * State per symbol: `meta` (latest bar end, eviction horizon), `children` (every child's values,
- * keyed by start and level) and `accs` (per bucket: the fold of all children before the latest one,
- * plus the latest one). A child arriving in order costs a get and a put per level, whatever the
+ * State per symbol, one `Book` in one value state (one state lookup per bar; the heap state backend
+ * hands out the live object, copied on write while a checkpoint is being taken): the latest bar end
+ * and eviction horizon, `children` (every child's values, keyed by start and level) and `accs` (per
+ * bucket: the fold of all children before the latest one, plus the latest one). A child arriving in order costs a get and a put per level, whatever the
  * bucket's size; only a correction of an earlier child re-folds its bucket from `children`.
  *
  * Output is coalesced: each bar changes five candles, but only the latest version of each changed
@@ -32,10 +33,9 @@
 package tickerwire.flink;
 
 import org.apache.flink.api.common.functions.MapFunction;
-import org.apache.flink.api.common.state.MapState;
-import org.apache.flink.api.common.state.MapStateDescriptor;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.api.java.functions.KeySelector;
 import org.apache.flink.streaming.api.datastream.DataStream;
@@ -58,6 +58,7 @@ import java.time.Instant;
 import java.time.ZoneId;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -98,13 +99,26 @@ public class BuildCandles extends AbstractStreamOperator<RowData> implements One
     static final long[] LENGTH = {1_000L, MINUTE_MS, 5 * MINUTE_MS, 15 * MINUTE_MS, HOUR_MS, 0L};
 
     /**
-     * Latest bar end seen, the start of the oldest New York day still in state, and the oldest minute
-     * that may still hold second bars (0: none yet).
+     * A symbol's state: the latest bar end seen, the start of the oldest New York day still in state,
+     * the oldest minute that may still hold second bars (0: none yet), and the children and folds.
      */
-    public static class Meta {
+    public static class Book {
         public long maxEnd;
         public long evictedBefore;
         public long secondsFrom;
+        public Map<Long, Vals> children = new HashMap<>();
+        public Map<Long, Acc> accs = new HashMap<>();
+
+        /** Its type: POJOs and maps throughout, so that checkpoints never fall back to Kryo. */
+        static TypeInformation<Book> type() {
+            TypeInformation<Vals> vals = Types.POJO(Vals.class);
+            return Types.POJO(Book.class, Map.of(
+                    "maxEnd", Types.LONG, "evictedBefore", Types.LONG, "secondsFrom", Types.LONG,
+                    "children", Types.MAP(Types.LONG, vals),
+                    "accs", Types.MAP(Types.LONG, Types.POJO(Acc.class, Map.of(
+                            "last", Types.LONG, "prefix", vals, "lastVals", vals, "am", Types.BOOLEAN,
+                            "irregular", Types.BOOLEAN)))));
+        }
     }
 
     /** A candle's values: prices, volume, price x volume, trades; vw is a minute's own VWAP (minutes only). */
@@ -172,9 +186,9 @@ public class BuildCandles extends AbstractStreamOperator<RowData> implements One
     }
 
     private final long flushMs;
-    private transient ValueState<Meta> metaState;
-    private transient MapState<Long, Vals> children;
-    private transient MapState<Long, Acc> accs;
+    private transient ValueState<Book> books;
+    private transient Map<Long, Vals> children; // the current symbol's book's
+    private transient Map<Long, Acc> accs;
     private transient Map<CandleKey, Candle> pending;
     private transient StringBuilder json;
     private transient boolean flushScheduled;
@@ -245,9 +259,7 @@ public class BuildCandles extends AbstractStreamOperator<RowData> implements One
     @Override
     public void open() throws Exception {
         super.open();
-        metaState = getKeyedStateStore().getState(new ValueStateDescriptor<>("meta", Meta.class));
-        children = getKeyedStateStore().getMapState(new MapStateDescriptor<>("children", Long.class, Vals.class));
-        accs = getKeyedStateStore().getMapState(new MapStateDescriptor<>("accs", Long.class, Acc.class));
+        books = getKeyedStateStore().getState(new ValueStateDescriptor<>("book", Book.type()));
         pending = new LinkedHashMap<>();
         json = new StringBuilder(256);
         outRecord = new StreamRecord<>(null);
@@ -257,12 +269,14 @@ public class BuildCandles extends AbstractStreamOperator<RowData> implements One
     @Override
     public void processElement(StreamRecord<RowData> record) throws Exception {
         RowData bar = record.getValue();
-        Meta meta = metaState.value();
-        if (meta == null) {
-            meta = new Meta();
+        Book book = books.value();
+        if (book == null) {
+            book = new Book();
         }
-        process(bar, meta);
-        metaState.update(meta);
+        children = book.children;
+        accs = book.accs;
+        process(bar, book);
+        books.update(book);
         if (flushMs <= 0) {
             flush();
         } else if (!flushScheduled && !pending.isEmpty()) {
@@ -298,20 +312,20 @@ public class BuildCandles extends AbstractStreamOperator<RowData> implements One
         pending.clear();
     }
 
-    private void process(RowData bar, Meta meta) throws Exception {
+    private void process(RowData bar, Book book) {
         boolean am = AM.equals(bar.getString(1));
         long start = bar.getLong(2);
         long end = bar.getLong(3);
-        if (start < meta.evictedBefore) {
+        if (start < book.evictedBefore) {
             String reason = "late: the job's state for the New York day of " + Instant.ofEpochMilli(start)
-                    + " was evicted (bars end at " + Instant.ofEpochMilli(meta.maxEnd) + "); this bar was not merged";
+                    + " was evicted (bars end at " + Instant.ofEpochMilli(book.maxEnd) + "); this bar was not merged";
             output.collect(outRecord.replace(GenericRowData.of(StringData.fromString(bar.getString(0).toString()),
                     null, null, StringData.fromString(reason), bar.getInt(11), bar.getLong(12))));
             return;
         }
-        boolean late = start < meta.maxEnd - lateness();
-        if (!late && end > meta.maxEnd) {
-            meta.maxEnd = end;
+        boolean late = start < book.maxEnd - lateness();
+        if (!late && end > book.maxEnd) {
+            book.maxEnd = end;
         }
         double v = bar.getDouble(8);
         double z = bar.getDouble(10);
@@ -333,8 +347,8 @@ public class BuildCandles extends AbstractStreamOperator<RowData> implements One
             accs.put(key(MINUTE, minute), acc);
             minuteVals = values;
         } else {
-            if (meta.secondsFrom == 0 || minute < meta.secondsFrom) {
-                meta.secondsFrom = minute;
+            if (book.secondsFrom == 0 || minute < book.secondsFrom) {
+                book.secondsFrom = minute;
             }
             minuteVals = addChild(SECOND, start, minute, values);
             if (minuteVals == null) {
@@ -352,8 +366,8 @@ public class BuildCandles extends AbstractStreamOperator<RowData> implements One
             changed(symbol, level + 1, bucket, child, child.vwap());
             childStart = bucket;
         }
-        sealSecondsBehind(meta);
-        evictBehind(meta);
+        sealSecondsBehind(book);
+        evictBehind(book);
     }
 
     /**
@@ -375,15 +389,15 @@ public class BuildCandles extends AbstractStreamOperator<RowData> implements One
      * Drop the second bars (and their folds) of minutes wholly behind the watermark: a bar for such a
      * minute takes the late path, so they are never read again. Keeps state to ~15 minutes of seconds.
      */
-    private void sealSecondsBehind(Meta meta) throws Exception {
-        long sealTo = Math.floorDiv(meta.maxEnd - lateness(), MINUTE_MS) * MINUTE_MS;
-        if (meta.secondsFrom == 0 || meta.secondsFrom >= sealTo) {
+    private void sealSecondsBehind(Book book) {
+        long sealTo = Math.floorDiv(book.maxEnd - lateness(), MINUTE_MS) * MINUTE_MS;
+        if (book.secondsFrom == 0 || book.secondsFrom >= sealTo) {
             return;
         }
-        if ((sealTo - meta.secondsFrom) / MINUTE_MS > 1_440) {
-            removeSecondsBetween(meta.secondsFrom, sealTo); // a long gap: one scan
+        if ((sealTo - book.secondsFrom) / MINUTE_MS > 1_440) {
+            removeSecondsBetween(book.secondsFrom, sealTo); // a long gap: one scan
         } else {
-            for (long m = meta.secondsFrom; m < sealTo; m += MINUTE_MS) {
+            for (long m = book.secondsFrom; m < sealTo; m += MINUTE_MS) {
                 Acc acc = accs.get(key(MINUTE, m));
                 if (acc == null) {
                     continue;
@@ -398,29 +412,21 @@ public class BuildCandles extends AbstractStreamOperator<RowData> implements One
                 }
             }
         }
-        meta.secondsFrom = sealTo;
+        book.secondsFrom = sealTo;
     }
 
-    private void removeSecondsBetween(long from, long to) throws Exception {
+    private void removeSecondsBetween(long from, long to) {
         removeKeys(children, k -> (k & 7) == SECOND && (k >> 3) >= from && (k >> 3) < to);
         removeKeys(accs, k -> (k & 7) == MINUTE && (k >> 3) >= from && (k >> 3) < to);
     }
 
-    /** Remove the entries whose key matches (collected first: map state cannot be changed while iterated). */
-    private static void removeKeys(MapState<Long, ?> state, LongPredicate stale) throws Exception {
-        List<Long> keys = new ArrayList<>();
-        for (Long k : state.keys()) {
-            if (stale.test(k)) {
-                keys.add(k);
-            }
-        }
-        for (Long k : keys) {
-            state.remove(k);
-        }
+    /** Remove the entries whose key matches. */
+    private static void removeKeys(Map<Long, ?> map, LongPredicate stale) {
+        map.keySet().removeIf(stale::test);
     }
 
     /** Record a child's values and return its bucket's new value (null: an AM minute ignores seconds). */
-    private Vals addChild(int level, long childStart, long bucket, Vals values) throws Exception {
+    private Vals addChild(int level, long childStart, long bucket, Vals values) {
         long accKey = key(level + 1, bucket);
         Acc acc = accs.get(accKey);
         if (acc != null && acc.am) {
@@ -448,11 +454,11 @@ public class BuildCandles extends AbstractStreamOperator<RowData> implements One
     }
 
     /** Fold every stored child of `bucket` before `acc.last`, in time order (a correction of an earlier child). */
-    private Vals refold(Acc acc, int level, long bucket) throws Exception {
+    private Vals refold(Acc acc, int level, long bucket) {
         Vals folded = null;
         if (level == SECOND && acc.irregular) {
             List<Long> starts = new ArrayList<>();
-            for (Long k : children.keys()) {
+            for (Long k : children.keySet()) {
                 long start = k >> 3;
                 if ((k & 7) == SECOND && start >= bucket && start < acc.last) {
                     starts.add(start);
@@ -479,12 +485,12 @@ public class BuildCandles extends AbstractStreamOperator<RowData> implements One
      * Forget New York days before the day preceding the watermark's: a re-sent bar for yesterday is still
      * merged exactly (the embedded pipeline repairs it from its store), older ones are dead-lettered.
      */
-    private void evictBehind(Meta meta) throws Exception {
-        long cutoff = nyDayStart(nyDayStart(meta.maxEnd - lateness()) - 1); // keep the watermark's day and the one before
-        if (cutoff <= meta.evictedBefore) {
+    private void evictBehind(Book book) {
+        long cutoff = nyDayStart(nyDayStart(book.maxEnd - lateness()) - 1); // keep the watermark's day and the one before
+        if (cutoff <= book.evictedBefore) {
             return;
         }
-        meta.evictedBefore = cutoff;
+        book.evictedBefore = cutoff;
         removeKeys(children, k -> (k >> 3) < cutoff);
         removeKeys(accs, k -> (k >> 3) < cutoff);
     }
