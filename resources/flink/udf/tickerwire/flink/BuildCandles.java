@@ -416,8 +416,8 @@ public class BuildCandles extends AbstractStreamOperator<RowData> implements One
     }
 
     private void removeSecondsBetween(long from, long to) {
-        removeKeys(children, k -> (k & 7) == SECOND && (k >> 3) >= from && (k >> 3) < to);
-        removeKeys(accs, k -> (k & 7) == MINUTE && (k >> 3) >= from && (k >> 3) < to);
+        removeKeys(children, k -> levelOf(k) == SECOND && startOf(k) >= from && startOf(k) < to);
+        removeKeys(accs, k -> levelOf(k) == MINUTE && startOf(k) >= from && startOf(k) < to);
     }
 
     /** Remove the entries whose key matches. */
@@ -459,8 +459,8 @@ public class BuildCandles extends AbstractStreamOperator<RowData> implements One
         if (level == SECOND && acc.irregular) {
             List<Long> starts = new ArrayList<>();
             for (Long k : children.keySet()) {
-                long start = k >> 3;
-                if ((k & 7) == SECOND && start >= bucket && start < acc.last) {
+                long start = startOf(k);
+                if (levelOf(k) == SECOND && start >= bucket && start < acc.last) {
                     starts.add(start);
                 }
             }
@@ -491,8 +491,8 @@ public class BuildCandles extends AbstractStreamOperator<RowData> implements One
             return;
         }
         book.evictedBefore = cutoff;
-        removeKeys(children, k -> (k >> 3) < cutoff);
-        removeKeys(accs, k -> (k >> 3) < cutoff);
+        removeKeys(children, k -> startOf(k) < cutoff);
+        removeKeys(accs, k -> startOf(k) < cutoff);
     }
 
     /** The allowed lateness (ms): the oracle's default, 15 minutes. */
@@ -505,10 +505,30 @@ public class BuildCandles extends AbstractStreamOperator<RowData> implements One
         pending.put(new CandleKey(symbol, level, bucket), new Candle(x.o, x.h, x.l, x.c, x.v, vwap, x.n));
     }
 
-    /** A state key for a start at a level: starts are < 2^60, levels < 8. */
+    /**
+     * A state key for a start at a level (starts are < 2^60, levels < 8): `start << 3 | level`, scrambled
+     * by a bijection. Plain, the keys of one symbol's minutes and buckets (multiples of 60,000 ms and up)
+     * share their low bits, and HashMap's bins overflowed into trees; scrambled, they spread.
+     */
     static long key(int level, long start) {
-        return (start << 3) | level;
+        long x = ((start << 3) | level) * SCRAMBLE;
+        return x ^ (x >>> 29);
     }
+
+    static long startOf(long key) {
+        return unscramble(key) >> 3;
+    }
+
+    static int levelOf(long key) {
+        return (int) (unscramble(key) & 7);
+    }
+
+    private static long unscramble(long key) {
+        return (key ^ (key >>> 29) ^ (key >>> 58)) * UNSCRAMBLE;
+    }
+
+    /** An odd constant (the golden ratio's 64-bit fraction) and its inverse modulo 2^64. */
+    static final long SCRAMBLE = 0x9E3779B97F4A7C15L, UNSCRAMBLE = 0xF1DE83E19937733DL;
 
     /** Midnight New York of the day containing `ms` (hour starts arrive in runs: the last answer is cached). */
     long nyDayStart(long ms) {
