@@ -90,7 +90,11 @@ def create_tables(env: StreamTableEnvironment, args: argparse.Namespace) -> None
             'properties.bootstrap.servers' = '{servers}',
             'key.format' = 'raw',
             'value.format' = 'raw',
-            'value.fields-include' = 'EXCEPT_KEY'
+            'value.fields-include' = 'EXCEPT_KEY',
+            -- a flush's candles leave in a few large compressed batches, not one request per partial batch
+            'properties.linger.ms' = '10',
+            'properties.batch.size' = '524288',
+            'properties.compression.type' = 'lz4'
         )""")
     env.execute_sql(f"""
         CREATE TABLE articles_out (k STRING, payload STRING) WITH (
