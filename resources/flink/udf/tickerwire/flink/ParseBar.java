@@ -14,6 +14,7 @@ package tickerwire.flink;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonFactory;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonParser;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonToken;
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.StreamReadFeature;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.JsonNode;
 import org.apache.flink.table.annotation.DataTypeHint;
 import org.apache.flink.table.data.GenericRowData;
@@ -26,7 +27,9 @@ import java.io.IOException;
 public class ParseBar extends ScalarFunction {
     private static final String[] PRICE_FIELDS = {"o", "h", "l", "c", "v", "vw"};
     private static final String[] OPTIONAL_FIELDS = {"av", "op", "a", "z"};
-    private static final JsonFactory JSON = Records.MAPPER.getFactory();
+    /** Jackson's fast double parser: correctly rounded like Double.parseDouble (and Python's float), faster. */
+    private static final JsonFactory JSON =
+            JsonFactory.builder().enable(StreamReadFeature.USE_FAST_DOUBLE_PARSER).build();
     private static final StringData A = StringData.fromString("A");
     private static final StringData AM = StringData.fromString("AM");
 
