@@ -73,6 +73,8 @@ def options() -> dict[str, str]:
         "pipeline.object-reuse": "true",
         # Candles are upserts by key already; the sink needs no materialising operator in front of it.
         "table.exec.sink.upsert-materialize": "NONE",
+        # BuildCandles keeps a symbol's state in one object, read and changed in place on the heap.
+        "state.backend.type": "hashmap",
     }
 
 

@@ -20,8 +20,10 @@
  * State per symbol, one `Book` in one value state (one state lookup per bar; the heap state backend
  * hands out the live object, copied on write while a checkpoint is being taken): the latest bar end
  * and eviction horizon, `children` (every child's values, keyed by start and level) and `accs` (per
- * bucket: the fold of all children before the latest one, plus the latest one). A child arriving in order costs a get and a put per level, whatever the
- * bucket's size; only a correction of an earlier child re-folds its bucket from `children`.
+ * bucket: the fold of all children before the latest one, plus the latest one). The heap backend is
+ * assumed: a backend that serialises state (RocksDB) would copy the whole book on every bar. A child
+ * arriving in order costs a get and a put per level, whatever the bucket's size; only a correction
+ * of an earlier child re-folds its bucket from `children`.
  *
  * Output is coalesced: each bar changes five candles, but only the latest version of each changed
  * candle leaves the operator, every `flushMs` (a processing-time timer), before every checkpoint
