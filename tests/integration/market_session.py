@@ -15,7 +15,8 @@ import random
 import time
 from pathlib import Path
 
-from backend.bus.kafka import CANDLES, KafkaPublisher, SinkConsumer, candle_writer
+from backend.bus import schema
+from backend.bus.kafka import CANDLES, PRICES, KafkaPublisher, SinkConsumer, candle_writer
 from backend.model import Bar, Candle, Timeframe
 from backend.stores.sqlite import SqliteStore
 from backend.wire.polygon import parse_frame
@@ -97,10 +98,10 @@ def bars_of(frames: list[str]) -> list[Bar]:
     return bars
 
 
-def publish(publisher: KafkaPublisher, bars: list[Bar]) -> None:
+def publish(publisher: KafkaPublisher, bars: list[Bar], topic: str = PRICES) -> None:
     """Publish bars in order and wait until every one is delivered."""
     for bar in bars:
-        publisher.publish_bar(bar)
+        publisher.produce(topic, bar.symbol, schema.encode_bar(bar))
         publisher.poll(0)
     publisher.flush(120)
 

@@ -218,3 +218,54 @@ def test_late_bars_are_repaired_like_the_embedded_pipeline_and_evicted_days_are_
     assert not differences(expected, found), "\n".join(differences(expected, found)) + "\n" + flink_job.log_tail()
     assert [letter.reason.split(":")[0] for letter in letters] == ["late"], letters
     assert letters[0].source_topic == PRICES and letters[0].offset >= 0
+
+
+def test_a_stopped_job_resumes_from_its_checkpoint_without_losing_open_candles(kafka_broker, tmp_path):
+    """A new job process resumes from the newest checkpoint: its state (the open minutes and roll-ups) and
+    offsets. Started empty from the committed offsets instead, it would rebuild the candles that span the
+    stop from the later bars alone."""
+    from backend.bus.kafka import TopicSpec, ensure_topics
+    from stack.local.flink import FlinkJob
+
+    prices = "resume-prices"  # its own input; its candles (symbols RS*) go to the shared candles topic
+    ensure_topics(kafka_broker.bootstrap_servers, [TopicSpec(prices, 1)])
+    bars = bars_of(generated_frames(["RSA", "RSB", "RSC"], minutes=40, seed=5))
+    half = len(bars) // 2
+    options = {"prices-topic": prices, "group-id": "resume-test",
+               "checkpoint-interval-ms": "1000"}
+    publisher = KafkaPublisher(kafka_broker.bootstrap_servers)
+    sink = CandleSink(kafka_broker.bootstrap_servers, "test-resume", tmp_path / "sink.db")
+    job = FlinkJob(kafka_broker.bootstrap_servers, tmp_path / "job" / "job.log", options=options)
+    try:
+        job.start(timeout=240)
+        publish(publisher, bars[:half], topic=prices)
+        first = aggregate(bars[:half])
+        found = sink.wait_for(first, SETTLE_S)
+        assert not differences(first, found), "\n".join(differences(first, found)) + "\n" + job.log_tail()
+        _wait_for_committed(kafka_broker.bootstrap_servers, "resume-test", prices, half)
+        job.stop()
+        publish(publisher, bars[half:], topic=prices)  # while no job runs
+        job.start(timeout=240)
+        expected = aggregate(bars)
+        found = sink.wait_for(expected, SETTLE_S)
+    finally:
+        job.stop()
+        sink.close()
+    assert not differences(expected, found), "\n".join(differences(expected, found)) + "\n" + job.log_tail()
+    assert "resuming from" in job.log_path.read_text()
+
+
+def _wait_for_committed(bootstrap_servers: str, group: str, topic: str, offset: int, timeout: float = 60) -> None:
+    """Wait until the job has committed ``offset`` for ``topic`` (it commits when a checkpoint completes)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap_servers, "group.id": group, "enable.auto.commit": False})
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if consumer.committed([TopicPartition(topic, 0)], timeout=10)[0].offset >= offset:
+                return
+            time.sleep(0.2)
+    finally:
+        consumer.close()
+    raise AssertionError(f"the job did not commit offset {offset} of {topic} within {timeout:.0f}s")
