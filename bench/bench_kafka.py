@@ -134,7 +134,7 @@ def _second_half_rate(minute_seen: dict[int, float]) -> int | None:
     if len(minute_seen) < 4:
         return None
     last = max(minute_seen)
-    middle = last // 2
+    middle = min(m for m in minute_seen if m >= last // 2)
     span = minute_seen[last] - minute_seen[middle]
     return round((last - middle) * BARS_PER_MINUTE * FLINK_SYMBOLS / span) if span > 0 else None
 

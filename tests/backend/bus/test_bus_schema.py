@@ -138,3 +138,10 @@ def test_fast_bar_encoding_reads_back_as_the_record_json_dumps_writes(ev, symbol
 def test_a_non_finite_number_is_refused_when_encoding_a_bar(bad):
     with pytest.raises(ValueError):
         schema.encode_bar(BAR._replace(close=bad))
+
+
+def test_a_symbol_with_a_lone_surrogate_is_escaped_not_refused():
+    # orjson refuses a lone surrogate; the encoder falls back to json.dumps, which escapes it.
+    payload = schema.encode_bar(BAR._replace(symbol="X\ud800"))
+    assert b"\\ud800" in payload
+    assert json.loads(payload)["sym"] == "X\ud800"
