@@ -84,6 +84,14 @@ def _java() -> str:
     return java
 
 
+def new_cluster_id() -> str:
+    """A random cluster id, as Kafka's ``Uuid.randomUuid`` makes them: URL-safe base64 of 16 bytes that
+    does not start with ``-`` (the storage tool would take it for an option; 1 in 64 ids otherwise)."""
+    while (cluster_id := base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()).startswith("-"):
+        pass
+    return cluster_id
+
+
 class KafkaBroker:
     """One KRaft broker process on 127.0.0.1 with its data in ``data_dir``.
 
@@ -154,7 +162,7 @@ class KafkaBroker:
         ]
 
     def _format(self, config: Path) -> None:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        cluster_id = new_cluster_id()
         command = self._java_command("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config))
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import signal
+import uuid
 
 import pytest
 
 from stack.local import PrepareMissing
-from stack.local.kafka import KafkaBroker, classpath
+from stack.local.kafka import KafkaBroker, classpath, new_cluster_id
 
 
 def test_missing_jars_name_the_prepare_command(tmp_path):
     with pytest.raises(PrepareMissing, match=r"python -m stack\.local prepare kafka"):
         classpath(tmp_path / "empty-cache")
+
+
+def test_a_cluster_id_never_starts_like_an_option(monkeypatch):
+    """Kafka's storage tool read a cluster id that started with '-' as an option, and formatting failed."""
+    drawn = iter([uuid.UUID(bytes=b"\xf8" + bytes(15)), uuid.UUID(bytes=b"\x01" * 16)])
+    monkeypatch.setattr(uuid, "uuid4", lambda: next(drawn))
+    cluster_id = new_cluster_id()
+    assert cluster_id == "AQEBAQEBAQEBAQEBAQEBAQ"
+    assert next(drawn, None) is None  # the id starting with '-' was drawn and refused
 
 
 @pytest.mark.integration
