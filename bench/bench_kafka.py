@@ -19,9 +19,11 @@ Prints a table and writes ``bench/results/kafka.json``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from confluent_kafka import Consumer
@@ -37,16 +39,19 @@ BENCH_PRICES = "bench-prices"
 BENCH_CANDLES = "bench-candles"
 
 
-def make_bars(n: int, symbols: int, seed_price: float = 100.0, prefix: str = "S", ev: str = "A") -> list[Bar]:
+def iter_bars(n: int, symbols: int, seed_price: float = 100.0, prefix: str = "S", ev: str = "A") -> Iterator[Bar]:
     """``n`` bars round-robin over ``symbols`` symbols: 12 second bars per minute per symbol (or minute bars)."""
-    bars = []
     step, length = (5_000, 1_000) if ev == "A" else (60_000, 60_000)
     for i in range(n):
         sym, k = f"{prefix}{i % symbols}", i // symbols
         price = seed_price + (i % 97) * 0.01
-        bars.append(Bar(ev, sym, T0 + k * step, T0 + k * step + length, price, price + 0.05, price - 0.05,
-                        price + 0.01, 100.0 + i % 50, price, 1e6, seed_price, price, 50.0))
-    return bars
+        yield Bar(ev, sym, T0 + k * step, T0 + k * step + length, price, price + 0.05, price - 0.05,
+                  price + 0.01, 100.0 + i % 50, price, 1e6, seed_price, price, 50.0)
+
+
+def make_bars(n: int, symbols: int, seed_price: float = 100.0, prefix: str = "S", ev: str = "A") -> list[Bar]:
+    """:func:`iter_bars` as a list."""
+    return list(iter_bars(n, symbols, seed_price, prefix, ev))
 
 
 def bench_producer(bootstrap: str, n: int) -> dict:
@@ -81,11 +86,11 @@ BARS_PER_MINUTE = 12  # second bars 5 s apart (make_bars)
 
 def bench_flink_input(bootstrap: str, n: int, workdir: Path, job_options: dict[str, str]) -> tuple[dict, FlinkJob]:
     """Preload ``n`` bars, start the job, time first and last candle; the job is left running."""
-    bars = make_bars(n, FLINK_SYMBOLS, prefix="F")
+    bars = iter_bars(n, FLINK_SYMBOLS, prefix="F")
     sentinel = Bar("AM", "ZZEND", T0 + 10 * 86_400_000, T0 + 10 * 86_400_000 + 60_000,
                    1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
     publisher = KafkaPublisher(bootstrap)
-    for bar in bars + [sentinel]:
+    for bar in itertools.chain(bars, [sentinel]):
         publisher.produce(BENCH_PRICES, bar.symbol, publisher_payload(bar))
     publisher.flush(300)
     consumer = _candle_consumer(bootstrap, "bench-input")
@@ -100,7 +105,8 @@ def bench_flink_input(bootstrap: str, n: int, workdir: Path, job_options: dict[s
     span = last - first
     return ({"bars": n, "first_result_after_start_s": round(first - started, 2), "seconds": round(span, 3),
              "bars_per_s": round(n / span) if span > 0 else None,
-             "sustained_bars_per_s": _second_half_rate(minute_seen)}, job)
+             "sustained_bars_per_s": _second_half_rate(minute_seen),
+             "bars_per_s_by_tenth": _rates_by_tenth(minute_seen)}, job)
 
 
 def _time_backlog(job: FlinkJob, consumer: Consumer, sentinel: Bar) -> tuple[float, float, dict[int, float]]:
@@ -137,6 +143,16 @@ def _second_half_rate(minute_seen: dict[int, float]) -> int | None:
     middle = min(m for m in minute_seen if m >= last // 2)
     span = minute_seen[last] - minute_seen[middle]
     return round((last - middle) * BARS_PER_MINUTE * FLINK_SYMBOLS / span) if span > 0 else None
+
+
+def _rates_by_tenth(minute_seen: dict[int, float]) -> list[int]:
+    """Bars/s over each tenth of the backlog's minutes (how the rate evolves as the JVM warms up)."""
+    minutes = sorted(minute_seen)
+    if len(minutes) < 11:
+        return []
+    bounds = [minutes[round(i * (len(minutes) - 1) / 10)] for i in range(11)]
+    return [round((b - a) * BARS_PER_MINUTE * FLINK_SYMBOLS / (minute_seen[b] - minute_seen[a]))
+            if minute_seen[b] > minute_seen[a] else 0 for a, b in zip(bounds, bounds[1:])]
 
 
 def bench_lag(bootstrap: str, rate: int, seconds: int) -> dict:
@@ -217,6 +233,7 @@ def main() -> None:
     print(f"{'measure':<44} {'value':>12}  target")
     for name, value, target in rows:
         print(f"{name:<44} {value:>12}  {target}")
+    print(f"Flink input by tenth of the backlog (bars/s): {flink['bars_per_s_by_tenth']}")
     load = {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in os.getloadavg()]}
     print(f"load average before/after (1, 5, 15 min): {load['before']} / {load['after']} on {os.cpu_count()} cores")
     path = save("kafka", {"producer": producer, "flink_input": flink, "lag": lag, "load_average": load,

@@ -194,6 +194,9 @@ def test_late_bars_are_repaired_like_the_embedded_pipeline_and_evicted_days_are_
         by_minute[("LTB", midnight + 12 * 60_000)]._replace(ev="A", start_ms=midnight + 727_000,
                                                            end_ms=midnight + 728_000, close=1.25, volume=3.0),
         by_minute[("LTB", midnight + 1 * 60_000)]._replace(ev="AM", high=555.5, volume=1.0),
+        # 00:14 is the latest minute of its 5m and 15m buckets: the job keeps such a minute in its bucket's fold
+        by_minute[("LTA", midnight + 14 * 60_000)]._replace(ev="A", start_ms=midnight + 847_000,
+                                                           end_ms=midnight + 848_000, low=0.25, volume=5.0),
     ]
     day_before = midnight - 25 * 3_600_000  # 2025-02-02 23:00 New York: before the watermark's previous day
     evicted = by_minute[("LTA", midnight - 30 * 60_000)]._replace(ev="AM", start_ms=day_before,

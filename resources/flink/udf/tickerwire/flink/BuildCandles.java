@@ -19,18 +19,22 @@
  *
  * State per symbol, one `Book` in one value state (one state lookup per bar; the heap state backend
  * hands out the live object, copied on write while a checkpoint is being taken): the latest bar end
- * and eviction horizon, `children` (every child's values, keyed by start and level) and `accs` (per
- * bucket: the fold of all children before the latest one, plus the latest one). The heap backend is
- * assumed: a backend that serialises state (RocksDB) would copy the whole book on every bar. A child
- * arriving in order costs a get and a put per level, whatever the bucket's size; only a correction
- * of an earlier child re-folds its bucket from `children`.
+ * and eviction horizon, each level's latest bucket (`open`, in the book itself), the older buckets
+ * (`accs`) and the children that are no longer the latest of their bucket (`children`; a minute's
+ * second bars stay with the minute's bucket, and leave state with it). A bucket keeps the fold of
+ * its children before the latest one, plus the latest one. The heap backend is assumed: a backend
+ * that serialises state (RocksDB) would copy the whole book on every bar. Bars arriving in order
+ * thus touch the book's open buckets and store a child only when a later one supersedes it; only
+ * a correction of an earlier child re-folds its bucket from `children`. (The maps are large, and
+ * each lookup costs cache misses: keeping the hot path out of them is what makes the operator fast.)
  *
  * Output is coalesced: each bar changes five candles, but only the latest version of each changed
  * candle leaves the operator, every `flushMs` (a processing-time timer), before every checkpoint
  * barrier (so a checkpoint never holds state whose candles were not sent) and at the end of input.
- * Within a flush candles leave in the order they were first changed, so one symbol's minutes stay
- * in time order. A burst of bars for one minute thus costs one row per candle per flush, not five
- * rows per bar through the sink.
+ * Within a flush candles leave symbol by symbol, in the order each symbol first changed, and within
+ * a symbol level by level, each level's candles in the order they first changed, so one symbol's
+ * minutes stay in time order. A burst of bars for one minute thus costs one row per candle per
+ * flush, not five rows per bar through the sink; changes are kept per symbol, one lookup per bar.
  */
 package tickerwire.flink;
 
@@ -57,6 +61,7 @@ import org.apache.flink.table.types.logical.LogicalType;
 import org.apache.flink.table.types.logical.RowType;
 
 import java.time.Instant;
+import java.time.LocalDate;
 import java.time.ZoneId;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -88,7 +93,7 @@ public class BuildCandles extends AbstractStreamOperator<RowData> implements One
             DataTypes.FIELD("src_partition", DataTypes.INT()),
             DataTypes.FIELD("src_offset", DataTypes.BIGINT()));
     /** Operator id: state in checkpoints and savepoints is found by it. */
-    public static final String UID = "build-candles-v2";
+    public static final String UID = "build-candles-v3";
 
     static final long MINUTE_MS = 60_000L;
     static final long HOUR_MS = 3_600_000L;
@@ -102,24 +107,28 @@ public class BuildCandles extends AbstractStreamOperator<RowData> implements One
 
     /**
      * A symbol's state: the latest bar end seen, the start of the oldest New York day still in state,
-     * the oldest minute that may still hold second bars (0: none yet), and the children and folds.
+     * the oldest minute that may still hold second bars (0: none yet); the latest bucket of each level
+     * (`open[level]`, null before the first), the other buckets by key(level, start), and the
+     * children that are not their bucket's latest by key(level, start). A fold is in one place only.
      */
     public static class Book {
         public long maxEnd;
         public long evictedBefore;
         public long secondsFrom;
-        public Map<Long, Vals> children = new HashMap<>();
+        public Acc[] open = new Acc[D1 + 1];
         public Map<Long, Acc> accs = new HashMap<>();
+        public Map<Long, Vals> children = new HashMap<>();
 
-        /** Its type: POJOs and maps throughout, so that checkpoints never fall back to Kryo. */
+        /** Its type: POJOs, arrays and maps throughout, so that checkpoints never fall back to Kryo. */
         static TypeInformation<Book> type() {
             TypeInformation<Vals> vals = Types.POJO(Vals.class);
+            TypeInformation<Map<Long, Vals>> valsByKey = Types.MAP(Types.LONG, vals);
+            TypeInformation<Acc> acc = Types.POJO(Acc.class, Map.of(
+                    "start", Types.LONG, "last", Types.LONG, "prefix", vals, "lastVals", vals, "am", Types.BOOLEAN,
+                    "irregular", Types.BOOLEAN, "seconds", valsByKey));
             return Types.POJO(Book.class, Map.of(
                     "maxEnd", Types.LONG, "evictedBefore", Types.LONG, "secondsFrom", Types.LONG,
-                    "children", Types.MAP(Types.LONG, vals),
-                    "accs", Types.MAP(Types.LONG, Types.POJO(Acc.class, Map.of(
-                            "last", Types.LONG, "prefix", vals, "lastVals", vals, "am", Types.BOOLEAN,
-                            "irregular", Types.BOOLEAN)))));
+                    "open", Types.OBJECT_ARRAY(acc), "accs", Types.MAP(Types.LONG, acc), "children", valsByKey));
         }
     }
 
@@ -153,33 +162,34 @@ public class BuildCandles extends AbstractStreamOperator<RowData> implements One
 
     /**
      * A bucket's fold: `prefix` merges every child before `last` (null when `last` is the first),
-     * `lastVals` is the latest child. `am` marks a minute an AM bar has settled; `irregular` a
-     * minute with a second bar not aligned to a whole second (re-folded by scanning `children`).
+     * `lastVals` is the latest child (null before the first). A minute's fold keeps its earlier second
+     * bars (`seconds`, by key(SECOND, start)), so that they leave state with it; `am` marks a minute an
+     * AM bar has settled, `irregular` one with a second bar not aligned to a whole second (re-folded by
+     * a scan).
      */
     public static class Acc {
+        public long start;
         public long last;
         public Vals prefix;
         public Vals lastVals;
         public boolean am;
         public boolean irregular;
+        public Map<Long, Vals> seconds;
 
         Vals value() {
             return prefix == null ? lastVals : prefix.then(lastVals);
         }
     }
 
-    /** A candle waiting for the next flush: its symbol, level and start ... */
-    private record CandleKey(String symbol, int level, long start) {}
-
-    /** ... and its latest values, written as the candles topic's v1 JSON record (backend/bus/schema.py). */
-    private record Candle(double open, double high, double low, double close, double volume, double vwap,
-                          long trades) {
-        String json(CandleKey key, StringBuilder out) {
+    /** A candle waiting for the next flush: its start and latest values, written as the candles topic's v1 JSON record (backend/bus/schema.py). */
+    private record Candle(long start, double open, double high, double low, double close, double volume,
+                          double vwap, long trades) {
+        String json(String symbol, int level, StringBuilder out) {
             out.setLength(0);
             out.append("{\"type\":\"candle\",\"version\":1,\"symbol\":");
-            Records.appendJsonString(out, key.symbol());
-            return out.append(",\"timeframe\":\"").append(TIMEFRAME[key.level()])
-                    .append("\",\"start_ms\":").append(key.start())
+            Records.appendJsonString(out, symbol);
+            return out.append(",\"timeframe\":\"").append(TIMEFRAME[level])
+                    .append("\",\"start_ms\":").append(start)
                     .append(",\"open\":").append(open).append(",\"high\":").append(high)
                     .append(",\"low\":").append(low).append(",\"close\":").append(close)
                     .append(",\"volume\":").append(volume).append(",\"vwap\":").append(vwap)
@@ -187,16 +197,44 @@ public class BuildCandles extends AbstractStreamOperator<RowData> implements One
         }
     }
 
+    /** A symbol's candles changed since the last flush: per level, the latest version of each, in the order first changed. */
+    private static final class Changes {
+        final String symbol;
+        @SuppressWarnings("unchecked")
+        final List<Candle>[] byLevel = new List[D1 + 1];
+
+        Changes(String symbol) {
+            this.symbol = symbol;
+            for (int level = MINUTE; level <= D1; level++) {
+                byLevel[level] = new ArrayList<>(4);
+            }
+        }
+
+        /** Replace the pending version of the candle at `candle.start()`, else add it. */
+        void put(int level, Candle candle) {
+            List<Candle> candles = byLevel[level];
+            for (int i = candles.size() - 1; i >= 0; i--) { // the latest bucket, almost always
+                if (candles.get(i).start() == candle.start()) {
+                    candles.set(i, candle);
+                    return;
+                }
+            }
+            candles.add(candle);
+        }
+    }
+
     private final long flushMs;
     private transient ValueState<Book> books;
-    private transient Map<Long, Vals> children; // the current symbol's book's
+    private transient Book book; // the current symbol's, and its maps
+    private transient Map<Long, Vals> children;
     private transient Map<Long, Acc> accs;
-    private transient Map<CandleKey, Candle> pending;
+    private transient Map<String, Changes> pending; // by symbol, in the order first changed
+    private transient Changes changes; // the current symbol's
     private transient StringBuilder json;
     private transient boolean flushScheduled;
     private transient StreamRecord<RowData> outRecord;
-    private transient long cachedHour;
-    private transient long cachedDay;
+    private transient long[] dayFrom, dayTo; // two New York days: [from, to)
+    private transient int dayUsed;
 
     /** @param flushMs how long changed candles are coalesced before they leave (0: every bar's at once). */
     public BuildCandles(long flushMs) {
@@ -265,20 +303,23 @@ public class BuildCandles extends AbstractStreamOperator<RowData> implements One
         pending = new LinkedHashMap<>();
         json = new StringBuilder(256);
         outRecord = new StreamRecord<>(null);
-        cachedHour = Long.MIN_VALUE;
+        dayFrom = new long[2];
+        dayTo = new long[2];
     }
 
     @Override
     public void processElement(StreamRecord<RowData> record) throws Exception {
         RowData bar = record.getValue();
-        Book book = books.value();
+        book = books.value();
         if (book == null) {
             book = new Book();
+            books.update(book);
         }
         children = book.children;
         accs = book.accs;
+        String symbol = (String) getCurrentKey();
+        changes = pending.computeIfAbsent(symbol, Changes::new);
         process(bar, book);
-        books.update(book);
         if (flushMs <= 0) {
             flush();
         } else if (!flushScheduled && !pending.isEmpty()) {
@@ -304,12 +345,16 @@ public class BuildCandles extends AbstractStreamOperator<RowData> implements One
     }
 
     private void flush() {
-        for (Map.Entry<CandleKey, Candle> entry : pending.entrySet()) {
-            CandleKey key = entry.getKey();
-            String topicKey = key.symbol() + "|" + TIMEFRAME[key.level()] + "|" + key.start();
-            output.collect(outRecord.replace(GenericRowData.of(StringData.fromString(key.symbol()),
-                    StringData.fromString(topicKey), StringData.fromString(entry.getValue().json(key, json)),
-                    null, null, null)));
+        for (Changes symbolChanges : pending.values()) {
+            String symbol = symbolChanges.symbol;
+            StringData symbolData = StringData.fromString(symbol);
+            for (int level = MINUTE; level <= D1; level++) {
+                for (Candle candle : symbolChanges.byLevel[level]) {
+                    String topicKey = symbol + "|" + TIMEFRAME[level] + "|" + candle.start();
+                    output.collect(outRecord.replace(GenericRowData.of(symbolData, StringData.fromString(topicKey),
+                            StringData.fromString(candle.json(symbol, level, json)), null, null, null)));
+                }
+            }
         }
         pending.clear();
     }
@@ -321,8 +366,7 @@ public class BuildCandles extends AbstractStreamOperator<RowData> implements One
         if (start < book.evictedBefore) {
             String reason = "late: the job's state for the New York day of " + Instant.ofEpochMilli(start)
                     + " was evicted (bars end at " + Instant.ofEpochMilli(book.maxEnd) + "); this bar was not merged";
-            output.collect(outRecord.replace(GenericRowData.of(StringData.fromString(bar.getString(0).toString()),
-                    null, null, StringData.fromString(reason), bar.getInt(11), bar.getLong(12))));
+            output.collect(outRecord.replace(GenericRowData.of(StringData.fromString(changes.symbol), null, null, StringData.fromString(reason), bar.getInt(11), bar.getLong(12))));
             return;
         }
         boolean late = start < book.maxEnd - lateness();
@@ -339,14 +383,11 @@ public class BuildCandles extends AbstractStreamOperator<RowData> implements One
         long minute = start - Math.floorMod(start, MINUTE_MS);
         Vals minuteVals;
         if (late) {
-            minuteVals = lateMinute(am, children.get(key(MINUTE, minute)), values);
+            minuteVals = lateMinute(am, child(MINUTE, minute), values);
         } else if (am) {
-            Acc acc = accs.get(key(MINUTE, minute));
-            if (acc == null) {
-                acc = new Acc();
-            }
+            Acc acc = acc(MINUTE, minute);
             acc.am = true;
-            accs.put(key(MINUTE, minute), acc);
+            acc.seconds = null; // overridden, never read again
             minuteVals = values;
         } else {
             if (book.secondsFrom == 0 || minute < book.secondsFrom) {
@@ -358,14 +399,13 @@ public class BuildCandles extends AbstractStreamOperator<RowData> implements One
             }
             minuteVals.vw = minuteVals.vwap();
         }
-        String symbol = bar.getString(0).toString();
-        changed(symbol, MINUTE, minute, minuteVals, minuteVals.vw);
+        changed(MINUTE, minute, minuteVals, minuteVals.vw);
         Vals child = minuteVals;
         long childStart = minute;
         for (int level = MINUTE; level < D1; level++) {
-            long bucket = level + 1 == D1 ? nyDayStart(childStart) : childStart - Math.floorMod(childStart, LENGTH[level + 1]);
+            long bucket = bucketOf(level + 1, childStart);
             child = addChild(level, childStart, bucket, child);
-            changed(symbol, level + 1, bucket, child, child.vwap());
+            changed(level + 1, bucket, child, child.vwap());
             childStart = bucket;
         }
         sealSecondsBehind(book);
@@ -397,29 +437,15 @@ public class BuildCandles extends AbstractStreamOperator<RowData> implements One
             return;
         }
         if ((sealTo - book.secondsFrom) / MINUTE_MS > 1_440) {
-            removeSecondsBetween(book.secondsFrom, sealTo); // a long gap: one scan
+            long from = book.secondsFrom; // a long gap: one scan
+            removeKeys(accs, k -> levelOf(k) == MINUTE && startOf(k) >= from && startOf(k) < sealTo);
         } else {
             for (long m = book.secondsFrom; m < sealTo; m += MINUTE_MS) {
-                Acc acc = accs.get(key(MINUTE, m));
-                if (acc == null) {
-                    continue;
-                }
-                if (acc.irregular) {
-                    removeSecondsBetween(m, m + MINUTE_MS);
-                } else {
-                    for (long s = m; s < m + MINUTE_MS; s += 1_000L) {
-                        children.remove(key(SECOND, s));
-                    }
-                    accs.remove(key(MINUTE, m));
-                }
+                accs.remove(key(MINUTE, m));
             }
         }
+        dropOpenBefore(MINUTE, sealTo);
         book.secondsFrom = sealTo;
-    }
-
-    private void removeSecondsBetween(long from, long to) {
-        removeKeys(children, k -> levelOf(k) == SECOND && startOf(k) >= from && startOf(k) < to);
-        removeKeys(accs, k -> levelOf(k) == MINUTE && startOf(k) >= from && startOf(k) < to);
     }
 
     /** Remove the entries whose key matches. */
@@ -427,55 +453,114 @@ public class BuildCandles extends AbstractStreamOperator<RowData> implements One
         map.keySet().removeIf(stale::test);
     }
 
-    /** Record a child's values and return its bucket's new value (null: an AM minute ignores seconds). */
+    /**
+     * Record a child's values and return its bucket's new value (null: an AM minute ignores seconds).
+     * A child that is no longer its bucket's latest is stored (a second bar in its minute's fold,
+     * anything else in `children`); the latest is the fold's `lastVals`.
+     */
     private Vals addChild(int level, long childStart, long bucket, Vals values) {
-        long accKey = key(level + 1, bucket);
-        Acc acc = accs.get(accKey);
-        if (acc != null && acc.am) {
+        Acc acc = acc(level + 1, bucket);
+        if (acc.am) {
             return null;
         }
-        children.put(key(level, childStart), values);
         boolean irregular = level == SECOND && Math.floorMod(childStart, 1_000L) != 0;
-        if (acc == null) {
-            acc = new Acc();
+        if (acc.lastVals == null) {
             acc.last = childStart;
             acc.lastVals = values;
         } else if (childStart == acc.last) {
             acc.lastVals = values;
         } else if (childStart > acc.last) {
+            earlierChildren(level, acc).put(key(level, acc.last), acc.lastVals);
             acc.prefix = acc.value();
             acc.last = childStart;
             acc.lastVals = values;
         } else {
+            earlierChildren(level, acc).put(key(level, childStart), values);
             acc.irregular |= irregular;
             acc.prefix = refold(acc, level, bucket);
         }
         acc.irregular |= irregular;
-        accs.put(accKey, acc);
         return acc.value();
+    }
+
+    /** Where a bucket's children before its latest are: a minute's second bars in its fold, the rest in `children`. */
+    private Map<Long, Vals> earlierChildren(int level, Acc acc) {
+        if (level != SECOND) {
+            return children;
+        }
+        if (acc.seconds == null) {
+            acc.seconds = new HashMap<>();
+        }
+        return acc.seconds;
+    }
+
+    /** The fold of the bucket at `level` starting at `bucket`, created if there is none. */
+    private Acc acc(int level, long bucket) {
+        Acc open = book.open[level];
+        if (open != null && open.start == bucket) {
+            return open;
+        }
+        if (open != null && bucket < open.start) {
+            return accs.computeIfAbsent(key(level, bucket), k -> newAcc(bucket));
+        }
+        if (open != null) {
+            accs.put(key(level, open.start), open); // a later bucket opens
+        }
+        return book.open[level] = newAcc(bucket);
+    }
+
+    private static Acc newAcc(long start) {
+        Acc acc = new Acc();
+        acc.start = start;
+        return acc;
+    }
+
+    /** A child's values (null: none): stored if it is no longer its bucket's latest, else its bucket's `lastVals`. */
+    private Vals child(int level, long start) {
+        Vals stored = children.get(key(level, start));
+        if (stored != null) {
+            return stored;
+        }
+        long bucket = bucketOf(level + 1, start);
+        Acc open = book.open[level + 1];
+        Acc parent = open != null && open.start == bucket ? open : accs.get(key(level + 1, bucket));
+        return parent != null && parent.lastVals != null && parent.last == start ? parent.lastVals : null;
+    }
+
+    /** The start of the bucket at `level` (M5 and up) holding `start`: epoch-aligned, 1d the New York day. */
+    private long bucketOf(int level, long start) {
+        return level == D1 ? nyDayStart(start) : start - Math.floorMod(start, LENGTH[level]);
+    }
+
+    /** Forget the open bucket of `level` if it starts before `cutoff`. */
+    private void dropOpenBefore(int level, long cutoff) {
+        if (book.open[level] != null && book.open[level].start < cutoff) {
+            book.open[level] = null;
+        }
     }
 
     /** Fold every stored child of `bucket` before `acc.last`, in time order (a correction of an earlier child). */
     private Vals refold(Acc acc, int level, long bucket) {
         Vals folded = null;
+        Map<Long, Vals> parts = level == SECOND ? acc.seconds : children;
         if (level == SECOND && acc.irregular) {
             List<Long> starts = new ArrayList<>();
-            for (Long k : children.keySet()) {
+            for (Long k : parts.keySet()) {
                 long start = startOf(k);
-                if (levelOf(k) == SECOND && start >= bucket && start < acc.last) {
+                if (start < acc.last) {
                     starts.add(start);
                 }
             }
             starts.sort(null);
             for (long start : starts) {
-                Vals part = children.get(key(SECOND, start));
+                Vals part = parts.get(key(SECOND, start));
                 folded = folded == null ? part : folded.then(part);
             }
             return folded;
         }
         long step = LENGTH[level];
         for (long t = bucket; t < acc.last; t += step) {
-            Vals part = children.get(key(level, t));
+            Vals part = parts.get(key(level, t));
             if (part != null) {
                 folded = folded == null ? part : folded.then(part);
             }
@@ -495,6 +580,9 @@ public class BuildCandles extends AbstractStreamOperator<RowData> implements One
         book.evictedBefore = cutoff;
         removeKeys(children, k -> startOf(k) < cutoff);
         removeKeys(accs, k -> startOf(k) < cutoff);
+        for (int level = MINUTE; level <= D1; level++) {
+            dropOpenBefore(level, cutoff);
+        }
     }
 
     /** The allowed lateness (ms): the oracle's default, 15 minutes. */
@@ -503,8 +591,8 @@ public class BuildCandles extends AbstractStreamOperator<RowData> implements One
     }
 
     /** A changed candle: it replaces the symbol's pending version of that candle until the next flush. */
-    private void changed(String symbol, int level, long bucket, Vals x, double vwap) {
-        pending.put(new CandleKey(symbol, level, bucket), new Candle(x.o, x.h, x.l, x.c, x.v, vwap, x.n));
+    private void changed(int level, long bucket, Vals x, double vwap) {
+        changes.put(level, new Candle(bucket, x.o, x.h, x.l, x.c, x.v, vwap, x.n));
     }
 
     /**
@@ -532,14 +620,21 @@ public class BuildCandles extends AbstractStreamOperator<RowData> implements One
     /** An odd constant (the golden ratio's 64-bit fraction) and its inverse modulo 2^64. */
     static final long SCRAMBLE = 0x9E3779B97F4A7C15L, UNSCRAMBLE = 0xF1DE83E19937733DL;
 
-    /** Midnight New York of the day containing `ms` (hour starts arrive in runs: the last answer is cached). */
+    /**
+     * Midnight New York of the day containing `ms`. The last two days asked for are kept: a bar asks for
+     * its own day and the watermark's eviction for the day before, over and over.
+     */
     long nyDayStart(long ms) {
-        long hour = ms - Math.floorMod(ms, HOUR_MS);
-        if (hour != cachedHour) {
-            cachedDay = Instant.ofEpochMilli(hour).atZone(NEW_YORK).toLocalDate().atStartOfDay(NEW_YORK)
-                    .toInstant().toEpochMilli();
-            cachedHour = hour;
+        for (int i = 0; i < 2; i++) {
+            if (ms >= dayFrom[i] && ms < dayTo[i]) {
+                dayUsed = i;
+                return dayFrom[i];
+            }
         }
-        return cachedDay;
+        LocalDate day = Instant.ofEpochMilli(ms).atZone(NEW_YORK).toLocalDate();
+        dayUsed = 1 - dayUsed;
+        dayFrom[dayUsed] = day.atStartOfDay(NEW_YORK).toInstant().toEpochMilli();
+        dayTo[dayUsed] = day.plusDays(1).atStartOfDay(NEW_YORK).toInstant().toEpochMilli();
+        return dayFrom[dayUsed];
     }
 }
