@@ -3,35 +3,32 @@
  * whose `error` says why the message is not a valid v1 bar record. Keeps the job's hot path in the
  * JVM (no per-row Python) and preserves the original payload for dead letters.
  *
- * Two paths, one set of rules: a streaming pass over the message's bytes accepts a flat record
- * that is valid as it stands (the common case, without building a JSON tree); anything else --
- * a missing or mistyped field, a nested value, broken JSON -- is parsed again as a tree by the
- * checks in Records, which mirror backend/bus/schema.py and give the reason. The streaming pass
- * accepts only what the tree checks accept, with the same values.
+ * Two paths, one set of rules: one strict pass over the message's bytes (BarScanner) accepts a
+ * flat record that is valid as it stands (the common case, without building a JSON tree); anything
+ * else -- a missing or mistyped field, a nested value, an escape, broken JSON -- is parsed again as
+ * a tree by the checks in Records, which mirror backend/bus/schema.py and give the reason. The fast
+ * pass accepts only what the tree checks accept, with the same values; `main` shows what each path
+ * makes of a file of messages, which is how the tests check that.
  */
 package tickerwire.flink;
 
-import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonFactory;
-import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonParser;
-import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonToken;
-import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.StreamReadFeature;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.JsonNode;
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.node.ArrayNode;
+import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.node.ObjectNode;
 import org.apache.flink.table.annotation.DataTypeHint;
 import org.apache.flink.table.data.GenericRowData;
 import org.apache.flink.table.data.RowData;
 import org.apache.flink.table.data.StringData;
 import org.apache.flink.table.functions.ScalarFunction;
 
+import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
 
 public class ParseBar extends ScalarFunction {
     private static final String[] PRICE_FIELDS = {"o", "h", "l", "c", "v", "vw"};
     private static final String[] OPTIONAL_FIELDS = {"av", "op", "a", "z"};
-    /** Jackson's fast double parser: correctly rounded like Double.parseDouble (and Python's float), faster. */
-    private static final JsonFactory JSON =
-            JsonFactory.builder().enable(StreamReadFeature.USE_FAST_DOUBLE_PARSER).build();
-    private static final StringData A = StringData.fromString("A");
-    private static final StringData AM = StringData.fromString("AM");
 
     private transient StringData lastPayload;
     private transient RowData lastRow;
@@ -54,94 +51,8 @@ public class ParseBar extends ScalarFunction {
         if (payload == null) {
             return error("empty message (no value)");
         }
-        RowData valid = parseValid(payload.toBytes());
+        RowData valid = BarScanner.scan(payload.toBytes());
         return valid != null ? valid : parseTree(payload.toString());
-    }
-
-    /** The streaming pass: the row of a flat, valid bar record; null for anything else. */
-    static RowData parseValid(byte[] json) {
-        boolean typeOk = false, versionOk = false, otcOk = true;
-        StringData ev = null;
-        String sym = null;
-        long s = 0, e = 0;
-        boolean hasS = false, hasE = false;
-        double[] prices = new double[PRICE_FIELDS.length];
-        boolean[] hasPrice = new boolean[PRICE_FIELDS.length];
-        double z = 0.0;
-        try (JsonParser parser = JSON.createParser(json)) {
-            if (parser.nextToken() != JsonToken.START_OBJECT) {
-                return null;
-            }
-            JsonToken token;
-            while ((token = parser.nextToken()) == JsonToken.FIELD_NAME) {
-                String name = parser.currentName();
-                JsonToken value = parser.nextToken();
-                if (value == JsonToken.START_OBJECT || value == JsonToken.START_ARRAY) {
-                    return null;
-                }
-                boolean integral = value == JsonToken.VALUE_NUMBER_INT
-                        && parser.getNumberType() != JsonParser.NumberType.BIG_INTEGER;
-                boolean number = integral || value == JsonToken.VALUE_NUMBER_FLOAT;
-                switch (name) {
-                    case "type" -> typeOk = value == JsonToken.VALUE_STRING && "bar".equals(parser.getText());
-                    case "version" -> versionOk = integral && parser.getLongValue() == Records.SCHEMA_VERSION;
-                    case "ev" -> {
-                        String text = value == JsonToken.VALUE_STRING ? parser.getText() : null;
-                        ev = "A".equals(text) ? A : "AM".equals(text) ? AM : null;
-                    }
-                    case "sym" -> sym = value == JsonToken.VALUE_STRING ? parser.getText() : null;
-                    case "s" -> {
-                        hasS = integral;
-                        s = integral ? parser.getLongValue() : 0;
-                    }
-                    case "e" -> {
-                        hasE = integral;
-                        e = integral ? parser.getLongValue() : 0;
-                    }
-                    case "otc" -> otcOk = value == JsonToken.VALUE_TRUE || value == JsonToken.VALUE_FALSE;
-                    default -> {
-                        int price = indexOf(PRICE_FIELDS, name);
-                        int optional = price < 0 ? indexOf(OPTIONAL_FIELDS, name) : -1;
-                        if (price >= 0 || optional >= 0) {
-                            double x = number ? parser.getDoubleValue() : Double.NaN;
-                            if (!Double.isFinite(x)) {
-                                return null;
-                            }
-                            if (price >= 0) {
-                                prices[price] = x;
-                                hasPrice[price] = true;
-                            } else if (name.equals("z")) {
-                                z = x;
-                            }
-                        }
-                    }
-                }
-            }
-            if (token != JsonToken.END_OBJECT || parser.nextToken() != null) {
-                return null;
-            }
-        } catch (IOException | RuntimeException notFlatOrValid) {
-            return null;
-        }
-        boolean pricesOk = true;
-        for (boolean has : hasPrice) {
-            pricesOk &= has;
-        }
-        if (!typeOk || !versionOk || ev == null || sym == null || sym.isEmpty() || !hasS || !hasE || !pricesOk
-                || !otcOk || prices[4] < 0 || z < 0) {
-            return null;
-        }
-        return GenericRowData.of(ev, StringData.fromString(sym), s, e, prices[0], prices[1], prices[2], prices[3],
-                prices[4], prices[5], z, null);
-    }
-
-    private static int indexOf(String[] names, String name) {
-        for (int i = 0; i < names.length; i++) {
-            if (names[i].equals(name)) {
-                return i;
-            }
-        }
-        return -1;
     }
 
     /** The tree pass: every check in order, so that an invalid message gets its reason. */
@@ -188,5 +99,39 @@ public class ParseBar extends ScalarFunction {
     private static RowData error(String reason) {
         return GenericRowData.of(null, null, null, null, null, null, null, null, null, null, null,
                 StringData.fromString(reason));
+    }
+
+    /**
+     * What each path makes of each line of standard input (a message), as a JSON line:
+     * {"fast": [ev, sym, s, e, o, h, l, c, v, vw, z] or null, "tree": [the same fields..., error]}.
+     */
+    public static void main(String[] args) throws IOException {
+        BufferedReader lines = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+        String line;
+        while ((line = lines.readLine()) != null) {
+            ObjectNode out = Records.MAPPER.createObjectNode();
+            RowData fast = BarScanner.scan(line.getBytes(StandardCharsets.UTF_8));
+            if (fast == null) {
+                out.putNull("fast");
+            } else {
+                fields(fast, out.putArray("fast"));
+            }
+            fields(parseTree(line), out.putArray("tree"));
+            System.out.println(out);
+        }
+    }
+
+    private static void fields(RowData row, ArrayNode out) {
+        for (int i = 0; i < 12; i++) {
+            if (row.isNullAt(i)) {
+                out.addNull();
+            } else if (i < 2 || i == 11) {
+                out.add(row.getString(i).toString());
+            } else if (i < 4) {
+                out.add(row.getLong(i));
+            } else {
+                out.add(row.getDouble(i));
+            }
+        }
     }
 }
