@@ -22,11 +22,11 @@
  * and eviction horizon, each level's latest bucket (`open`, in the book itself), the older buckets
  * (`accs`) and the children that are no longer the latest of their bucket (`children`; a minute's
  * second bars stay with the minute's bucket, and leave state with it). A bucket keeps the fold of
- * its children before the latest one, plus the latest one. The heap backend is assumed: a backend
- * that serialises state (RocksDB) would copy the whole book on every bar. Bars arriving in order
- * thus touch the book's open buckets and store a child only when a later one supersedes it; only
- * a correction of an earlier child re-folds its bucket from `children`. (The maps are large, and
- * each lookup costs cache misses: keeping the hot path out of them is what makes the operator fast.)
+ * its children before the latest one, plus the latest one. Bars arriving in order thus touch the
+ * book's open buckets and store a child only when a later one supersedes it; only a correction of an
+ * earlier child re-folds its bucket from `children`. (The maps are large, and each lookup costs cache
+ * misses: keeping the hot path out of them is what makes the operator fast.) The heap backend is
+ * assumed: a backend that serialises state (RocksDB) would copy the whole book on every bar.
  *
  * Output is coalesced: each bar changes five candles, but only the latest version of each changed
  * candle leaves the operator, every `flushMs` (a processing-time timer), before every checkpoint

@@ -103,7 +103,7 @@ public class ParseBar extends ScalarFunction {
 
     /**
      * What each path makes of each line of standard input (a message), as a JSON line:
-     * {"fast": [ev, sym, s, e, o, h, l, c, v, vw, z] or null, "tree": [the same fields..., error]}.
+     * {"fast": [ev, sym, s, e, o, h, l, c, v, vw, z, error] or null, "tree": [the same fields]}.
      */
     public static void main(String[] args) throws IOException {
         BufferedReader lines = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
