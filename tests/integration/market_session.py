@@ -10,6 +10,7 @@ seconds, trade counts on rounding ties and prices with full double precision.
 from __future__ import annotations
 
 import json
+from collections import Counter
 import math
 import random
 import time
@@ -112,8 +113,10 @@ class CandleSink:
     def __init__(self, bootstrap_servers: str, group_id: str, db_path: Path) -> None:
         self.store = SqliteStore(db_path)
         self.consumer = SinkConsumer(bootstrap_servers, group_id, [CANDLES], candle_writer(self._write))
+        self.received: Counter[str] = Counter()  # candle messages consumed, by symbol
 
     def _write(self, candles: list[Candle]) -> None:
+        self.received.update(candle.symbol for candle in candles)
         self.store.upsert_candles(candles)
         self.store.flush()
 

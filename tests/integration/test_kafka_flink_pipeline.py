@@ -14,6 +14,7 @@ import pytest
 
 from backend.bus import schema
 from backend.bus.kafka import DEAD_LETTERS, PRICES, KafkaPublisher, SinkConsumer
+from backend.model import Bar
 from backend.processing.aggregator import aggregate
 from market_session import CandleSink, bars_of, differences, generated_frames, publish, recorded_bars
 
@@ -37,6 +38,26 @@ def test_recorded_and_generated_session_equals_embedded_aggregator(kafka_broker,
     assert len(expected) > 2_000
     assert not differences(expected, found), "\n".join(differences(expected, found)) + "\n" + flink_job.log_tail()
     assert flink_job.restarts() == restarts_before, f"the job failed over:\n{flink_job.log_tail()}"
+
+
+def test_a_burst_of_bars_leaves_the_job_coalesced(kafka_broker, flink_job, tmp_path):
+    """Each bar changes five candles, but the job sends only the latest version of each changed candle per
+    flush (100 ms): a burst of second bars and their corrections costs a few messages, not five per bar."""
+    hour = 1_738_602_000_000  # 2025-02-03 12:00 New York
+    bars = [Bar("A", "COAL", hour + second * 1_000, hour + second * 1_000 + 1_000, price, price + 0.02,
+                price - 0.02, price + 0.01, 10.0 + correction, price, avg_trade_size=2.0)
+            for correction in range(3) for second in range(180)
+            for price in [100 + second * 0.01 + correction * 0.001]]
+    expected = aggregate(bars)
+    publish(KafkaPublisher(kafka_broker.bootstrap_servers), bars)
+    sink = CandleSink(kafka_broker.bootstrap_servers, "test-coalesce", tmp_path / "sink.db")
+    try:
+        found = sink.wait_for(expected, SETTLE_S)
+    finally:
+        sink.close()
+    assert not differences(expected, found), "\n".join(differences(expected, found)) + "\n" + flink_job.log_tail()
+    # Uncoalesced, 540 bars would be 2,700 messages; the burst arrives within a few flushes of 7 candles.
+    assert sink.received["COAL"] <= len(bars) // 5, sink.received["COAL"]
 
 
 MALFORMED = [
