@@ -81,7 +81,7 @@ def _candle_consumer(bootstrap: str, group: str) -> Consumer:
 
 
 FLINK_SYMBOLS = 500
-BARS_PER_MINUTE = 12  # second bars 5 s apart (make_bars)
+BARS_PER_MINUTE = 12  # second bars 5 s apart (iter_bars)
 
 
 def bench_flink_input(bootstrap: str, n: int, workdir: Path, job_options: dict[str, str]) -> tuple[dict, FlinkJob]:
@@ -141,8 +141,7 @@ def _second_half_rate(minute_seen: dict[int, float]) -> int | None:
         return None
     last = max(minute_seen)
     middle = min(m for m in minute_seen if m >= last // 2)
-    span = minute_seen[last] - minute_seen[middle]
-    return round((last - middle) * BARS_PER_MINUTE * FLINK_SYMBOLS / span) if span > 0 else None
+    return _rate(minute_seen, middle, last)
 
 
 def _rates_by_tenth(minute_seen: dict[int, float]) -> list[int]:
@@ -151,8 +150,13 @@ def _rates_by_tenth(minute_seen: dict[int, float]) -> list[int]:
     if len(minutes) < 11:
         return []
     bounds = [minutes[round(i * (len(minutes) - 1) / 10)] for i in range(11)]
-    return [round((b - a) * BARS_PER_MINUTE * FLINK_SYMBOLS / (minute_seen[b] - minute_seen[a]))
-            if minute_seen[b] > minute_seen[a] else 0 for a, b in zip(bounds, bounds[1:])]
+    return [_rate(minute_seen, a, b) or 0 for a, b in zip(bounds, bounds[1:])]
+
+
+def _rate(minute_seen: dict[int, float], first: int, last: int) -> int | None:
+    """Bars/s between the first candles of two minutes of the backlog (None: no time passed)."""
+    span = minute_seen[last] - minute_seen[first]
+    return round((last - first) * BARS_PER_MINUTE * FLINK_SYMBOLS / span) if span > 0 else None
 
 
 def bench_lag(bootstrap: str, rate: int, seconds: int) -> dict:

@@ -225,9 +225,7 @@ public class BuildCandles extends AbstractStreamOperator<RowData> implements One
 
     private final long flushMs;
     private transient ValueState<Book> books;
-    private transient Book book; // the current symbol's, and its maps
-    private transient Map<Long, Vals> children;
-    private transient Map<Long, Acc> accs;
+    private transient Book book; // the current symbol's
     private transient Map<String, Changes> pending; // by symbol, in the order first changed
     private transient Changes changes; // the current symbol's
     private transient StringBuilder json;
@@ -315,11 +313,9 @@ public class BuildCandles extends AbstractStreamOperator<RowData> implements One
             book = new Book();
             books.update(book);
         }
-        children = book.children;
-        accs = book.accs;
         String symbol = (String) getCurrentKey();
         changes = pending.computeIfAbsent(symbol, Changes::new);
-        process(bar, book);
+        process(bar);
         if (flushMs <= 0) {
             flush();
         } else if (!flushScheduled && !pending.isEmpty()) {
@@ -359,7 +355,7 @@ public class BuildCandles extends AbstractStreamOperator<RowData> implements One
         pending.clear();
     }
 
-    private void process(RowData bar, Book book) {
+    private void process(RowData bar) {
         boolean am = AM.equals(bar.getString(1));
         long start = bar.getLong(2);
         long end = bar.getLong(3);
@@ -408,8 +404,8 @@ public class BuildCandles extends AbstractStreamOperator<RowData> implements One
             changed(level + 1, bucket, child, child.vwap());
             childStart = bucket;
         }
-        sealSecondsBehind(book);
-        evictBehind(book);
+        sealSecondsBehind();
+        evictBehind();
     }
 
     /**
@@ -431,17 +427,17 @@ public class BuildCandles extends AbstractStreamOperator<RowData> implements One
      * Drop the second bars (and their folds) of minutes wholly behind the watermark: a bar for such a
      * minute takes the late path, so they are never read again. Keeps state to ~15 minutes of seconds.
      */
-    private void sealSecondsBehind(Book book) {
+    private void sealSecondsBehind() {
         long sealTo = Math.floorDiv(book.maxEnd - lateness(), MINUTE_MS) * MINUTE_MS;
         if (book.secondsFrom == 0 || book.secondsFrom >= sealTo) {
             return;
         }
         if ((sealTo - book.secondsFrom) / MINUTE_MS > 1_440) {
             long from = book.secondsFrom; // a long gap: one scan
-            removeKeys(accs, k -> levelOf(k) == MINUTE && startOf(k) >= from && startOf(k) < sealTo);
+            removeKeys(book.accs, k -> levelOf(k) == MINUTE && startOf(k) >= from && startOf(k) < sealTo);
         } else {
             for (long m = book.secondsFrom; m < sealTo; m += MINUTE_MS) {
-                accs.remove(key(MINUTE, m));
+                book.accs.remove(key(MINUTE, m));
             }
         }
         dropOpenBefore(MINUTE, sealTo);
@@ -486,7 +482,7 @@ public class BuildCandles extends AbstractStreamOperator<RowData> implements One
     /** Where a bucket's children before its latest are: a minute's second bars in its fold, the rest in `children`. */
     private Map<Long, Vals> earlierChildren(int level, Acc acc) {
         if (level != SECOND) {
-            return children;
+            return book.children;
         }
         if (acc.seconds == null) {
             acc.seconds = new HashMap<>();
@@ -501,10 +497,10 @@ public class BuildCandles extends AbstractStreamOperator<RowData> implements One
             return open;
         }
         if (open != null && bucket < open.start) {
-            return accs.computeIfAbsent(key(level, bucket), k -> newAcc(bucket));
+            return book.accs.computeIfAbsent(key(level, bucket), k -> newAcc(bucket));
         }
         if (open != null) {
-            accs.put(key(level, open.start), open); // a later bucket opens
+            book.accs.put(key(level, open.start), open); // a later bucket opens
         }
         return book.open[level] = newAcc(bucket);
     }
@@ -517,13 +513,13 @@ public class BuildCandles extends AbstractStreamOperator<RowData> implements One
 
     /** A child's values (null: none): stored if it is no longer its bucket's latest, else its bucket's `lastVals`. */
     private Vals child(int level, long start) {
-        Vals stored = children.get(key(level, start));
+        Vals stored = book.children.get(key(level, start));
         if (stored != null) {
             return stored;
         }
         long bucket = bucketOf(level + 1, start);
         Acc open = book.open[level + 1];
-        Acc parent = open != null && open.start == bucket ? open : accs.get(key(level + 1, bucket));
+        Acc parent = open != null && open.start == bucket ? open : book.accs.get(key(level + 1, bucket));
         return parent != null && parent.lastVals != null && parent.last == start ? parent.lastVals : null;
     }
 
@@ -542,7 +538,7 @@ public class BuildCandles extends AbstractStreamOperator<RowData> implements One
     /** Fold every stored child of `bucket` before `acc.last`, in time order (a correction of an earlier child). */
     private Vals refold(Acc acc, int level, long bucket) {
         Vals folded = null;
-        Map<Long, Vals> parts = level == SECOND ? acc.seconds : children;
+        Map<Long, Vals> parts = earlierChildren(level, acc);
         if (level == SECOND && acc.irregular) {
             List<Long> starts = new ArrayList<>();
             for (Long k : parts.keySet()) {
@@ -572,14 +568,14 @@ public class BuildCandles extends AbstractStreamOperator<RowData> implements One
      * Forget New York days before the day preceding the watermark's: a re-sent bar for yesterday is still
      * merged exactly (the embedded pipeline repairs it from its store), older ones are dead-lettered.
      */
-    private void evictBehind(Book book) {
+    private void evictBehind() {
         long cutoff = nyDayStart(nyDayStart(book.maxEnd - lateness()) - 1); // keep the watermark's day and the one before
         if (cutoff <= book.evictedBefore) {
             return;
         }
         book.evictedBefore = cutoff;
-        removeKeys(children, k -> startOf(k) < cutoff);
-        removeKeys(accs, k -> startOf(k) < cutoff);
+        removeKeys(book.children, k -> startOf(k) < cutoff);
+        removeKeys(book.accs, k -> startOf(k) < cutoff);
         for (int level = MINUTE; level <= D1; level++) {
             dropOpenBefore(level, cutoff);
         }
