@@ -26,16 +26,10 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise ImportError("the Kafka bus needs confluent-kafka: pip install 'tickerwire[kafka]'") from exc
 
 from backend.bus import schema
+from backend.bus.topics import (  # noqa: F401 - re-exported: the bus's topics are named here too
+    ARTICLES, CANDLES, DAY_MS, DEAD_LETTERS, IMPACTS, NEWS, PRICES, TopicSpec, default_topics,
+)
 from backend.model import Article, Bar, Candle
-
-PRICES = "stock-prices"
-NEWS = "news-articles"
-CANDLES = "candles"
-ARTICLES = "articles"
-IMPACTS = "impacts"
-DEAD_LETTERS = "dead-letters"
-
-DAY_MS = 24 * 3_600_000
 
 
 class BusError(Exception):
@@ -54,39 +48,6 @@ class DeliveryFailed(BusError):
     """The broker rejected messages for good (the report says which and why)."""
 
 
-@dataclass(frozen=True, slots=True)
-class TopicSpec:
-    """A topic and its settings."""
-
-    name: str
-    partitions: int = 3
-    retention_ms: int = 7 * DAY_MS
-    compact: bool = False
-
-    def new_topic(self, replication: int = 1) -> NewTopic:
-        config = {"retention.ms": str(self.retention_ms),
-                  "cleanup.policy": "compact,delete" if self.compact else "delete"}
-        return NewTopic(self.name, num_partitions=self.partitions, replication_factor=replication, config=config)
-
-
-def default_topics(partitions: int = 3, retention_ms: int = 7 * DAY_MS) -> list[TopicSpec]:
-    """The pipeline's topics: inputs, the candle, article and impact outputs (compacted upserts), dead letters.
-
-    ``partitions`` applies to ``stock-prices`` (keyed by symbol, so a symbol's bars stay in order).
-    ``candles`` has one partition: its key is ``symbol|timeframe|start_ms``, so with several a symbol's
-    minutes would be scattered over partitions and a consumer could see 10:05 before 10:01 (the impact
-    job would judge a window complete too early); one partition carries well over 100,000 candles/s.
-    """
-    return [
-        TopicSpec(PRICES, partitions, retention_ms),
-        TopicSpec(NEWS, 1, retention_ms),
-        TopicSpec(CANDLES, 1, retention_ms, compact=True),
-        TopicSpec(ARTICLES, 1, retention_ms, compact=True),
-        TopicSpec(IMPACTS, 1, retention_ms, compact=True),
-        TopicSpec(DEAD_LETTERS, 1, 30 * DAY_MS),
-    ]
-
-
 def ensure_topics(bootstrap_servers: str, specs: Sequence[TopicSpec], timeout: float = 30.0,
                   replication: int = 1) -> list[str]:
     """Create the topics that do not exist yet; return the names created.
@@ -99,7 +60,8 @@ def ensure_topics(bootstrap_servers: str, specs: Sequence[TopicSpec], timeout: f
         existing = set(admin.list_topics(timeout=timeout).topics)
     except KafkaException as exc:
         raise BusUnavailable(f"cannot list topics at {bootstrap_servers}: {exc}") from exc
-    missing = [spec.new_topic(replication) for spec in specs if spec.name not in existing]
+    missing = [NewTopic(spec.name, num_partitions=spec.partitions, replication_factor=replication, config=spec.config())
+               for spec in specs if spec.name not in existing]
     if not missing:
         return []
     created = []

@@ -1,0 +1,129 @@
+"""Job client and health checks of the stack's Flink containers (runs in the Flink image's venv).
+
+``flinkctl.py run NAME SCRIPT [OPTIONS...]`` keeps the job NAME running on the cluster: when no job of
+that name is active it submits SCRIPT with ``flink run --python`` (attached; the job resumes from its
+newest checkpoint, see resources/flink/job_options.py); when one is active (this client was restarted)
+it watches that job instead of submitting a second one. It exits non-zero when the job ends, so that
+the container's restart policy or the stack's supervisor starts it again, which resubmits.
+
+``flinkctl.py check jobmanager | taskmanager | job NAME`` is the containers' health check: the REST API
+answers; this task manager (by the resource id its entrypoint chose) is registered; the job is RUNNING.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+#: Job states in which the cluster still owns the job (it may come back to RUNNING by itself).
+ACTIVE = {"CREATED", "INITIALIZING", "RUNNING", "RESTARTING", "RECONCILING", "FAILING", "CANCELLING", "SUSPENDED"}
+POLL_S = 5.0
+
+
+def rest_url() -> str:
+    """The job manager's REST API on the stack's network."""
+    return f"http://{os.environ['FLINK_JOBMANAGER']}:8081"
+
+
+def get(path: str, timeout: float = 4.0) -> dict:
+    """GET a REST resource as JSON."""
+    with urllib.request.urlopen(rest_url() + path, timeout=timeout) as response:
+        return json.load(response)
+
+
+def active_job(name: str) -> dict | None:
+    """The active job called ``name``, if there is one."""
+    for job in get("/jobs/overview")["jobs"]:
+        if job["name"] == name and job["state"] in ACTIVE:
+            return job
+    return None
+
+
+def wait_for_cluster(timeout_s: float = 300.0) -> None:
+    """Block until the job manager answers and has a task manager with free or used slots."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if get("/overview").get("taskmanagers", 0) > 0:
+                return
+        except (urllib.error.URLError, OSError, ValueError):
+            pass
+        if time.monotonic() > deadline:
+            sys.exit(f"flinkctl: the job manager at {rest_url()} has no task manager after {timeout_s:.0f} s")
+        time.sleep(2)
+
+
+def watch(job_id: str) -> int:
+    """Poll the job until it leaves the active states (or the job manager forgets it); return 1."""
+    while True:
+        time.sleep(POLL_S)
+        try:
+            state = get(f"/jobs/{job_id}")["state"]
+        except urllib.error.HTTPError as exc:
+            print(f"flinkctl: job {job_id} is gone from the job manager ({exc.code})", flush=True)
+            return 1
+        except (urllib.error.URLError, OSError) as exc:
+            print(f"flinkctl: the job manager does not answer ({exc}); the job is lost with it", flush=True)
+            return 1
+        if state not in ACTIVE:
+            print(f"flinkctl: job {job_id} is {state}", flush=True)
+            return 1
+
+
+def run(name: str, script: str, options: list[str]) -> int:
+    """Submit ``script`` unless ``name`` is active; stay while the job runs."""
+    wait_for_cluster()
+    existing = active_job(name)
+    if existing is not None:
+        print(f"flinkctl: {name} is already {existing['state']} as {existing['jid']}: watching it", flush=True)
+        return watch(existing["jid"])
+    print(f"flinkctl: submitting {name} ({script})", flush=True)
+    result = subprocess.run(["flink", "run", "--python", script, *options])
+    print(f"flinkctl: the {name} client exited with {result.returncode}", flush=True)
+    return result.returncode or 1
+
+
+def check(role: str, name: str = "") -> int:
+    """0 when ``role`` is healthy (see the module docstring), 1 otherwise (with the reason on stdout)."""
+    try:
+        if role == "jobmanager":
+            get("/overview")
+            return 0
+        if role == "taskmanager":
+            with open(os.path.join(os.environ["JOB_HOME"], "tmp", "resource-id")) as handle:
+                mine = handle.read().strip()
+            registered = {tm["id"] for tm in get("/taskmanagers")["taskmanagers"]}
+            if mine in registered:
+                return 0
+            print(f"task manager {mine} is not registered yet")
+            return 1
+        if role == "job":
+            job = active_job(name)
+            if job is not None and job["state"] == "RUNNING":
+                return 0
+            print(f"job {name} is {job['state'] if job else 'not submitted yet'}")
+            return 1
+    except (urllib.error.URLError, OSError, ValueError, KeyError) as exc:
+        print(f"{role}: {exc}")
+        return 1
+    print(f"unknown role {role!r}")
+    return 2
+
+
+def main(argv: list[str]) -> int:
+    """``run NAME SCRIPT [OPTIONS...]`` or ``check ROLE [NAME]``."""
+    if len(argv) >= 3 and argv[0] == "run":
+        return run(argv[1], argv[2], argv[3:])
+    if len(argv) >= 2 and argv[0] == "check":
+        return check(argv[1], argv[2] if len(argv) > 2 else "")
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,37 @@
+#!/bin/bash
+# Writes the broker's configuration for this container's address, formats the log directory on the
+# first start, and runs the broker in the foreground.
+#   KAFKA_CLUSTER_ID      KRaft cluster id (stable per stack: the volume's data belongs to it)
+#   KAFKA_INTERNAL_HOST   the name other containers reach this broker by (advertised on port 19092)
+#   KAFKA_EXTERNAL_PORT   the port published on the host's 127.0.0.1 (advertised as 127.0.0.1:<port>)
+#   KAFKA_HEAP            JVM heap size
+set -euo pipefail
+ip=$(container-ip)
+config=/etc/kafka/server.properties
+cat >"$config" <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:9093
+listeners=INTERNAL://${ip}:19092,EXTERNAL://${ip}:9092,CONTROLLER://127.0.0.1:9093
+advertised.listeners=INTERNAL://${KAFKA_INTERNAL_HOST}:19092,EXTERNAL://127.0.0.1:${KAFKA_EXTERNAL_PORT}
+listener.security.protocol.map=INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=INTERNAL
+controller.listener.names=CONTROLLER
+log.dirs=/var/lib/kafka/data
+num.partitions=1
+auto.create.topics.enable=false
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=4
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+log.flush.interval.ms=1000
+PROPS
+java_opts=(-Xmx"${KAFKA_HEAP:-512m}" -Xms"${KAFKA_HEAP:-512m}" -XX:+UseG1GC -XX:MaxGCPauseMillis=20
+           -Djava.awt.headless=true -Dlog4j2.configurationFile=/opt/kafka/log4j2.properties -cp '/opt/kafka/libs/*')
+if [ ! -f /var/lib/kafka/data/meta.properties ]; then
+    java "${java_opts[@]}" kafka.tools.StorageTool format -t "$KAFKA_CLUSTER_ID" -c "$config"
+fi
+exec java "${java_opts[@]}" kafka.Kafka "$config"
