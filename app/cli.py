@@ -1,4 +1,4 @@
-"""``tickerwire`` command line: the GUI (default) and the ``export`` and ``collect`` subcommands."""
+"""``tickerwire`` command line: the GUI (default) and the ``export``, ``collect`` and ``stack`` subcommands."""
 
 from __future__ import annotations
 
@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     collect = sub.add_parser("collect", help="run the live pipeline without a window (SIGINT/SIGTERM stop it)")
     collect.add_argument("--watch", metavar="AAPL,AMZN", help="symbols to collect (default: the watchlist)")
     collect.add_argument("--exit-after", dest="collect_exit_after", type=_positive, metavar="SECONDS")
+    from stack.cli import add_parser as add_stack_parser  # the stack's own command line (stack/cli.py)
+
+    add_stack_parser(sub)
     export = sub.add_parser("export", help="export candles or news from the store")
     what = export.add_subparsers(dest="what", required=True)
     candles = what.add_parser("candles")
@@ -51,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "export":
         return _export(args)
+    if args.command == "stack":
+        from stack.cli import run as run_stack
+
+        return run_stack(args)
     if args.command == "collect":
         from backend.collect import CollectError, collect
 

@@ -1,37 +1,46 @@
-"""Credentials of the Docker stack, generated once per install and kept in the OS keyring.
+"""Credentials of the Docker stack: generated once per install, kept in the OS keyring (or a private file).
 
-InfluxDB's admin password and API token, MinIO's (S3) access key and secret, and Grafana's admin
-password are random values made on the first start and stored under the keyring service of
-:mod:`backend.secrets` (entries ``stack/<name>``). They never go to a file, a log line or an
-image: :mod:`stack.docker_backend` passes them to containers as environment variables at create
-time, and :mod:`stack.plan` only holds :class:`~stack.plan.Secret` references to them.
+InfluxDB's admin and read-only passwords, PostgreSQL's catalog password, the S3 access key and
+secret, and Grafana's admin password are random values made on the first start. They live in the
+OS keyring under the service of :mod:`backend.secrets` (entries ``stack/<name>``). On a machine
+without a keyring (a server, CI) they go to ``$TICKERWIRE_HOME/stack/credentials.json`` instead,
+readable only by the user (0600 in a 0700 directory); the first time, :func:`ensure` says so through
+its ``notice`` callback. Values never reach a log line, an image, a plan or a container's
+environment: :mod:`stack.apply` writes them into the containers as files.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import secrets
 from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Callable
 
 import keyring
 import keyring.errors
 
-from backend.secrets import SERVICE, NoKeyringError, keyring_available, keyring_problem
+from backend.secrets import SERVICE, NoKeyringError, keyring_available
+from backend.settings import tickerwire_home
 
 _PREFIX = "stack/"
+FILE_NAME = "credentials.json"
 
 
 @dataclass(frozen=True)
 class StackCredentials:
     """The stack's secrets; ``repr`` shows none of them."""
 
-    influx_password: str = field(repr=False)
-    influx_token: str = field(repr=False)
+    influx_admin_password: str = field(repr=False)
+    influx_reader_password: str = field(repr=False)
+    postgres_password: str = field(repr=False)
     s3_access_key: str = field(repr=False)
     s3_secret_key: str = field(repr=False)
     grafana_password: str = field(repr=False)
 
     def get(self, key: str) -> str:
-        """The value of credential ``key`` (a :class:`~stack.plan.Secret` key).
+        """The value of credential ``key``.
 
         Raises:
             KeyError: no credential of that name.
@@ -40,28 +49,69 @@ class StackCredentials:
             raise KeyError(f"unknown stack credential {key!r}")
         return getattr(self, key)
 
+    def as_dict(self) -> dict[str, str]:
+        """Name -> value (for filling secret files; never log it)."""
+        return {name: getattr(self, name) for name in NAMES}
+
 
 NAMES = tuple(f.name for f in fields(StackCredentials))
 
 
 def _generate(name: str) -> str:
-    if name == "s3_access_key":  # MinIO: 3-20 characters for the access key
+    if name == "s3_access_key":  # an S3 access key id: short, alphanumeric
         return "tw" + secrets.token_hex(8)
     return secrets.token_urlsafe(32)
 
 
-def _require_keyring() -> None:
-    if not keyring_available():
-        raise NoKeyringError(keyring_problem().replace("API keys", "the stack's generated credentials"))
+def credentials_file(home: Path | None = None) -> Path:
+    """Where the credentials go on a machine without an OS keyring."""
+    return (home or tickerwire_home()) / "stack" / FILE_NAME
 
 
-def ensure() -> StackCredentials:
+def location(home: Path | None = None) -> str:
+    """Where the credentials are kept here, for messages."""
+    return "the OS keyring" if keyring_available() else str(credentials_file(home))
+
+
+def ensure(home: Path | None = None, notice: Callable[[str], None] | None = None) -> StackCredentials:
     """Load the credentials, generating and storing any that are missing.
 
+    Args:
+        home: The app's data directory (default ``$TICKERWIRE_HOME``), for the file fallback.
+        notice: Told once, when the credentials file is created because no keyring exists.
+
     Raises:
-        NoKeyringError: no usable OS keyring, or it refused to store a value.
+        NoKeyringError: the keyring refused a value, or the file cannot be written.
     """
-    _require_keyring()
+    if keyring_available():
+        return _ensure_keyring()
+    return _ensure_file(credentials_file(home), notice)
+
+
+def load(home: Path | None = None) -> StackCredentials | None:
+    """The stored credentials, or None when the stack never started here."""
+    if keyring_available():
+        try:
+            values = {name: keyring.get_password(SERVICE, _PREFIX + name) for name in NAMES}
+        except keyring.errors.KeyringError:
+            return None
+        return StackCredentials(**values) if all(values.values()) else None
+    stored = _read_file(credentials_file(home))
+    return StackCredentials(**stored) if all(stored.get(name) for name in NAMES) else None
+
+
+def forget(home: Path | None = None) -> None:
+    """Delete the stored credentials (after the stack's volumes were deleted: a new install's secrets)."""
+    if keyring_available():
+        for name in NAMES:
+            try:
+                keyring.delete_password(SERVICE, _PREFIX + name)
+            except keyring.errors.PasswordDeleteError:
+                pass
+    credentials_file(home).unlink(missing_ok=True)
+
+
+def _ensure_keyring() -> StackCredentials:
     values = {}
     try:
         for name in NAMES:
@@ -75,28 +125,33 @@ def ensure() -> StackCredentials:
     return StackCredentials(**values)
 
 
-def load() -> StackCredentials | None:
-    """The stored credentials, or None when the stack never started here (or no keyring exists)."""
-    if not keyring_available():
-        return None
+def _read_file(path: Path) -> dict[str, str]:
     try:
-        values = {name: keyring.get_password(SERVICE, _PREFIX + name) for name in NAMES}
-    except keyring.errors.KeyringError:
-        return None
-    if not all(values.values()):
-        return None
-    return StackCredentials(**values)
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise NoKeyringError(f"the stack's credentials file {path} cannot be read: {exc}") from exc
+    return {k: v for k, v in data.items() if k in NAMES and isinstance(v, str)}
 
 
-def forget() -> None:
-    """Delete the stored credentials (after the stack's data volumes were deleted: a new install's secrets).
-
-    Raises:
-        NoKeyringError: no usable OS keyring.
-    """
-    _require_keyring()
-    for name in NAMES:
+def _ensure_file(path: Path, notice: Callable[[str], None] | None) -> StackCredentials:
+    stored = _read_file(path)
+    values = {name: stored.get(name) or _generate(name) for name in NAMES}
+    if values != stored:
+        created = not path.exists()
         try:
-            keyring.delete_password(SERVICE, _PREFIX + name)
-        except keyring.errors.PasswordDeleteError:
-            pass
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(path.parent, 0o700)
+            partial = path.with_suffix(".part")
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                json.dump(values, handle)
+            os.replace(partial, path)
+        except OSError as exc:
+            raise NoKeyringError(f"no OS keyring, and the stack's credentials file {path} cannot be written: "
+                                 f"{exc}") from exc
+        if created and notice is not None:
+            notice(f"No OS keyring on this machine: the stack's generated credentials are kept in {path} "
+                   "(readable only by you).")
+    return StackCredentials(**values)

@@ -234,13 +234,13 @@ def build_dashboard(bucket: str, metrics_bucket: str) -> dict:
     return json.loads(json.dumps(board.build(), cls=JSONEncoder))
 
 
-def datasources(influx_url: str, org: str, bucket: str) -> dict:
-    """Grafana's datasource provisioning: InfluxDB 2 in Flux mode, token from ``$INFLUX_TOKEN``."""
+def datasources(influx_url: str, org: str, bucket: str, token: str = "$INFLUX_TOKEN") -> dict:
+    """Grafana's datasource provisioning: InfluxDB in Flux mode (``user:password`` as the token on 1.8)."""
     return {"apiVersion": 1, "datasources": [{
         "name": "InfluxDB", "uid": DATASOURCE_UID, "type": "influxdb", "access": "proxy", "url": influx_url,
         "isDefault": True, "editable": False,
         "jsonData": {"version": "Flux", "organization": org, "defaultBucket": bucket, "httpMode": "POST"},
-        "secureJsonData": {"token": "$INFLUX_TOKEN"},
+        "secureJsonData": {"token": token},
     }]}
 
 

@@ -28,8 +28,9 @@ from stack.repo import REPO_ROOT
 from stack.versions import FLINK_VERSION, KAFKA_ARTIFACTS, KAFKA_CONNECTOR, KAFKA_TOOLS, MAVEN_CENTRAL, S3PROXY
 
 DOCKER_DIR = REPO_ROOT / "resources" / "docker"
-#: Build tools the Flink lock adds so that sdists build from hashed inputs only.
-PIP_BUILD_TOOLS = ("setuptools", "wheel")
+#: Build tools the Flink lock adds so that sdists build from hashed inputs only, and async-timeout, which
+#: redis needs on Python < 3.11.3 (Debian bookworm's 3.11.2) and a resolution on a newer 3.11 leaves out.
+PIP_BUILD_TOOLS = ("setuptools", "wheel", "async-timeout")
 
 
 def jar_locks() -> dict[str, tuple[list[str], list[str]]]:

@@ -13,6 +13,9 @@ os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
 
 from helpers import MemoryKeyring  # noqa: E402
 
+#: Real Docker engine fixtures (docker_engine, running_stack) for every test directory.
+pytest_plugins = ["docker_stack"]
+
 _EXIT_STATUS = pytest.StashKey[int]()
 
 

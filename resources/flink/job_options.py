@@ -7,7 +7,23 @@ imported only when a configuration is built.
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
+
+#: Set by stack.local.flink for a job that runs its own mini-cluster on this machine.
+LOCAL_CLUSTER_ENV = "TICKERWIRE_FLINK_LOCAL_CLUSTER"
+#: A local mini-cluster listens on loopback only and takes no jar uploads or cancellations over its REST API.
+#: (In the Docker stack the cluster's own configuration does the same for its containers.)
+LOCAL_CLUSTER_OPTIONS = {
+    "rest.address": "127.0.0.1",
+    "rest.bind-address": "127.0.0.1",
+    "jobmanager.rpc.address": "127.0.0.1",
+    "jobmanager.bind-host": "127.0.0.1",
+    "taskmanager.bind-host": "127.0.0.1",
+    "taskmanager.host": "127.0.0.1",
+    "web.submit.enable": "false",
+    "web.cancel.enable": "false",
+}
 
 
 def kafka_source_sql(name: str, topic: str, args: argparse.Namespace) -> str:
@@ -61,6 +77,8 @@ def configuration(args: argparse.Namespace, job_name: str, extra: dict[str, str]
         "restart-strategy.fixed-delay.delay": "2 s",
         **extra,
     }
+    if os.environ.get(LOCAL_CLUSTER_ENV):
+        options.update(LOCAL_CLUSTER_OPTIONS)
     resume = latest_checkpoint(Path(args.checkpoint_dir).resolve())
     if resume is not None:
         options["execution.state-recovery.path"] = resume.as_uri()

@@ -28,9 +28,8 @@ from pathlib import Path
 
 from stack.local import PrepareMissing, cache_dir, prepare_hint
 from stack.local.maven import MARKER, resolve
+from stack.versions import FLINK_VERSION, KAFKA_CONNECTOR
 
-FLINK_VERSION = "2.2.1"
-KAFKA_CONNECTOR = "org.apache.flink:flink-sql-connector-kafka:5.0.0-2.2"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 JOB_DIR = REPO_ROOT / "resources" / "flink"
 JOB_SCRIPT = JOB_DIR / "candles_job.py"
@@ -214,7 +213,8 @@ class FlinkJob:
         command = self.command()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.flink_log_dir.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "FLINK_LOG_DIR": str(self.flink_log_dir)}
+        # The job's mini-cluster listens on loopback only, without jar upload or cancellation (job_options.py).
+        env = {**os.environ, "FLINK_LOG_DIR": str(self.flink_log_dir), "TICKERWIRE_FLINK_LOCAL_CLUSTER": "1"}
         with open(self.log_path, "ab") as log:
             self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
                                              stdin=subprocess.DEVNULL, start_new_session=True, cwd=JOB_DIR)

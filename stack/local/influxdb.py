@@ -26,10 +26,11 @@ import urllib.request
 from pathlib import Path
 
 from stack.local import PrepareMissing, cache_dir, prepare_hint
+from stack.versions import INFLUXDB_MODULE, INFLUXDB_VERSION
 
-#: The newest 1.8 release the Go module proxy serves whose build needs no cgo/Rust (1.9+ pull in libflux).
-INFLUXDB_VERSION = "1.8.3"
-MODULE = "github.com/influxdata/influxdb/cmd/influxd"
+#: The Go module of influxd (the version is :data:`stack.versions.INFLUXDB_VERSION`: the newest 1.8 release
+#: the Go module proxy serves whose build needs no cgo/Rust; 1.9+ pull in libflux).
+MODULE = INFLUXDB_MODULE
 
 CONFIG_TEMPLATE = """\
 reporting-disabled = true

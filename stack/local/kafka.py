@@ -19,16 +19,15 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
+from typing import Sequence
 
+from backend.bus.topics import TopicSpec
 from stack.local import PrepareMissing, cache_dir, prepare_hint
 from stack.local.maven import MARKER, resolve
+from stack.versions import KAFKA_ARTIFACTS, KAFKA_VERSION
 
-KAFKA_VERSION = "4.1.1"
 #: Kafka's server plus an SLF4J binding so the broker logs through log4j2.
-ARTIFACTS = [
-    f"org.apache.kafka:kafka_2.13:{KAFKA_VERSION}",
-    "org.apache.logging.log4j:log4j-slf4j-impl:2.24.3",
-]
+ARTIFACTS = list(KAFKA_ARTIFACTS)
 LOG4J2_CONFIG = """\
 status = warn
 appender.out.type = Console
@@ -214,6 +213,26 @@ class KafkaBroker:
                 pass
             time.sleep(0.2)
         raise BrokerError(f"Kafka was not ready after {timeout:.0f}s:\n{self._log_tail()}")
+
+    def create_topics(self, specs: Sequence[TopicSpec], timeout: float = 30.0) -> None:
+        """Create the topics of ``specs`` that do not exist yet (partitions, retention, clean-up policy).
+
+        Raises:
+            BrokerError: the broker refused a topic.
+        """
+        from confluent_kafka import KafkaError, KafkaException
+        from confluent_kafka.admin import AdminClient, NewTopic
+
+        admin = AdminClient({"bootstrap.servers": self.bootstrap_servers})
+        existing = set(admin.list_topics(timeout=timeout).topics)
+        missing = [NewTopic(s.name, num_partitions=s.partitions, replication_factor=1, config=s.config())
+                   for s in specs if s.name not in existing]
+        for name, future in (admin.create_topics(missing, operation_timeout=timeout).items() if missing else ()):
+            try:
+                future.result(timeout)
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise BrokerError(f"cannot create topic {name}: {exc}") from exc
 
     def _log_tail(self, lines: int = 30) -> str:
         try:

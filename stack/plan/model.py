@@ -150,6 +150,7 @@ class ContainerPlan:
     name: str
     image: str
     build: str = ""
+    entrypoint: tuple[str, ...] = ()
     command: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
     ports: tuple[PortBinding, ...] = ()

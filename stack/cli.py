@@ -1,0 +1,123 @@
+"""``tickerwire stack up | status | down``: the Docker stack from the command line (the Stack tab's code).
+
+* ``up [--timeout S] [--base-image REF] [--build-ca FILE]``: builds the images that are missing
+  (step by step), starts the services in dependency order, waits for each to be healthy, starts the
+  supervisor and prints every service's state. A failure rolls back what the start created and names
+  the failed step; the exit status is then 1.
+* ``status [--json]``: each service's state, health and detail, the supervisor, the endpoints.
+* ``down [--volumes]``: stops the supervisor and removes the containers (and, with ``--volumes``, the
+  data and the stack's credentials).
+
+Without a Docker engine every command says "Docker not found" and what the local-process stack is
+(exit status 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import threading
+import time
+from typing import TextIO
+
+from stack.engine import LOCAL_ALTERNATIVE, docker_problem
+from stack.types import Progress, ServiceStatus, StackError
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the ``stack`` command and its subcommands to an argparse subparsers object."""
+    stack = subparsers.add_parser("stack", help="bring the Docker stack (Kafka, Flink, InfluxDB, Iceberg, Grafana) "
+                                                "up or down, or show its state")
+    actions = stack.add_subparsers(dest="stack_command", required=True)
+    up = actions.add_parser("up", help="build what is missing, start every service, wait until healthy")
+    up.add_argument("--timeout", type=float, default=600.0, metavar="S",
+                    help="seconds each service may take to become healthy (image builds excluded; default 600)")
+    up.add_argument("--base-image", metavar="REF",
+                    help="Debian bookworm image the builds start from (default: $TICKERWIRE_BASE_IMAGE or "
+                         "debian:bookworm-slim)")
+    up.add_argument("--build-ca", metavar="FILE",
+                    help="PEM file of extra CA certificates for the builds (default: $TICKERWIRE_BUILD_CA)")
+    status = actions.add_parser("status", help="each service's state and health")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    down = actions.add_parser("down", help="stop and remove the containers (the data volumes stay)")
+    down.add_argument("--volumes", action="store_true", help="also delete the data volumes and the credentials")
+    return stack
+
+
+class _Printer:
+    """Prints progress lines with the time since the start; build output only as steps."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.started = time.monotonic()
+
+    def __call__(self, event: Progress) -> None:
+        if event.phase == "build" and event.current is None and ": step " not in event.message \
+                and not event.message.startswith(("building image", "built image", "image ")):
+            return  # a RUN step's own output: the step lines carry the progress
+        if event.phase == "pull" and event.total and event.current not in (0, event.total):
+            return
+        print(f"[{time.monotonic() - self.started:6.1f}s] {event.message}", file=self.out, flush=True)
+
+
+def status_table(statuses: list[ServiceStatus]) -> str:
+    """The services as aligned text lines."""
+    width = max((len(s.service) for s in statuses), default=7)
+    lines = [f"{'service':<{width}}  {'state':<10} {'health':<10} detail"]
+    lines += [f"{s.service:<{width}}  {s.state:<10} {s.health or '-':<10} {s.detail}".rstrip() for s in statuses]
+    return "\n".join(lines)
+
+
+def _backend(args, out: TextIO):
+    from stack.docker_backend import DockerBackend, spec_from_environment
+
+    changes = {}
+    if getattr(args, "base_image", None):
+        changes["base_image"] = args.base_image
+    if getattr(args, "build_ca", None):
+        changes["extra_ca_file"] = args.build_ca
+    return DockerBackend(spec_from_environment(**changes), notice=lambda text: print(text, file=out, flush=True),
+                         health_timeout_s=getattr(args, "timeout", 600.0))
+
+
+def run(args, out: TextIO = sys.stdout, err: TextIO = sys.stderr, backend=None) -> int:
+    """Run ``tickerwire stack …``; return the exit status.
+
+    Args:
+        args: The parsed command line.
+        out: Where progress and results go.
+        err: Where errors and notices go.
+        backend: The :class:`~stack.docker_backend.DockerBackend` to drive (default: the environment's stack).
+    """
+    problem = docker_problem(backend.base_url if backend is not None else None)
+    if problem:
+        print(f"{problem}\n{LOCAL_ALTERNATIVE}", file=err)
+        return 2
+    try:
+        backend = backend or _backend(args, err)
+        if args.stack_command == "up":
+            started = time.monotonic()
+            backend.start(_Printer(out), threading.Event())
+            print(f"the stack is up after {time.monotonic() - started:.1f} s", file=out)
+            print(status_table(backend.status()), file=out)
+            return 0
+        if args.stack_command == "status":
+            statuses = backend.status()
+            if args.json:
+                document = {"stack": backend.spec.name, "backend": backend.name, "supervised": backend.supervised(),
+                            "services": [dataclasses.asdict(s) for s in statuses],
+                            "endpoints": dataclasses.asdict(backend.endpoints())}
+                print(json.dumps(document, indent=2), file=out)
+            else:
+                print(status_table(statuses), file=out)
+                print(f"supervisor: {'running' if backend.supervised() else 'not running'}", file=out)
+            return 0
+        backend.stop(delete_data=args.volumes)
+        print("the stack is down" + (" and its data deleted" if args.volumes else " (its data volumes are kept)"),
+              file=out)
+        return 0
+    except StackError as exc:
+        print(f"tickerwire stack {args.stack_command}: {exc}", file=err)
+        return 1
