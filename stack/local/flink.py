@@ -214,7 +214,11 @@ class FlinkJob:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.flink_log_dir.mkdir(parents=True, exist_ok=True)
         # The job's mini-cluster listens on loopback only, without jar upload or cancellation (job_options.py).
-        env = {**os.environ, "FLINK_LOG_DIR": str(self.flink_log_dir), "TICKERWIRE_FLINK_LOCAL_CLUSTER": "1"}
+        # Python functions run embedded in the JVM (thread mode, job_options.py): that interpreter needs the
+        # venv's packages on its path, as the venv's own python has them.
+        site = next(venv_dir(self.cache or cache_dir()).glob("lib/python3*/site-packages"))
+        env = {**os.environ, "FLINK_LOG_DIR": str(self.flink_log_dir), "TICKERWIRE_FLINK_LOCAL_CLUSTER": "1",
+               "PYTHONPATH": str(site)}
         with open(self.log_path, "ab") as log:
             self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
                                              stdin=subprocess.DEVNULL, start_new_session=True, cwd=JOB_DIR)
