@@ -79,10 +79,6 @@ def configuration(args: argparse.Namespace, job_name: str, extra: dict[str, str]
     }
     if os.environ.get(LOCAL_CLUSTER_ENV):
         options.update(LOCAL_CLUSTER_OPTIONS)
-    # Python functions run in the task's own thread (PEMJA): no Beam worker and none of its gRPC servers,
-    # which bind every interface. PyFlink's client-side worker server is not needed then either.
-    options["python.execution-mode"] = "thread"
-    os.environ["_python_worker_execution_mode"] = "process"
     resume = latest_checkpoint(Path(args.checkpoint_dir).resolve())
     if resume is not None:
         options["execution.state-recovery.path"] = resume.as_uri()

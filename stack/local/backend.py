@@ -21,6 +21,7 @@ from stack.types import Endpoints, Progress, ProgressCallback, ServiceStatus, St
 
 class _LocalService(Protocol):
     running: bool
+    pid: int | None
 
     def stop(self) -> None: ...
 
@@ -139,6 +140,11 @@ class LocalBackend:
                 out.append(ServiceStatus(service, "running" if alive else "exited",
                                          "healthy" if alive else "unhealthy"))
         return out
+
+    def pids(self) -> dict[str, int]:
+        """Process id of each running service (each leads its own session, with its child processes)."""
+        with self._lock:
+            return {name: service.pid for name, service in self._running.items() if service.pid is not None}
 
     def logs(self, service: str) -> str:
         logs = {s.name: s.log for s in self.plan}

@@ -6,7 +6,11 @@
   (apache-flink pins old pyarrow/pandas/apache-beam, so it never shares the app's venv);
 * the ``flink-sql-connector-kafka`` jar matching the Flink version, from Maven Central;
 * the job's small Java functions (``resources/flink/udf``), compiled with ``javac``
-  against the Flink jars of that venv.
+  against the Flink jars of that venv;
+* Beam's gRPC server factory for the Python workers, bound to loopback (``resources/flink/loopback``),
+  compiled into the venv's Flink ``lib/``.
+
+A job's mini-cluster listens on 127.0.0.1 only, without jar upload or cancellation over REST.
 
 :class:`FlinkJob` starts ``resources/flink/candles_job.py`` (or ``impact_job.py``) in that
 venv as its own process group and stops it (SIGTERM, then SIGKILL).
@@ -36,6 +40,10 @@ JOB_SCRIPT = JOB_DIR / "candles_job.py"
 IMPACT_JOB_SCRIPT = JOB_DIR / "impact_job.py"
 REQUIREMENTS = JOB_DIR / "requirements.txt"
 UDF_SOURCES = JOB_DIR / "udf"
+#: Beam's gRPC server factory bound to loopback (see the source); its jar goes into the venv's Flink lib/.
+LOOPBACK_SOURCE = JOB_DIR / "loopback" / "ServerFactory.java"
+LOOPBACK_JAR = "beam-fn-loopback.jar"
+LOOPBACK_CLASS = "org/apache/beam/sdk/fn/server/ServerFactory$InetSocketAddressServerFactory.class"
 VENV_MARKER = ".tickerwire-requirements"
 
 
@@ -121,11 +129,40 @@ def _prepare_udf(cache: Path, python: Path) -> Path:
     return jar
 
 
+def _loopback_jar(python: Path) -> Path:
+    return _pyflink_lib(python) / LOOPBACK_JAR
+
+
+def _prepare_loopback(python: Path) -> Path:
+    """Compile the loopback server factory into the venv's Flink lib/ (ahead of flink-python, which opt/ holds)."""
+    jar = _loopback_jar(python)
+    digest = hashlib.sha256(LOOPBACK_SOURCE.read_bytes()).hexdigest()[:16]
+    marker = jar.with_suffix(".digest")
+    if jar.is_file() and marker.is_file() and marker.read_text() == digest:
+        return jar
+    javac = shutil.which("javac")
+    if javac is None:
+        raise FlinkError("javac is not on PATH; the job's functions need a JDK 17 (apt-get install openjdk-17-jdk-headless)")
+    classpath = os.pathsep.join(str(p) for p in sorted((jar.parent.parent / "opt").glob("flink-python-*.jar")))
+    with tempfile.TemporaryDirectory() as build:
+        _run([javac, "--release", "17", "-d", build, "-cp", classpath, str(LOOPBACK_SOURCE)],
+             "compiling the loopback server factory")
+        partial = jar.with_suffix(".part")
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\r\n\r\n")
+            archive.write(Path(build) / LOOPBACK_CLASS, LOOPBACK_CLASS)
+        partial.rename(jar)
+    marker.write_text(digest)
+    return jar
+
+
 def prepare(cache: Path) -> Path:
-    """Build the Flink venv, fetch the Kafka connector jar and compile the UDF jar; return the venv."""
+    """Build the Flink venv, fetch the Kafka connector jar, compile the UDF jar and the loopback server
+    factory; return the venv."""
     python = _prepare_venv(cache)
     resolve([KAFKA_CONNECTOR], _connector_dir(cache), transitive=False)
     _prepare_udf(cache, python)
+    _prepare_loopback(python)
     return venv_dir(cache)
 
 
@@ -146,6 +183,9 @@ def artefacts(cache: Path | None = None) -> FlinkArtefacts:
     udf = _udf_jar(cache)
     if not udf.is_file():
         missing.append(f"job functions jar {udf}")
+    loopback = venv_dir(cache) / "lib"
+    if not any(loopback.glob(f"python3*/site-packages/pyflink/lib/{LOOPBACK_JAR}")):
+        missing.append(f"{LOOPBACK_JAR} in the Flink venv")
     if missing:
         raise PrepareMissing(f"{', '.join(missing)} missing: run `{prepare_hint('flink')}`")
     return FlinkArtefacts(python, (*sorted(connector.glob("*.jar")), udf))
@@ -187,6 +227,11 @@ class FlinkJob:
         return args
 
     @property
+    def pid(self) -> int | None:
+        """The process id while it runs (the leader of its own session: its children share the session)."""
+        return self._process.pid if self.running else None
+
+    @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
@@ -214,11 +259,10 @@ class FlinkJob:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.flink_log_dir.mkdir(parents=True, exist_ok=True)
         # The job's mini-cluster listens on loopback only, without jar upload or cancellation (job_options.py).
-        # Python functions run embedded in the JVM (thread mode, job_options.py): that interpreter needs the
-        # venv's packages on its path, as the venv's own python has them.
-        site = next(venv_dir(self.cache or cache_dir()).glob("lib/python3*/site-packages"))
+        # Python workers run as processes of the mini-cluster (process mode), not behind a gRPC server in this
+        # client that PyFlink binds to every interface (its "loopback" mode).
         env = {**os.environ, "FLINK_LOG_DIR": str(self.flink_log_dir), "TICKERWIRE_FLINK_LOCAL_CLUSTER": "1",
-               "PYTHONPATH": str(site)}
+               "_python_worker_execution_mode": "process"}
         with open(self.log_path, "ab") as log:
             self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
                                              stdin=subprocess.DEVNULL, start_new_session=True, cwd=JOB_DIR)

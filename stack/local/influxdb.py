@@ -196,6 +196,11 @@ class InfluxServer:
         self.stop()
         raise InfluxServerError(f"influxd did not answer /ping within {timeout_s:.0f}s:\n{self.log_tail()}")
 
+    @property
+    def pid(self) -> int | None:
+        """The process id while it runs (the leader of its own session)."""
+        return self.process.pid if self.process is not None and self.process.poll() is None else None
+
     def ping(self) -> bool:
         """True when the server answers ``/ping`` with 204."""
         try:

@@ -122,6 +122,11 @@ class KafkaBroker:
         return self.data_dir / "broker.log"
 
     @property
+    def pid(self) -> int | None:
+        """The process id while it runs (the leader of its own session: its children share the session)."""
+        return self._process.pid if self.running else None
+
+    @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 

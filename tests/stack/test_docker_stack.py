@@ -86,6 +86,47 @@ def test_flink_runs_both_jobs_and_its_web_ui_refuses_jar_uploads(running_stack):
     assert refused.value.code in (404, 405)
 
 
+# --- locked down ------------------------------------------------------------------------------------------------
+
+
+def test_every_listener_is_on_loopback_or_the_stacks_network_and_ports_are_published_on_127_0_0_1(running_stack):
+    from listeners import is_loopback, listening_addresses
+
+    checked = 0
+    for service, container in containers(running_stack).items():
+        network_ip = container.attrs["NetworkSettings"]["Networks"][running_stack.backend.plan.network]["IPAddress"]
+        code, output = container.exec_run(["cat", "/proc/net/tcp", "/proc/net/tcp6"])
+        assert code == 0, output
+        addresses = listening_addresses(output.decode())
+        assert addresses, f"{service} listens nowhere?"
+        off = [f"{ip}:{port}" for ip, port in addresses if not is_loopback(ip) and ip != network_ip]
+        assert not off, f"{service} listens off loopback and off its network address {network_ip}: {off}"
+        checked += len(addresses)
+        for key, bindings in (container.attrs["NetworkSettings"]["Ports"] or {}).items():
+            assert all(b["HostIp"] == "127.0.0.1" for b in bindings or []), (service, key, bindings)
+    assert checked >= 20
+
+
+def test_no_credential_is_visible_in_docker_inspect_and_secret_files_are_0400_of_the_service_user(running_stack):
+    values = [v for v in running_stack.credentials.as_dict().values()]
+    found = containers(running_stack)
+    plan = running_stack.backend.plan
+    with_secrets = 0
+    for service, container in found.items():
+        inspected = json.dumps(container.attrs)
+        assert not [v for v in values if v in inspected], f"a credential is visible in docker inspect of {service}"
+        assert container.attrs["Config"]["User"] not in ("", "root", "0"), f"{service} runs as root"
+        code, uid = container.exec_run(["sh", "-c", "awk '/^Uid:/{print $2}' /proc/1/status"])
+        assert code == 0 and uid.decode().strip() != "0", f"{service}'s process runs as root"
+        for secret in plan.container(service).secrets:
+            code, out = container.exec_run(["stat", "-c", "%a %u %g", secret.path])
+            assert out.decode().split() == ["400", uid.decode().strip(), str(secret.gid)], (service, secret.path, out)
+            code, content = container.exec_run(["cat", secret.path])
+            assert code == 0 and content.decode() == secret.template.format(**running_stack.credentials.as_dict())
+            with_secrets += 1
+    assert with_secrets == 4  # catalog, s3 and influxdb's two
+
+
 # --- data survives down/up --------------------------------------------------------------------------------------
 
 
