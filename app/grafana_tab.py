@@ -6,6 +6,8 @@ it does not, it shows a page of its own saying the stack is not running, with a 
 that emits :attr:`GrafanaTab.start_requested` (the main window connects it to the Stack panel's
 ``start``). It checks again every few seconds, so the dashboard appears by itself once the stack
 is up and the page comes back when Grafana goes away; :meth:`GrafanaTab.refresh` checks at once.
+When the running stack has no Grafana (its image could not be had, or the local-process stack),
+the tab says so and why (:attr:`stack.types.Endpoints.grafana_note`) instead of offering a Start.
 
 QtWebEngine must be imported before the QApplication exists: import this module (or
 ``PySide6.QtWebEngineWidgets``) before creating the application.
@@ -49,6 +51,25 @@ _FALLBACK = """<!doctype html>
 """
 
 
+_ABSENT = """<!doctype html>
+<html><head><meta charset="utf-8"><title>Grafana is not part of this stack</title>
+<style>
+ body {{ background:#181b1f; color:#d8d9da; font-family: sans-serif; display:flex; align-items:center;
+        justify-content:center; height:100vh; margin:0; }}
+ .box {{ text-align:center; max-width:40em; }}
+ h1 {{ font-weight:500; }}
+ p {{ color:#9fa7b3; }}
+</style></head>
+<body><div class="box">
+ <h1 id="title">Grafana is not part of this stack</h1>
+ <p id="detail">{note}</p>
+ <p>Grafana is the one service whose image the stack cannot build: it comes only from Docker Hub
+ (grafana/grafana). Load that image into Docker (or run where Docker Hub is reachable) and start the
+ stack again. The app's own charts show the same candles and news meanwhile.</p>
+</div></body></html>
+"""
+
+
 def kiosk_url(url: str) -> QUrl:
     """``url`` with Grafana's ``kiosk`` query item (full-screen panels, no menus)."""
     qurl = QUrl(url)
@@ -77,17 +98,19 @@ class GrafanaTab(QWidget):
     Args:
         url: The dashboard URL, e.g. ``Endpoints.dashboard_url`` (``kiosk`` is added when missing).
         parent: Parent widget.
+        note: Why the running stack has no Grafana ('' when it has one), e.g. ``Endpoints.grafana_note``.
 
     Signals:
         start_requested(): The user pressed Start on the fallback page.
-        mode_changed(str): ``checking``, ``dashboard`` or ``unreachable``.
+        mode_changed(str): ``checking``, ``dashboard``, ``unreachable`` or ``absent``.
     """
 
     start_requested = Signal()
     mode_changed = Signal(str)
 
-    def __init__(self, url: str, parent: QWidget | None = None) -> None:
+    def __init__(self, url: str, parent: QWidget | None = None, note: str = "") -> None:
         super().__init__(parent)
+        self._note = note
         self.view = QWebEngineView(self)
         self.view.setPage(_Page(self.start_requested.emit, self.view))
         self.view.loadFinished.connect(self._on_view_load_finished)
@@ -106,7 +129,7 @@ class GrafanaTab(QWidget):
 
     @property
     def mode(self) -> str:
-        """``checking``, ``dashboard`` or ``unreachable``."""
+        """``checking``, ``dashboard``, ``unreachable`` or ``absent``."""
         return self._mode
 
     @property
@@ -114,14 +137,24 @@ class GrafanaTab(QWidget):
         """The dashboard URL, with ``kiosk``."""
         return QUrl(self._url)
 
-    def set_url(self, url: str) -> None:
-        """Show another dashboard (e.g. after the stack's ports changed) and check it at once."""
-        self._url = kiosk_url(url)
+    def set_url(self, url: str, note: str = "") -> None:
+        """Show another dashboard (e.g. after the stack's ports changed) and check it at once; with a
+        ``note``, the stack has no Grafana and the tab says why."""
+        if url:
+            self._url = kiosk_url(url)
+        self._note = note
         self.refresh()
 
     @Slot()
     def refresh(self) -> None:
-        """Ask Grafana's health endpoint; show the dashboard or the fallback page with the answer."""
+        """Ask Grafana's health endpoint; show the dashboard or the fallback page with the answer (or, when the
+        stack has no Grafana, the page that says why)."""
+        if self._note:
+            if self._mode != "absent":
+                self._set_mode("absent")
+                self.view.stop()
+                self.view.setHtml(_ABSENT.format(note=html.escape(self._note)), QUrl("about:blank"))
+            return
         if self._reply is not None:
             return
         if not self._mode:

@@ -306,10 +306,9 @@ class MainWindow(QMainWindow):
 
     def _on_stack_endpoints(self, endpoints) -> None:
         self._endpoints = endpoints
-        if endpoints.dashboard_url:
-            self._grafana_url = endpoints.dashboard_url
-            if self.grafana is not None:
-                self.grafana.set_url(endpoints.dashboard_url)
+        self._grafana_url = endpoints.dashboard_url or self._grafana_url
+        if self.grafana is not None:
+            self.grafana.set_url(endpoints.dashboard_url, endpoints.grafana_note)
 
     def _on_stack_running(self, running: bool) -> None:
         if self.grafana is not None:
@@ -320,7 +319,8 @@ class MainWindow(QMainWindow):
 
     def _on_tab_changed(self, index: int) -> None:
         if self.tabs.widget(index) is self._grafana_page and self.grafana is None:
-            self.grafana = GrafanaTab(self._grafana_url, self._grafana_page)
+            note = self._endpoints.grafana_note if self._endpoints is not None else ""
+            self.grafana = GrafanaTab(self._grafana_url, self._grafana_page, note=note)
             self.grafana.start_requested.connect(self.stack_panel.start)
             self._grafana_page.layout().addWidget(self.grafana)
 

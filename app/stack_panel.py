@@ -1,18 +1,20 @@
 """The Stack panel: start and stop the pipeline's infrastructure, and watch each service.
 
-:class:`StackPanel` drives a :class:`stack.backends.StackBackend` (Docker or local processes)
-and never blocks the GUI thread: every backend call runs on a small thread pool, and results
-come back as Qt signals (queued to the GUI thread). It shows a Start / Stop / Cancel row with a
-"delete data" choice, one row per service with its state and health (polled every few
-seconds), a progress bar per image being pulled, the start's activity log and a service's logs.
+:class:`StackPanel` drives a :class:`stack.types.StackBackend` (Docker or local processes) — the
+same code as ``tickerwire stack`` — and never blocks the GUI thread: every backend call runs on a
+small thread pool, and results come back as Qt signals (queued to the GUI thread). It shows a
+Start / Stop / Cancel row with a "delete data" choice, the backend's note (e.g. "Docker not found"
+and what the local processes are), one row per service with its state and health (polled every
+few seconds), a progress bar per image being built or pulled, the start's activity log and a
+service's logs.
 
 Construct it with a factory, which is called once on a worker thread (it may import docker-py
 and plan the stack)::
 
-    from stack.backends import DockerBackend
+    from stack.docker_backend import DockerBackend
     panel = StackPanel(lambda: DockerBackend(), parent)
     panel.running_changed.connect(on_stack_running)      # True once every service is healthy
-    panel.endpoints_ready.connect(on_stack_endpoints)    # stack.backends.Endpoints
+    panel.endpoints_ready.connect(on_stack_endpoints)    # stack.types.Endpoints
 """
 
 from __future__ import annotations
@@ -28,19 +30,20 @@ from PySide6.QtWidgets import (
     QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget,
 )
 
-from stack.backends import Progress, ServiceStatus, StackBackend
+from stack.types import Progress, ServiceStatus, StackBackend
 
 #: How often the service table is refreshed while the panel is visible.
 STATUS_INTERVAL_MS = 3000
 _HEALTH_COLORS = {"healthy": "#26a69a", "starting": "#ffb74d", "unhealthy": "#ef5350"}
-_STATE_COLORS = {"running": "#26a69a", "exited": "#ef5350", "dead": "#ef5350", "absent": "#888"}
+_STATE_COLORS = {"running": "#26a69a", "exited": "#ef5350", "dead": "#ef5350", "absent": "#888",
+                 "skipped": "#888", "restarting": "#ffb74d"}
 
 
 class _Calls(QObject):
     """Carries results from worker threads to the GUI thread (signals emitted off-thread are queued)."""
 
     done = Signal(str, object)  # (what, Future)
-    progress = Signal(object)  # stack.backends.Progress
+    progress = Signal(object)  # stack.types.Progress
 
 
 class StackPanel(QWidget):
@@ -53,7 +56,7 @@ class StackPanel(QWidget):
     Signals:
         state_changed(str): ``loading``, ``idle``, ``starting``, ``running``, ``stopping`` or ``failed``.
         running_changed(bool): The stack became fully up (True) or went down (False).
-        endpoints_ready(object): :class:`stack.backends.Endpoints` of the running stack.
+        endpoints_ready(object): :class:`stack.types.Endpoints` of the running stack.
         error_occurred(str): A start, stop or status call failed; the message is for the user.
     """
 
@@ -248,6 +251,10 @@ class StackPanel(QWidget):
         self.log_service.clear()
         self.log_service.addItems(list(backend.services))
         self._apply_state("idle")
+        note = getattr(backend, "note", "")
+        if note:
+            self.message.setText(note)
+            self.message.setStyleSheet("color: #ffb74d;")
         self._timer.start()
         self.refresh_status()
 
@@ -301,12 +308,16 @@ class StackPanel(QWidget):
     def _on_backend_progress(self, event: Progress) -> None:
         if self._closing:
             return  # queued before shutdown: the panel's widgets may already be gone
-        if event.phase == "pull":
-            bar = self._pull_bar(event.subject)
+        if event.phase in ("pull", "build"):
             if event.total:
+                bar = self._pull_bar(event.subject)
                 bar.setValue(int(1000 * min(event.current or 0, event.total) / event.total))
-            if event.total is None or event.current == event.total:  # first and last lines of a pull
-                self._log(event.message)
+            if event.phase == "build" and event.current is None and not event.message.startswith(
+                    ("building image", "built image", "image ")):
+                self.message.setText(event.message[:300])  # a build step's own output: shown, not logged
+                return
+            if event.phase == "build" or event.total is None or event.current == event.total:
+                self._log(event.message)  # build steps; the first and last lines of a pull
         else:
             self._log(event.message)
         if event.phase in ("ready", "rollback", "health"):

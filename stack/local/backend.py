@@ -49,11 +49,13 @@ class LocalBackend:
         data_dir: Holds each service's data and log (``kafka/``, ``influxdb/``, ``flink/``).
         cache: Artefact cache (default :func:`stack.local.cache_dir`).
         influx_bucket: Bucket name the app writes to (InfluxDB 1.8 here: ``"db/rp"``).
+        note: Why this backend is the one in use (e.g. "Docker not found…"), for the Stack tab.
     """
 
     name = "Local processes"
 
-    def __init__(self, data_dir: Path, *, cache: Path | None = None, influx_bucket: str = "tickerwire/autogen") -> None:
+    def __init__(self, data_dir: Path, *, cache: Path | None = None, influx_bucket: str = "tickerwire/autogen",
+                 note: str = "") -> None:
         self.data_dir = Path(data_dir)
         self.cache = cache
         self.influx_bucket = influx_bucket
@@ -61,6 +63,24 @@ class LocalBackend:
         self.services = tuple(s.name for s in self.plan)
         self._lock = threading.Lock()
         self._running: dict[str, _LocalService] = {}
+        self.note = "\n".join(part for part in (note, self.problems()) if part)
+
+    def problems(self) -> str:
+        """What the local processes lack, all at once ('' when everything is prepared)."""
+        from stack.local import PrepareMissing, prepare_hint
+        from stack.local import flink, influxdb, kafka
+
+        missing = []
+        checks = (("kafka", kafka.classpath), ("flink", flink.artefacts), ("influxdb", influxdb.require_binary))
+        for component, check in checks:
+            try:
+                check(self.cache)
+            except PrepareMissing:
+                missing.append(component)
+        if not missing:
+            return ""
+        return (f"The local processes are not prepared ({', '.join(missing)} missing): run "
+                f"`{prepare_hint(' '.join(missing))}` once.")
 
     def start(self, progress: ProgressCallback, cancel: threading.Event) -> None:
         """Start every service of :attr:`plan` in order; stop them all on a failure or a cancel."""
@@ -74,6 +94,9 @@ class LocalBackend:
             "flink-job": lambda s: self._start_flink(s), "flink-impacts": lambda s: self._start_flink(s, IMPACT_JOB_SCRIPT),
         }
         try:
+            problems = self.problems()
+            if problems:
+                raise StackError(problems)
             for service in self.plan:
                 if cancel.is_set():
                     raise StartCancelled("the start was cancelled; the services it had started were stopped")

@@ -1,52 +1,112 @@
-"""The Stack panel driving the real Docker backend (docker-py) against the fake Engine API server.
+"""The Stack panel driving the real Docker backend code on a real engine, with a small stack that starts in seconds.
 
-The backend code is the real one; only the engine is played by :mod:`fakes.docker_engine`,
-because no Docker engine exists here. The panel must never block the GUI thread.
+The stack is two ``sleep`` containers of an image built from the Debian base (so the panel shows a
+build's progress), applied by :class:`stack.apply.DockerStack` exactly as the full stack is. The
+panel must never block the GUI thread. Without an engine the tab says "Docker not found" and
+what the local processes are.
 """
 
 from __future__ import annotations
 
-import socket
+import hashlib
+import threading
 import time
 
 import pytest
+from docker_stack import free_ports, need_engine, test_credentials
 from PySide6.QtCore import Qt
 
-from fakes.docker_engine import FakeDockerEngine
-from stack.backends import DockerBackend
-from stack.credentials import StackCredentials
-from stack.plan import Ports, StackSpec
-
 from app.stack_panel import StackPanel
+from stack.apply import DockerStack
+from stack.plan.model import ContainerPlan, HealthCheck, ImageBuild, PortBinding, StackPlan, VolumeMount, VolumePlan
+from stack.plan.spec import LABEL, StackSpec
+from stack.types import Endpoints
 
-CREDENTIALS = StackCredentials("pw-influx-1", "token-influx-2", "twaccess3", "secret-s3-4", "pw-grafana-5")
+NAME = "twgui"
 
 
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
+class DictTree:
+    """The small stack's one-file build context."""
+
+    def __init__(self, files: dict[str, bytes]) -> None:
+        self.contents = files
+
+    def read(self, path: str) -> bytes:
+        return self.contents[path]
+
+    def files(self, prefix: str) -> list[str]:
+        return sorted(p for p in self.contents if p.startswith(prefix))
+
+
+class SmallDockerBackend:
+    """A :class:`~stack.types.StackBackend` over :class:`DockerStack` with a two-service plan."""
+
+    name = "Docker"
+
+    def __init__(self, base_image: str, *, fail_health: bool = False, slow_s: float = 0.0) -> None:
+        marker = str(time.time_ns()) if slow_s else "fixed"  # a fresh tag makes the build really run
+        dockerfile = (f"ARG BASE\nFROM ${{BASE}}\nRUN echo building {marker} && sleep {slow_s}\n").encode()
+        tree = DictTree({"small/Dockerfile": dockerfile})
+        build = ImageBuild("small", f"tickerwire/small:1-{hashlib.sha256(dockerfile).hexdigest()[:12]}",
+                           (("Dockerfile", "small/Dockerfile"),), (("BASE", base_image),))
+        check = ("false",) if fail_health else ("true",)
+        services = tuple(ContainerPlan(
+            service=s, name=f"{NAME}-{s}", image=build.tag, build="small", command=("sleep", "600"),
+            healthcheck=HealthCheck(check, interval_s=1, timeout_s=2, retries=2, start_period_s=0),
+            volumes=(VolumeMount(f"{NAME}-{s}-data", "/data"),), depends_on=dep,
+            ports=(PortBinding(80, port),)) for (s, dep), port in zip((("a", ()), ("b", ("a",))), free_ports(2)))
+        plan = StackPlan(StackSpec(name=NAME, base_image=base_image), f"{NAME}-net", tuple(VolumePlan(v.volumes[0].volume, v.service)
+                                                                  for v in services), (build,), services)
+        creds = test_credentials()
+        self._stack = DockerStack(plan, tree, lambda: creds, health_timeout_s=60, poll_s=0.2, stop_timeout_s=1)
+        self.services = plan.services
+
+    def start(self, progress, cancel: threading.Event) -> None:
+        self._stack.apply(progress, cancel)
+
+    def stop(self, delete_data: bool) -> None:
+        self._stack.teardown(delete_data)
+
+    def status(self):
+        return self._stack.status()
+
+    def logs(self, service: str) -> str:
+        return self._stack.logs(service)
+
+    def endpoints(self) -> Endpoints:
+        return Endpoints(grafana_note="no Grafana in this small stack")
+
+
+@pytest.fixture(scope="module")
+def base_image():
+    need_engine()
+    from stack.docker_backend import spec_from_environment
+
+    return spec_from_environment().base_image
 
 
 @pytest.fixture
-def engine():
-    with FakeDockerEngine() as fake:
-        yield fake
+def engine(base_image):
+    from stack.engine import connect
+
+    client = connect()
+    yield client
+    for container in client.containers.list(all=True, filters={"label": f"{LABEL}={NAME}"}):
+        container.remove(force=True)
+    for network in client.networks.list(filters={"label": f"{LABEL}={NAME}"}):
+        network.remove()
+    for volume in client.volumes.list(filters={"label": f"{LABEL}={NAME}"}):
+        volume.remove(force=True)
+    client.close()
 
 
-def make_panel(qtbot, base_url: str) -> StackPanel:
-    spec = StackSpec(name="twgui", ports=Ports(*free_ports(7)))
-    panel = StackPanel(lambda: DockerBackend(spec, base_url=base_url, credentials=lambda: CREDENTIALS,
-                                             poll_s=0.01, health_timeout_s=10))
+def make_panel(qtbot, factory) -> StackPanel:
+    panel = StackPanel(factory)
     # Deleted only once its worker threads are done: a panel deleted while a call was still running
     # crashed Qt's event processing in a later test (seen in CI).
     qtbot.addWidget(panel, before_close_func=lambda p: p.shutdown(wait=True))
     panel.show()
-    qtbot.waitUntil(lambda: panel.state == "idle", timeout=10_000)
+    qtbot.waitUntil(lambda: panel.state in ("idle", "failed"), timeout=30_000)
     return panel
 
 
@@ -55,82 +115,85 @@ def table(panel: StackPanel) -> dict[str, tuple[str, str]]:
             for r in range(panel.services.rowCount())}
 
 
-def test_start_shows_pull_progress_and_healthy_services_then_stop_deletes_data(qtbot, engine):
-    panel = make_panel(qtbot, engine.url)
-    assert list(table(panel)) == ["kafka", "minio", "iceberg-rest", "influxdb", "flink-jobmanager",
-                                  "flink-taskmanager", "flink-job", "flink-impacts", "grafana"]
+@pytest.mark.docker
+@pytest.mark.timeout(300)
+def test_start_shows_build_progress_and_healthy_services_then_stop_deletes_data(qtbot, engine, base_image):
+    panel = make_panel(qtbot, lambda: SmallDockerBackend(base_image, slow_s=1))
+    assert list(table(panel)) == ["a", "b"]
     qtbot.waitUntil(lambda: set(table(panel).values()) == {("absent", "")}, timeout=10_000)
     assert panel.start_button.isEnabled() and not panel.cancel_button.isEnabled()
 
-    with qtbot.waitSignal(panel.endpoints_ready, timeout=30_000) as endpoints, \
-            qtbot.waitSignal(panel.running_changed, timeout=30_000) as running:
+    with qtbot.waitSignal(panel.endpoints_ready, timeout=120_000) as endpoints, \
+            qtbot.waitSignal(panel.running_changed, timeout=120_000) as running:
         qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
         assert panel.state == "starting" and not panel.start_button.isEnabled()
-    assert running.args == [True]
-    assert endpoints.args[0].grafana_url.startswith("http://127.0.0.1:")
-    assert {bar.value() for bar in panel._bars.values()} == {1000}
-    assert set(panel._bars) == {ref for ref in engine.images if not ref.startswith("tickerwire/")}
-    qtbot.waitUntil(lambda: set(table(panel).values()) == {("running", "healthy")}, timeout=10_000)
-    assert "all services are healthy" in panel.activity.toPlainText()
-    assert "pw-influx-1" not in panel.activity.toPlainText()
+    assert running.args == [True] and endpoints.args[0].grafana_note
+    assert {bar.value() for bar in panel._bars.values()} == {1000} and "small" in panel._bars
+    qtbot.waitUntil(lambda: set(table(panel).values()) == {("running", "healthy")}, timeout=30_000)
+    activity = panel.activity.toPlainText()
+    assert "small: step 3/" in activity and "all services are healthy" in activity
+    assert "building 1" not in activity  # a RUN step's own output is not logged line by line
 
-    panel.log_service.setCurrentText("kafka")
+    panel.log_service.setCurrentText("a")
     qtbot.mouseClick(panel.log_refresh, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: "started apache/kafka" in panel.log_view.toPlainText(), timeout=10_000)
+    qtbot.waitUntil(lambda: panel.log_view.toPlainText() != "", timeout=10_000)
 
     panel.delete_data.setChecked(True)
-    with qtbot.waitSignal(panel.running_changed, timeout=30_000) as stopped:
+    with qtbot.waitSignal(panel.running_changed, timeout=60_000) as stopped:
         qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
     assert stopped.args == [False]
-    qtbot.waitUntil(lambda: panel.state == "idle", timeout=10_000)
+    qtbot.waitUntil(lambda: panel.state == "idle", timeout=30_000)
     qtbot.waitUntil(lambda: set(table(panel).values()) == {("absent", "")}, timeout=10_000)
-    assert engine.containers == {} and engine.volumes == {}
+    assert not engine.volumes.list(filters={"label": f"{LABEL}={NAME}"})
     panel.shutdown()
 
 
-def test_a_failed_start_shows_the_reason_and_allows_another_try(qtbot, engine):
-    panel = make_panel(qtbot, engine.url)
-    engine.unknown_images.add("influxdb:2.7.12")
-    with qtbot.waitSignal(panel.error_occurred, timeout=30_000) as error:
+@pytest.mark.docker
+@pytest.mark.timeout(300)
+def test_a_failed_start_shows_the_reason_and_allows_another_try(qtbot, engine, base_image):
+    backends = iter([SmallDockerBackend(base_image, fail_health=True), SmallDockerBackend(base_image)])
+    panel = make_panel(qtbot, lambda: next(backends))
+    with qtbot.waitSignal(panel.error_occurred, timeout=120_000) as error:
         panel.start()
-    assert "pulling influxdb:2.7.12 failed" in error.args[0] and "manifest unknown" in error.args[0]
+    assert "a is unhealthy" in error.args[0]
     assert panel.state == "failed" and panel.message.text() == error.args[0]
-    assert panel.start_button.isEnabled() and engine.containers == {}
-
-    engine.unknown_images.clear()
-    with qtbot.waitSignal(panel.running_changed, timeout=30_000):
-        panel.start()
-    assert panel.state == "running"
+    assert panel.start_button.isEnabled()
+    assert not engine.containers.list(all=True, filters={"label": f"{LABEL}={NAME}"})
     panel.shutdown()
 
 
-def test_cancel_half_way_rolls_back_and_never_blocks_the_gui_thread(qtbot, engine):
-    panel = make_panel(qtbot, engine.url)
-    engine.pull_delay_s = 0.05  # a slow registry: the start takes seconds
+@pytest.mark.docker
+@pytest.mark.timeout(300)
+def test_cancel_during_a_build_rolls_back_and_never_blocks_the_gui_thread(qtbot, engine, base_image):
+    panel = make_panel(qtbot, lambda: SmallDockerBackend(base_image, slow_s=30))
     began = time.monotonic()
     panel.start()
     assert time.monotonic() - began < 0.2  # the click returns at once; the work is on a worker thread
+    qtbot.waitUntil(lambda: "small: step 3/" in panel.activity.toPlainText(), timeout=60_000)
     ticks = []
-    qtbot.waitUntil(lambda: bool(panel._bars), timeout=10_000)
-    for _ in range(5):  # the event loop keeps turning while the pull runs
+    for _ in range(5):  # the event loop keeps turning while the build runs
         qtbot.wait(20)
         ticks.append(time.monotonic())
     assert max(b - a for a, b in zip(ticks, ticks[1:])) < 0.5
-    with qtbot.waitSignal(panel.error_occurred, timeout=30_000) as error:
+    with qtbot.waitSignal(panel.error_occurred, timeout=60_000) as error:
         qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
     assert "cancelled" in error.args[0]
-    assert panel.state == "failed" and engine.containers == {} and engine.networks == {}
+    assert panel.state == "failed"
+    assert not engine.containers.list(all=True, filters={"label": f"{LABEL}={NAME}"})
+    assert not engine.networks.list(filters={"label": f"{LABEL}={NAME}"})
     panel.shutdown()
 
 
-def test_no_docker_daemon_is_explained(qtbot):
-    dead = free_ports(1)[0]
-    panel = make_panel(qtbot, f"tcp://127.0.0.1:{dead}")
-    qtbot.waitUntil(lambda: panel.message.text().startswith("Status unavailable: Docker is not reachable"),
-                    timeout=10_000)
-    with qtbot.waitSignal(panel.error_occurred, timeout=30_000) as error:
-        panel.start()
-    assert "Docker is not reachable" in error.args[0] and "start Docker" in error.args[0]
+def test_without_docker_the_tab_says_docker_not_found_and_offers_the_local_processes(qtbot, monkeypatch, tmp_path):
+    from app.stack_mode import default_backend
+
+    monkeypatch.setenv("DOCKER_HOST", f"tcp://127.0.0.1:{free_ports(1)[0]}")
+    panel = make_panel(qtbot, lambda: default_backend(tmp_path))
+    assert panel.backend_label.text() == "Stack (Local processes):"
+    text = panel.message.text()
+    assert text.startswith("Docker not found: no Docker engine answers at tcp://127.0.0.1:")
+    assert "Without Docker the Stack tab runs Kafka, Flink and InfluxDB as local processes" in text
+    assert list(table(panel)) == ["kafka", "influxdb", "flink-job", "flink-impacts"]
     panel.shutdown()
 
 

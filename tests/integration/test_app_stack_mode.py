@@ -13,7 +13,7 @@ from backend.settings import Settings
 from backend.sources.demo import SyntheticSource, demo_start_ms
 from backend.watchlist import default_watch_item
 from backend.wiring import FeedChoice
-from stack.backends import Endpoints
+from stack.types import Endpoints
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900),
               # QtWebEngine (the Grafana tab) reports its software-rendering fallback as warnings.

@@ -1,4 +1,4 @@
-"""The StackBackend interface: both backends satisfy it; the local one on the real Kafka, influxd and Flink job."""
+"""The StackBackend interface: both backends satisfy it; the local one on the real Kafka, influxd and Flink jobs."""
 
 from __future__ import annotations
 
@@ -6,25 +6,30 @@ import threading
 
 import pytest
 
-from stack.backends import DockerBackend, LocalBackend, StackBackend, StackError, StartCancelled
+from backend.bus.topics import default_topics
+from stack.docker_backend import DockerBackend
+from stack.local.backend import LocalBackend
+from stack.types import StackBackend, StackError, StartCancelled
 
 
 def test_both_backends_have_the_panels_interface(tmp_path):
-    docker = DockerBackend()
+    docker = DockerBackend(home=tmp_path)
     local = LocalBackend(tmp_path)
     assert isinstance(docker, StackBackend) and isinstance(local, StackBackend)
-    assert docker.services[0] == "kafka" and "grafana" in docker.services
+    assert docker.services[0] == "catalog" and docker.services[-1] == "grafana"
     assert local.services == ("kafka", "influxdb", "flink-job", "flink-impacts")
-    assert docker.endpoints().kafka_bootstrap == "127.0.0.1:9092"
     assert local.endpoints().kafka_bootstrap == ""  # nothing runs yet
+    assert "not part of the local-process stack" in local.endpoints().grafana_note
 
 
-def test_an_unprepared_local_stack_names_the_prepare_command_and_leaves_nothing_running(tmp_path):
-    backend = LocalBackend(tmp_path / "data", cache=tmp_path / "empty-cache")
+def test_an_unprepared_local_stack_names_every_missing_part_at_once_and_starts_nothing(tmp_path):
+    backend = LocalBackend(tmp_path / "data", cache=tmp_path / "empty-cache", note="Docker not found: …")
+    assert backend.note.startswith("Docker not found: …\nThe local processes are not prepared (kafka, flink, "
+                                   "influxdb missing): run `python -m stack.local prepare kafka flink influxdb` once.")
     events = []
-    with pytest.raises(StackError, match=r"python -m stack\.local prepare kafka"):
+    with pytest.raises(StackError, match=r"run `python -m stack\.local prepare kafka flink influxdb` once"):
         backend.start(events.append, threading.Event())
-    assert [e.phase for e in events] == ["start", "rollback"]
+    assert [e.phase for e in events] == ["rollback"]
     assert [s.state for s in backend.status()] == ["absent"] * 4
     with pytest.raises(KeyError, match="no service 'grafana'"):
         backend.logs("grafana")
@@ -51,8 +56,6 @@ def test_a_cancelled_local_start_stops_what_it_started(tmp_path):
 @pytest.mark.timeout(600)
 def test_the_local_stack_starts_reports_and_stops(tmp_path):
     from confluent_kafka.admin import AdminClient
-
-    from backend.bus.kafka import default_topics
 
     backend = LocalBackend(tmp_path / "data")
     events = []

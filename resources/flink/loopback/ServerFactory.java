@@ -11,6 +11,7 @@ import org.apache.beam.model.pipeline.v1.Endpoints.ApiServiceDescriptor;
 import org.apache.beam.sdk.fn.channel.SocketAddressFactory;
 import org.apache.beam.vendor.grpc.v1p60p1.io.grpc.BindableService;
 import org.apache.beam.vendor.grpc.v1p60p1.io.grpc.Server;
+import org.apache.beam.vendor.grpc.v1p60p1.io.grpc.ServerInterceptors;
 import org.apache.beam.vendor.grpc.v1p60p1.io.grpc.netty.NettyServerBuilder;
 
 /**
@@ -78,7 +79,8 @@ public abstract class ServerFactory {
                     .maxInboundMessageSize(Integer.MAX_VALUE)
                     .permitKeepAliveTime(KEEP_ALIVE_SECONDS, TimeUnit.SECONDS);
             for (BindableService service : services) {
-                builder.addService(service);
+                // The worker id travels in a header the services read through this interceptor, as in Beam's.
+                builder.addService(ServerInterceptors.intercept(service, GrpcContextHeaderAccessorProvider.interceptor()));
             }
             return builder.build().start();
         }
