@@ -73,10 +73,10 @@ def publisher_payload(bar: Bar) -> bytes:
     return encode_bar(bar)
 
 
-def _candle_consumer(bootstrap: str, group: str) -> Consumer:
+def _candle_consumer(bootstrap: str, group: str, topic: str = BENCH_CANDLES) -> Consumer:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
                          "enable.auto.commit": False, "fetch.wait.max.ms": 10})
-    consumer.subscribe([BENCH_CANDLES])
+    consumer.subscribe([topic])
     return consumer
 
 
@@ -87,8 +87,7 @@ BARS_PER_MINUTE = 12  # second bars 5 s apart (iter_bars)
 def bench_flink_input(bootstrap: str, n: int, workdir: Path, job_options: dict[str, str]) -> tuple[dict, FlinkJob]:
     """Preload ``n`` bars, start the job, time first and last candle; the job is left running."""
     bars = iter_bars(n, FLINK_SYMBOLS, prefix="F")
-    sentinel = Bar("AM", "ZZEND", T0 + 10 * 86_400_000, T0 + 10 * 86_400_000 + 60_000,
-                   1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
+    sentinel = backlog_sentinel()
     publisher = KafkaPublisher(bootstrap)
     for bar in itertools.chain(bars, [sentinel]):
         publisher.produce(BENCH_PRICES, bar.symbol, publisher_payload(bar))
@@ -98,22 +97,32 @@ def bench_flink_input(bootstrap: str, n: int, workdir: Path, job_options: dict[s
         "prices-topic": BENCH_PRICES, "candles-topic": BENCH_CANDLES, "group-id": "bench-job", **job_options})
     started = time.perf_counter()
     try:
-        first, last, minute_seen = _time_backlog(job, consumer, sentinel)
+        first, last, minute_seen = time_backlog(lambda: job.start(timeout=300), job.log_tail, consumer, sentinel)
     except BaseException:
         job.stop()  # a failed measurement must not leave the job running (and skewing what follows)
         raise
+    return backlog_result(n, started, first, last, minute_seen), job
+
+
+def backlog_result(n: int, started: float, first: float, last: float, minute_seen: dict[int, float]) -> dict:
+    """The Flink input figures of one backlog run."""
     span = last - first
-    return ({"bars": n, "first_result_after_start_s": round(first - started, 2), "seconds": round(span, 3),
-             "bars_per_s": round(n / span) if span > 0 else None,
-             "sustained_bars_per_s": _second_half_rate(minute_seen),
-             "bars_per_s_by_tenth": _rates_by_tenth(minute_seen)}, job)
+    return {"bars": n, "first_result_after_start_s": round(first - started, 2), "seconds": round(span, 3),
+            "bars_per_s": round(n / span) if span > 0 else None,
+            "sustained_bars_per_s": _second_half_rate(minute_seen),
+            "bars_per_s_by_tenth": _rates_by_tenth(minute_seen)}
 
 
-def _time_backlog(job: FlinkJob, consumer: Consumer, sentinel: Bar) -> tuple[float, float, dict[int, float]]:
-    """Start the job; return when its first candle and the sentinel's candle arrived, and when the
-    first 1m candle of each minute of the backlog arrived (its bars are round-robin over the symbols,
+def backlog_sentinel() -> Bar:
+    """A bar far after the backlog: its candle marks the end of the backlog."""
+    return Bar("AM", "ZZEND", T0 + 10 * 86_400_000, T0 + 10 * 86_400_000 + 60_000, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
+
+
+def time_backlog(start, log_tail, consumer: Consumer, sentinel: Bar) -> tuple[float, float, dict[int, float]]:
+    """Start the job (``start()``); return when its first candle and the sentinel's candle arrived, and when
+    the first 1m candle of each minute of the backlog arrived (its bars are round-robin over the symbols,
     so every bar of the minutes before had been read by then)."""
-    job.start(timeout=300)
+    start()
     first = last = None
     minute_seen: dict[int, float] = {}
     sentinel_key = f"ZZEND|1m|{sentinel.start_ms}".encode()
@@ -131,7 +140,7 @@ def _time_backlog(job: FlinkJob, consumer: Consumer, sentinel: Bar) -> tuple[flo
                 minute_seen.setdefault((int(key.rsplit(b"|", 1)[1]) - T0) // 60_000, now)
     consumer.close()
     if last is None:
-        raise RuntimeError(f"the job did not finish the backlog:\n{job.log_tail()}")
+        raise RuntimeError(f"the job did not finish the backlog:\n{log_tail()}")
     return first, last, minute_seen
 
 
@@ -159,12 +168,13 @@ def _rate(minute_seen: dict[int, float], first: int, last: int) -> int | None:
     return round((last - first) * BARS_PER_MINUTE * FLINK_SYMBOLS / span) if span > 0 else None
 
 
-def bench_lag(bootstrap: str, rate: int, seconds: int) -> dict:
+def bench_lag(bootstrap: str, rate: int, seconds: int, prices: str = BENCH_PRICES,
+              candles: str = BENCH_CANDLES) -> dict:
     """Produce new-minute bars at ``rate``/s for ``seconds``; measure produce → candle arrival."""
     total = rate * seconds
     bars = make_bars(total, 1_000, prefix="L", ev="AM")
     publisher = KafkaPublisher(bootstrap, **{"linger.ms": 5})
-    consumer = _candle_consumer(bootstrap, "bench-lag")
+    consumer = _candle_consumer(bootstrap, "bench-lag", candles)
     # Skip what is already on the topic so only this phase's candles are awaited.
     while consumer.consume(10_000, 1.0):
         pass
@@ -178,7 +188,7 @@ def bench_lag(bootstrap: str, rate: int, seconds: int) -> dict:
             time.sleep(min(0.001, max(0.0, due - now)))
         key = f"{bar.symbol}|1m|{bar.start_ms}".encode()
         sent[key] = time.perf_counter()
-        publisher.produce(BENCH_PRICES, bar.symbol, publisher_payload(bar))
+        publisher.produce(prices, bar.symbol, publisher_payload(bar))
         publisher.poll(0)
     achieved = total / (time.perf_counter() - start)
     publisher.flush(60)

@@ -62,11 +62,12 @@ class DockerBackend:
                  notice: Callable[[str], None] | None = None, supervise: bool = True, **options) -> None:
         self.spec = spec or spec_from_environment()
         self.home = Path(home) if home else tickerwire_home()
-        self.plan = plan(self.spec, tree or RepoTree())
+        self.tree = tree or RepoTree()
+        self.plan = plan(self.spec, self.tree)
         self.services = self.plan.services
         self._notice = notice
         self._credentials = credentials or (lambda: stack_credentials.ensure(self.home, self._notice))
-        self._stack = DockerStack(self.plan, tree or RepoTree(), self._credentials, **options)
+        self._stack = DockerStack(self.plan, self.tree, self._credentials, **options)
         self._supervise = supervise
 
     @property

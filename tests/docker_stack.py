@@ -22,7 +22,6 @@ import argparse
 import io
 import os
 import secrets
-import socket
 import time
 from dataclasses import dataclass, field
 
@@ -51,18 +50,19 @@ def need_engine() -> None:
     pytest.skip(f"needs a Docker engine: {problem}")
 
 
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct TCP ports free on 127.0.0.1 right now."""
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
+def remove_stack_objects(client, name: str) -> None:
+    """Remove every container, network and volume labelled as stack ``name``'s."""
+    from stack.plan.spec import LABEL
+
+    for container in client.containers.list(all=True, filters={"label": f"{LABEL}={name}"}):
+        container.remove(force=True)
+    for network in client.networks.list(filters={"label": f"{LABEL}={name}"}):
+        network.remove()
+    for volume in client.volumes.list(filters={"label": f"{LABEL}={name}"}):
+        volume.remove(force=True)
 
 
-def test_credentials():
+def random_credentials():
     """Fresh random credentials (tests never touch the user's keyring or credentials file)."""
     from stack.credentials import NAMES, StackCredentials
 
@@ -70,15 +70,13 @@ def test_credentials():
                                       else secrets.token_urlsafe(24)) for name in NAMES})
 
 
-test_credentials.__test__ = False  # a helper, not a test
-
-
 def make_backend(name: str, home, **spec_changes):
     """A :class:`~stack.docker_backend.DockerBackend` for a test stack on free ports, with its own credentials."""
     from stack.docker_backend import DockerBackend, spec_from_environment
+    from stack.local import free_ports
     from stack.plan.spec import Ports
 
-    creds = test_credentials()
+    creds = random_credentials()
     spec = spec_from_environment(name=name, ports=Ports(*free_ports(6)), **spec_changes)
     return DockerBackend(spec, home=home, credentials=lambda: creds, health_timeout_s=900)
 

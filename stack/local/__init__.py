@@ -9,6 +9,7 @@ steps; the artefacts live under :func:`cache_dir`.
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 CACHE_ENV = "TICKERWIRE_CACHE"
@@ -27,3 +28,15 @@ def cache_dir() -> Path:
 def prepare_hint(component: str) -> str:
     """The command a user runs to prepare ``component``."""
     return f"python -m stack.local prepare {component}"
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct TCP ports free on 127.0.0.1 right now (held together while chosen)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()

@@ -260,9 +260,11 @@ class FlinkJob:
         self.flink_log_dir.mkdir(parents=True, exist_ok=True)
         # The job's mini-cluster listens on loopback only, without jar upload or cancellation (job_options.py).
         # Python workers run as processes of the mini-cluster (process mode), not behind a gRPC server in this
-        # client that PyFlink binds to every interface (its "loopback" mode).
+        # client that PyFlink binds to every interface (its "loopback" mode); they import the app's backend
+        # package from the repository, as the job's client does.
+        pythonpath = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
         env = {**os.environ, "FLINK_LOG_DIR": str(self.flink_log_dir), "TICKERWIRE_FLINK_LOCAL_CLUSTER": "1",
-               "_python_worker_execution_mode": "process"}
+               "_python_worker_execution_mode": "process", "PYTHONPATH": pythonpath}
         with open(self.log_path, "ab") as log:
             self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
                                              stdin=subprocess.DEVNULL, start_new_session=True, cwd=JOB_DIR)

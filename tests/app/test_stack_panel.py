@@ -13,11 +13,12 @@ import threading
 import time
 
 import pytest
-from docker_stack import free_ports, need_engine, test_credentials
+from docker_stack import need_engine, remove_stack_objects, random_credentials
 from PySide6.QtCore import Qt
 
 from app.stack_panel import StackPanel
 from stack.apply import DockerStack
+from stack.local import free_ports
 from stack.plan.model import ContainerPlan, HealthCheck, ImageBuild, PortBinding, StackPlan, VolumeMount, VolumePlan
 from stack.plan.spec import LABEL, StackSpec
 from stack.types import Endpoints
@@ -57,7 +58,7 @@ class SmallDockerBackend:
             ports=(PortBinding(80, port),)) for (s, dep), port in zip((("a", ()), ("b", ("a",))), free_ports(2)))
         plan = StackPlan(StackSpec(name=NAME, base_image=base_image), f"{NAME}-net", tuple(VolumePlan(v.volumes[0].volume, v.service)
                                                                   for v in services), (build,), services)
-        creds = test_credentials()
+        creds = random_credentials()
         self._stack = DockerStack(plan, tree, lambda: creds, health_timeout_s=60, poll_s=0.2, stop_timeout_s=1)
         self.services = plan.services
 
@@ -91,12 +92,7 @@ def engine(base_image):
 
     client = connect()
     yield client
-    for container in client.containers.list(all=True, filters={"label": f"{LABEL}={NAME}"}):
-        container.remove(force=True)
-    for network in client.networks.list(filters={"label": f"{LABEL}={NAME}"}):
-        network.remove()
-    for volume in client.volumes.list(filters={"label": f"{LABEL}={NAME}"}):
-        volume.remove(force=True)
+    remove_stack_objects(client, NAME)
     client.close()
 
 

@@ -11,9 +11,10 @@ import socket
 import threading
 
 import pytest
-from docker_stack import free_ports, need_engine, test_credentials
+from docker_stack import need_engine, remove_stack_objects, random_credentials
 
 from stack.apply import DockerStack
+from stack.local import free_ports
 from stack.plan.model import ContainerPlan, ExecStep, HealthCheck, PortBinding, StackPlan, VolumeMount, VolumePlan
 from stack.plan.spec import LABEL, StackSpec
 from stack.repo import RepoTree
@@ -46,17 +47,8 @@ def client(base_image):
 
     client = connect()
     yield client
-    _remove_everything(client)
+    remove_stack_objects(client, NAME)
     client.close()
-
-
-def _remove_everything(client) -> None:
-    for container in client.containers.list(all=True, filters={"label": f"{LABEL}={NAME}"}):
-        container.remove(force=True)
-    for network in client.networks.list(filters={"label": f"{LABEL}={NAME}"}):
-        network.remove()
-    for volume in client.volumes.list(filters={"label": f"{LABEL}={NAME}"}):
-        volume.remove(force=True)
 
 
 def _service(base_image: str, service: str, **changes) -> ContainerPlan:
@@ -71,7 +63,7 @@ def _stack(*services: ContainerPlan, health_timeout_s: float = 60, base_url: str
     spec = StackSpec(name=NAME)
     volumes = tuple(VolumePlan(m.volume, s.service) for s in services for m in s.volumes)
     plan = StackPlan(spec, f"{NAME}-net", volumes, (), tuple(services))
-    creds = test_credentials()
+    creds = random_credentials()
     return DockerStack(plan, RepoTree(), lambda: creds, base_url=base_url, health_timeout_s=health_timeout_s,
                        poll_s=0.2, stop_timeout_s=1)
 
