@@ -176,6 +176,7 @@ def test_a_killed_container_comes_back_healthy_by_itself(running_stack, service)
         checkpointed = {name: _wait_checkpoint(running_stack, name) for name in ("tickerwire-candles",
                                                                                   "tickerwire-impacts")}
     started = before.attrs["State"]["StartedAt"]
+    killed_ms = time.time() * 1000
     before.kill()
     statuses = running_stack.wait_healthy(timeout_s=600)
     after = containers(running_stack)[service]
@@ -190,8 +191,8 @@ def test_a_killed_container_comes_back_healthy_by_itself(running_stack, service)
         assert _influx_query(running_stack.access, 'SELECT "value" FROM "after_kill"')
     if service == "flink-taskmanager":
         for name, (job_id, checkpoint) in checkpointed.items():
-            restored = _wait_restored(running_stack, job_id)
-            assert restored["id"] >= checkpoint, (name, restored)
+            restored = _wait_restored(running_stack, job_id, after_ms=killed_ms)
+            assert restored["id"] >= checkpoint and not restored["is_savepoint"], (name, restored)
 
 
 # --- a failed start rolls back --------------------------------------------------------------------------------
@@ -239,7 +240,8 @@ def _produce(bootstrap: str, topic: str, messages: dict[bytes, bytes]) -> None:
     from confluent_kafka import Producer
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    AdminClient({"bootstrap.servers": bootstrap}).create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
+    admin = AdminClient({"bootstrap.servers": bootstrap})  # kept until the topic exists (its futures need it)
+    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
     producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
     for key, value in messages.items():
         producer.produce(topic, value, key)
@@ -316,13 +318,13 @@ def _wait_checkpoint(stack, name: str, timeout_s: float = 120) -> tuple[str, int
     raise AssertionError(f"{name} completed no checkpoint in {timeout_s} s")
 
 
-def _wait_restored(stack, job_id: str, timeout_s: float = 300) -> dict:
-    """The checkpoint a job restored from after a failure (the job is RUNNING again)."""
+def _wait_restored(stack, job_id: str, after_ms: float, timeout_s: float = 300) -> dict:
+    """The checkpoint a job restored from after a failure at ``after_ms`` (once it is RUNNING again)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         job = _get_json(f"{stack.endpoints.flink_ui}/jobs/{job_id}")
         restored = _get_json(f"{stack.endpoints.flink_ui}/jobs/{job_id}/checkpoints")["latest"].get("restored")
-        if job["state"] == "RUNNING" and restored:
+        if job["state"] == "RUNNING" and restored and restored["restore_timestamp"] > after_ms:
             return restored
         time.sleep(2)
     raise AssertionError(f"job {job_id} did not restore from a checkpoint in {timeout_s} s")
