@@ -156,7 +156,7 @@ def default_watch_item(symbol: str) -> WatchItem:
 
 def is_default(item: WatchItem) -> bool:
     """Whether ``item`` uses its symbol's default query (now or an earlier default) and no sections of its own."""
-    if item.sections not in ((), LEGACY_SECTIONS):
+    if item.sections and set(item.sections) != set(LEGACY_SECTIONS):
         return False
     known = {default_query(item.symbol), COMPANY_NAMES.get(item.symbol, item.symbol), item.symbol,
              *LEGACY_QUERIES.get(item.symbol, ())}

@@ -1,10 +1,10 @@
 """Polygon.io / Massive stocks websocket source (``AM``/``A`` aggregates) with gap backfill.
 
 Built on the official client's ``WebSocketClient`` (``polygon-api-client`` or its successor
-``massive``, see :mod:`backend.sources.market_client`): raw frames, key passed
-explicitly, host from settings. A missing client package shows as ``failed`` with the reason. Its own reconnect loop is switched off
-(``max_reconnects=0``: that counter spans the client's whole life, so any finite value
-eventually ends the stream): every drop ends ``connect()`` and this source reconnects
+``massive``, see :mod:`backend.sources.market_client`): raw frames, key passed explicitly,
+host from settings. A missing client package shows as ``failed`` with the reason. The
+client's own reconnect loop is switched off (``max_reconnects=0``: that counter spans the
+client's whole life, so any finite value eventually ends the stream): every drop ends ``connect()`` and this source reconnects
 forever with capped exponential backoff and jitter, showing ``backing off`` meanwhile.
 
 Data path, chosen so the receive loop never waits:
