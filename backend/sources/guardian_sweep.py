@@ -48,12 +48,17 @@ def watermark_key(item: WatchItem) -> str:
 
 
 def _term(query: str) -> str:
-    return f"({query})" if _OPERATOR.search(query) else query
+    """A query as one operand of OR: in parentheses unless it is one word or one quoted phrase."""
+    bare = re.sub(r'"[^"]*"', "x", query.strip())
+    return f"({query})" if _OPERATOR.search(bare) else query
 
 
 def join_queries(queries: list[str]) -> str:
     """``["Apple", "Meta OR Facebook"]`` → ``Apple OR (Meta OR Facebook)`` (duplicates once)."""
-    return " OR ".join(_term(q) for q in dict.fromkeys(queries))
+    unique = list(dict.fromkeys(queries))
+    if len(unique) == 1:
+        return unique[0]
+    return " OR ".join(_term(q) for q in unique)
 
 
 def chunk_items(items: list[WatchItem], max_chars: int = MAX_Q_CHARS) -> list[list[WatchItem]]:
