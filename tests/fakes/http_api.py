@@ -174,7 +174,8 @@ class FakeApis:
         return self
 
     def close(self) -> None:
-        self._server.shutdown()
+        if self._thread.is_alive():  # never started: used without a socket (guardian_answer)
+            self._server.shutdown()
         self._server.server_close()
 
     # -- plumbing ---------------------------------------------------------------------------------------
