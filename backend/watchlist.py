@@ -56,14 +56,14 @@ PRESS_ALIASES: dict[str, tuple[str, ...]] = {
 # Words after the company's own name in a legal name: share classes, legal forms, listing notes.
 _NOISE = re.compile(
     r"\b(?:Class [A-Z]\b.*|Common Stock\b.*|Ordinary Shares\b.*|American Depositary Shares?\b.*|ADSs?\b.*|"
-    r"Depositary Shares?\b.*|Units?\b.*|Warrants?\b.*)$|\(The\)|\(New\)|\bNew$", re.IGNORECASE)
+    r"Depositary Shares?\b.*|Subordinate Voting\b.*|Units?\b.*|Warrants?\b.*)$|\(The\)|\(New\)|\bNew$", re.IGNORECASE)
 _LEGAL = re.compile(
     r"[,\s]+(?:Inc\.?|Incorporated|Corp\.?|Corporation|Co\.?|Company|Ltd\.?|Limited|plc|PLC|L\.?P\.?|LLC|"
     r"N\.V\.|NV|S\.A\.|SA|AG|SE|Holdings?|Group|& Co\.?|and Company)$", re.IGNORECASE)
 # Trailing words that describe the business rather than name it ("Ford Motor" → "Ford").
 _DESCRIPTORS = frozenset("""Motor Motors Platforms Technologies Technology Systems Enterprises Industries International
 Worldwide Global Communications Entertainment Pharmaceuticals Therapeutics Brands Networks Software Labs
-Laboratories Solutions Services Resources Chase""".split())
+Laboratories Solutions Services Resources Chase Wholesale""".split())
 # First words that do not name a company on their own ("General Motors" stays whole).
 _GENERIC_FIRST = frozenset("""General American United First National International Bank Home Advanced Texas Southern
 Northern Western Eastern Public Universal Applied Digital Global New Royal Best Union Capital Delta Walt Eli""".split())
@@ -78,6 +78,7 @@ def clean_legal_name(legal: str) -> str:
         name = _NOISE.sub("", name).strip(" ,.-")
         name = _LEGAL.sub("", name).strip(" ,.-")
     name = re.sub(r"^The\s+", "", name)
+    name = re.sub(r"(?<=\w)\.com\b", "", name, flags=re.IGNORECASE)  # "Amazon.com" is "Amazon" in the news
     return " ".join(_press_case(w) for w in name.split())
 
 

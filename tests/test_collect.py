@@ -56,6 +56,7 @@ def test_collect_runs_headless_and_stops_cleanly_on_sigterm(tmp_path):
     apis.corpus.add("technology/x/amazon-chips", _iso(now - 3600), "Amazon unveils chips", "technology")
     apis.corpus.add("business/x/apple-results", _iso(now - 7200), "Apple results beat forecasts", "business")
     apis.corpus.add("world/x/amazon-river", _iso(now - 600), "Amazon river levels fall", "world")
+    apis.tickers.update(AAPL="Apple Inc.", AMZN="Amazon.com, Inc.")
     loop.call(ws.tick(20))
     home = tmp_path / "home"
     env = dict(os.environ, TICKERWIRE_HOME=str(home), MASSIVE_API_KEY="poly-secret", GUARDIAN_API_KEY="guard-secret",
@@ -73,7 +74,7 @@ def test_collect_runs_headless_and_stops_cleanly_on_sigterm(tmp_path):
             time.sleep(0.05)
         truth = market.truth()
         wait_until(lambda: set(_minutes(db, ["AAPL", "AMZN"])) == set(truth), timeout=30)
-        wait_until(lambda: len(apis.guardian_requests) >= 2, timeout=30)
+        wait_until(lambda: len(apis.guardian_requests) >= 1, timeout=30)
         time.sleep(0.3)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
@@ -89,6 +90,9 @@ def test_collect_runs_headless_and_stops_cleanly_on_sigterm(tmp_path):
     for key, bar in truth.items():
         assert stored[key] == (bar["o"], bar["h"], bar["l"], bar["c"], bar["v"])
     assert sorted(_article_ids(db)) == ["business/x/apple-results", "technology/x/amazon-chips"]
+    assert apis.guardian_requests[0]["q"] == "Apple OR Amazon"  # one query for the watchlist
+    assert sorted(apis.reference_requests) == ["AAPL", "AMZN"]  # company names looked up once, then cached
+    assert '"Amazon.com, Inc."' in (home / "ticker_names.json").read_text()
     assert "stopping: signal received" in output and "stopped; the store holds 50 one-minute candles" in output
     assert output.count("Polygon/Massive: running") == 1 and output.count("Guardian news: running") == 1
     assert "poly-secret" not in output and "guard-secret" not in output

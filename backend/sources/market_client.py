@@ -65,9 +65,17 @@ def load_market_client() -> MarketClient:
     raise MissingDependency(missing_message("the Polygon/Massive client", "; ".join(problems)))
 
 
+MISSING_MARK = "cannot run: a Python package is missing"
+
+
+def missing_packages(statuses) -> list[str]:
+    """The details of the sources (``SourceStatus``) that cannot run for a missing package (for ``collect``'s exit)."""
+    return [f"{s.name}: {s.detail}" for s in statuses if MISSING_MARK in (s.detail or "")]
+
+
 def missing_message(what: str, error: str) -> str:
     """One sentence for the status bar and the log: what cannot run, why, and the command that fixes it."""
-    return (f"{what} cannot run: a Python package is missing ({error}); reinstall TickerWire with "
+    return (f"{what} {MISSING_MARK} ({error}); reinstall TickerWire with "
             "`.venv/bin/pip install -e .` (see README, Two commands)")
 
 
