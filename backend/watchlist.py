@@ -171,6 +171,19 @@ def effective_item(item: WatchItem) -> WatchItem:
     return item
 
 
+def query_note(symbol: str, query: str, sections: tuple[str, ...] = ()) -> str:
+    """One line for the settings dialog: the news query a watch line will use, and why (no network call)."""
+    try:
+        item = WatchItem(validate_ticker(symbol), " ".join(query.split()), tuple(s for s in sections if s))
+    except ValueError:
+        return ""
+    if not item.query or is_default(item):
+        return (f"News query for {item.symbol}: {default_query(item.symbol)} — {query_source(item.symbol)}; "
+                "every section, checked by the relevance matcher")
+    where = f"sections {', '.join(item.sections)}" if item.sections else "every section"
+    return f"News query for {item.symbol}: {item.query} — typed in the watchlist (an override); {where}"
+
+
 def company_name(symbol: str) -> str:
     """A display name for a symbol (first alternative of its default query)."""
     return default_query(symbol).split(" OR ")[0].strip('"')
