@@ -300,6 +300,43 @@ def test_a_stopped_job_resumes_from_its_checkpoint_without_losing_open_candles(k
     assert "resuming from" in job.log_path.read_text()
 
 
+def test_a_job_started_without_its_checkpoint_rebuilds_open_candles_from_the_whole_log(kafka_broker, tmp_path):
+    """Its checkpoints gone (a lost volume, a state-incompatible upgrade), a job starts with empty state. It must
+    not continue from the committed offsets — today's roll-ups would then be the fold of the later bars alone —
+    but replay the retained log, so every candle is again the fold of all its children."""
+    import shutil
+
+    from backend.bus.kafka import TopicSpec, ensure_topics
+    from stack.local.flink import FlinkJob
+
+    prices = "fresh-prices"
+    ensure_topics(kafka_broker.bootstrap_servers, [TopicSpec(prices, 1)])
+    bars = bars_of(generated_frames(["FSA", "FSB"], minutes=40, seed=9))
+    half = len(bars) // 2
+    options = {"prices-topic": prices, "group-id": "fresh-test", "checkpoint-interval-ms": "1000"}
+    publisher = KafkaPublisher(kafka_broker.bootstrap_servers)
+    sink = CandleSink(kafka_broker.bootstrap_servers, "test-fresh", tmp_path / "sink.db")
+    job = FlinkJob(kafka_broker.bootstrap_servers, tmp_path / "job" / "job.log", options=options)
+    try:
+        job.start(timeout=240)
+        publish(publisher, bars[:half], topic=prices)
+        first = aggregate(bars[:half])
+        found = sink.wait_for(first, SETTLE_S)
+        assert not differences(first, found), "\n".join(differences(first, found)) + "\n" + job.log_tail()
+        _wait_for_committed(kafka_broker.bootstrap_servers, "fresh-test", prices, half)
+        job.stop()
+        shutil.rmtree(job.checkpoint_dir)  # the state is gone; the committed offsets are not
+        publish(publisher, bars[half:], topic=prices)
+        job.start(timeout=240)
+        expected = aggregate(bars)
+        found = sink.wait_for(expected, SETTLE_S)
+    finally:
+        job.stop()
+        sink.close()
+    assert not differences(expected, found), "\n".join(differences(expected, found)) + "\n" + job.log_tail()
+    assert "resuming from" not in job.log_path.read_text()  # it really started without state
+
+
 def _wait_for_committed(bootstrap_servers: str, group: str, topic: str, offset: int, timeout: float = 60) -> None:
     """Wait until the job has committed ``offset`` for ``topic`` (it commits when a checkpoint completes)."""
     from confluent_kafka import Consumer, TopicPartition
