@@ -159,7 +159,10 @@ class IcebergArchive:
     def local(cls, warehouse_dir: str | os.PathLike[str], **kwargs: int) -> "IcebergArchive":
         """Open (creating if needed) an embedded archive: SQLite catalog + file warehouse in one directory."""
         root = Path(warehouse_dir).expanduser()
-        root.mkdir(parents=True, exist_ok=True)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the archive's directory {root}: {exc}") from exc
         return cls.from_config(ArchiveConfig(kind="sql", warehouse=str(root)), **kwargs)
 
     @classmethod
