@@ -10,49 +10,18 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import T0, bar
+from helpers import T0, assert_rollups_fold, bar
 
 from backend.bus.base import PriceBatch
-from backend.model import MINUTE_MS, ROLLUPS, Candle, Timeframe
+from backend.model import MINUTE_MS, Candle, Timeframe
 from backend.pipeline.embedded import EmbeddedProcessor
-from backend.processing.aggregator import aggregate, candle_from_values
-from backend.processing.late import candle_values
+from backend.processing.aggregator import aggregate
 from backend.sources.base import SourceState
 from backend.stores.sqlite import SqliteStore
-from backend.timeutil import DAY_MS, ny_day_start
+from backend.timeutil import DAY_MS
 
 M = MINUTE_MS
 OPEN = 1738593000000  # 2025-02-03 14:30 UTC, 09:30 New York
-
-
-def bucket_start(tf: Timeframe, t: int) -> int:
-    return ny_day_start(t) if tf is Timeframe.D1 else t - t % tf.ms
-
-
-def assert_rollups_fold_their_minutes(path, symbols) -> int:
-    """Every stored roll-up equals the fold of the stored minutes of its bucket; return how many were checked."""
-    store = SqliteStore(path)
-    checked = 0
-    try:
-        for symbol in symbols:
-            minutes = store.candles(symbol, Timeframe.M1)
-            for tf in ROLLUPS:
-                buckets: dict[int, list[Candle]] = {}
-                for m in minutes:
-                    buckets.setdefault(bucket_start(tf, m.start_ms), []).append(m)
-                stored = {c.start_ms: c for c in store.candles(symbol, tf)}
-                assert stored.keys() == buckets.keys(), (symbol, tf)
-                for start, parts in buckets.items():
-                    fold = candle_from_values(symbol, tf, start, [candle_values(p) for p in parts])
-                    got = stored[start]
-                    assert (got.open, got.high, got.low, got.close, got.trades) == \
-                           (fold.open, fold.high, fold.low, fold.close, fold.trades), (symbol, tf, start)
-                    assert got.volume == pytest.approx(fold.volume, rel=1e-12), (symbol, tf, start)
-                    assert got.vwap == pytest.approx(fold.vwap, rel=1e-9), (symbol, tf, start)
-                    checked += 1
-    finally:
-        store.close()
-    return checked
 
 
 def assert_equals_oracle(path, bars, symbols) -> None:
@@ -92,7 +61,7 @@ def test_a_restart_never_rewrites_the_days_rollups_from_partial_memory(tmp_path)
     # and a correction after the restart, inside the 15-minute window, of a minute stored before it
     correction = [bar(start=OPEN + 20 * M, v=5_000, h=50)]
     run_processor(path, [correction])
-    assert_rollups_fold_their_minutes(path, ["AAPL"])
+    assert_rollups_fold(path, ["AAPL"])
     assert_equals_oracle(path, before + after + correction, ["AAPL"])
 
 
@@ -111,7 +80,7 @@ def test_second_bars_stay_upserts_across_a_restart(tmp_path):
     run_processor(path, [[am]])
     run_processor(path, [[bar(start=OPEN + 5_000, ev="A", v=1, h=500)]])
     assert SqliteStore(path).candles("AAPL", Timeframe.M1)[0].volume == 7_777
-    assert_rollups_fold_their_minutes(path, ["AAPL"])
+    assert_rollups_fold(path, ["AAPL"])
 
 
 def test_bars_for_a_day_memory_freed_follow_the_same_rules_against_the_store(tmp_path):
@@ -140,7 +109,7 @@ def test_bars_for_a_day_memory_freed_follow_the_same_rules_against_the_store(tmp
     assert first.volume == 4 * 100 + 300
     assert store.candles("AAPL", Timeframe.M1, evening + M, evening + 2 * M)[0].volume == 2_000
     store.close()
-    assert_rollups_fold_their_minutes(path, ["AAPL"])
+    assert_rollups_fold(path, ["AAPL"])
     assert_equals_oracle(path, seconds + settled + next_day + late, ["AAPL"])
 
 
@@ -179,7 +148,7 @@ def test_the_live_collector_restarted_inside_and_beyond_the_correction_window_st
         server_loop.call(ws.tick(down_minutes), timeout=60)  # the market goes on while the app is down
     missing, extra, wrong = compare_with_truth(stored_minutes(path, market.symbols), market.truth())
     assert (missing, extra, wrong) == ([], [], [])
-    assert assert_rollups_fold_their_minutes(path, market.symbols) > 0
+    assert assert_rollups_fold(path, market.symbols) > 0
 
 
 def test_a_group_that_cannot_be_stored_leaves_a_gap_the_next_start_fetches(
@@ -220,7 +189,7 @@ def test_a_group_that_cannot_be_stored_leaves_a_gap_the_next_start_fetches(
         run.stop()
     assert compare_with_truth(stored_minutes(path, market.symbols), market.truth()) == ([], [], [])
     assert not json.loads((tmp_path / "polygon_state.json").read_text())["gaps"]
-    assert_rollups_fold_their_minutes(path, market.symbols)
+    assert_rollups_fold(path, market.symbols)
 
 
 def test_the_demo_continues_its_market_after_a_restart_and_never_touches_the_live_store(tmp_path):
@@ -252,7 +221,7 @@ def test_the_demo_continues_its_market_after_a_restart_and_never_touches_the_liv
     newest_first = max(k[2] for k in first)
     assert {k: c for k, c in second.items() if k in first} == first, "the first run's minutes are untouched"
     assert all(k[2] > newest_first for k in second.keys() - first.keys())
-    assert assert_rollups_fold_their_minutes(store_path(feed, home), ["AAPL", "NFLX"]) > 0
+    assert assert_rollups_fold(store_path(feed, home), ["AAPL", "NFLX"]) > 0
     assert not store_path(FeedChoice("live"), home).exists()
 
 
