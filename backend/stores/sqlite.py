@@ -18,6 +18,7 @@ into one commit.
 from __future__ import annotations
 
 import sqlite3
+from itertools import chain
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -53,6 +54,9 @@ CREATE TABLE IF NOT EXISTS article_symbols (
 """
 
 _UPSERT_CANDLE = "INSERT OR REPLACE INTO candles VALUES (?,?,?,?,?,?,?,?,?,?)"
+#: Candles per statement when upserting many: one multi-row statement costs less than as many single ones.
+_ROWS_PER_STATEMENT = 64
+_UPSERT_CANDLES = "INSERT OR REPLACE INTO candles VALUES " + ",".join(["(?,?,?,?,?,?,?,?,?,?)"] * _ROWS_PER_STATEMENT)
 _SEPARATOR = "\x1f"
 
 
@@ -75,10 +79,15 @@ class SqliteStore:
     # -- writes -------------------------------------------------------------------------------
 
     def upsert_candles(self, candles: Iterable[Candle]) -> None:
-        """Insert or replace candles in one transaction."""
+        """Insert or replace candles in one transaction (a later one of the same key wins)."""
+        rows = candles if isinstance(candles, list) else list(candles)
+        whole = len(rows) - len(rows) % _ROWS_PER_STATEMENT
         try:
             with self.transaction():
-                self._db.executemany(_UPSERT_CANDLE, candles)
+                if whole:
+                    self._db.executemany(_UPSERT_CANDLES, [tuple(chain.from_iterable(rows[i:i + _ROWS_PER_STATEMENT]))
+                                                          for i in range(0, whole, _ROWS_PER_STATEMENT)])
+                self._db.executemany(_UPSERT_CANDLE, rows[whole:])
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"writing candles to {self.path} failed: {exc}") from exc
 
