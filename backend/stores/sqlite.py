@@ -191,7 +191,7 @@ class SqliteStore:
             ).fetchone()
         return row[0] if row else None
 
-    def oldest_candle_start(self, symbol: str, timeframe: Timeframe) -> int | None:
+    def first_candle_start(self, symbol: str, timeframe: Timeframe) -> int | None:
         """Start of the oldest candle the store still holds for a symbol and timeframe."""
         row = self._db.execute("SELECT MIN(start) FROM candles WHERE symbol = ? AND timeframe = ?",
                                (symbol, str(timeframe))).fetchone()
