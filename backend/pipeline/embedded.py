@@ -120,7 +120,9 @@ class EmbeddedProcessor:
         if self._archive_dir is not None:
             self._archiver = Archiver(self._open_archive, str(self._archive_dir))
         if self._retention_days:
-            self._retention = HotStoreRetention(store, self._archiver, self._retention_days)
+            self._retention = HotStoreRetention(
+                store, self._archiver, self._retention_days,
+                record_mark=lambda symbol, cutoff: store.set_meta(f"archived_through:{symbol}", str(cutoff)))
         self.history = StoreHistory(store, self._signals.impacts, self._archiver)
         self._maintain()
 

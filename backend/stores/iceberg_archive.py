@@ -168,10 +168,15 @@ class IcebergArchive:
     @classmethod
     def from_config(cls, config: ArchiveConfig, **kwargs: int) -> "IcebergArchive":
         """Open the archive a :class:`ArchiveConfig` describes (embedded or stack mode)."""
+        return cls.from_properties(config.catalog_properties(), **kwargs)
+
+    @classmethod
+    def from_properties(cls, properties: Mapping[str, str], **kwargs: int) -> "IcebergArchive":
+        """Open the archive behind a pyiceberg catalog given by its properties (``type``, ``uri``, ``s3.*``…)."""
         try:
-            catalog = load_catalog("tickerwire", **config.catalog_properties())
+            catalog = load_catalog("tickerwire", **properties)
         except Exception as exc:
-            raise StoreError(f"cannot load the {config.kind} Iceberg catalog: {exc}") from exc
+            raise StoreError(f"cannot load the {properties.get('type', '')} Iceberg catalog: {exc}") from exc
         return cls(catalog, **kwargs)
 
     # -- writing ---------------------------------------------------------------------------

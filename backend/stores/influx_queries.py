@@ -90,6 +90,15 @@ def first_candle_query(bucket: str, symbol: str, timeframe: Timeframe) -> str:
     )
 
 
+def symbols_before_query(bucket: str, end_ms: int, stop_inclusive: bool = False) -> str:
+    """Flux for the distinct symbols that have a candle before ``end_ms`` (one row per symbol, in ``_value``)."""
+    return (
+        f"from(bucket: {flux_string(bucket)})\n"
+        + _range(None, end_ms, 'r._measurement == "candles" and r._field == "close"', stop_inclusive)
+        + '  |> keep(columns: ["symbol", "_value"])\n  |> group()\n  |> distinct(column: "symbol")\n'
+    )
+
+
 def news_query(
     bucket: str,
     start_ms: int | None,
