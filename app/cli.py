@@ -79,7 +79,7 @@ def _export(args) -> int:
         if not path.exists():
             raise ExportError(f"no {feed.label} at {path}: run the app first "
                               f"(TICKERWIRE_HOME={os.environ.get('TICKERWIRE_HOME', '')})")
-        store = SqliteStore(path)
+        store = SqliteStore(path, readonly=True)
         out = args.output if args.output else sys.stdout
         if args.what == "candles":
             archiver = _local_archiver(archive_path(feed), Archiver)

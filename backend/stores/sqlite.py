@@ -63,10 +63,17 @@ _SEPARATOR = "\x1f"
 class SqliteStore:
     """Candles and articles in one SQLite file (see the module docstring)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
+        """``readonly`` opens an existing store for reading only (exports, another thread's look): it never
+        creates, migrates or locks it for writing."""
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.readonly = readonly
         try:
+            if readonly:
+                self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
+                                           isolation_level=None, check_same_thread=False)
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -266,7 +273,8 @@ class SqliteStore:
 
     def close(self) -> None:
         try:
-            self.flush()
+            if not self.readonly:
+                self.flush()
         finally:
             self._db.close()
 
