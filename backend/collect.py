@@ -1,9 +1,11 @@
 """``tickerwire collect``: the live pipeline without a window, for running on a server.
 
-Same sources (Polygon/Massive prices, Guardian news), same embedded pipeline and store as
-the desktop app. SIGINT or SIGTERM (or ``--exit-after``) stop it cleanly: the sources stop
-and hand everything they hold to the pipeline, the pipeline stores it, the store is
-flushed and closed, and the process exits 0. Every source logs one line per state change.
+Same sources (Polygon/Massive prices, Guardian news), same pipeline (assembled by
+:func:`backend.pipeline.runtime.build`, archive and retention included) and store as the
+desktop app. SIGINT or SIGTERM (or ``--exit-after``) stop it cleanly: the sources stop and
+hand everything they hold to the pipeline, the pipeline stores it, the store is flushed and
+closed, and the process exits 0. If the pipeline itself dies, it stops with the reason and
+exits 1. Every source logs one line per state change.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from pathlib import Path
 
 from backend import secrets
@@ -62,17 +65,25 @@ def collect(watch: str | None = None, exit_after: float | None = None, home: Pat
     previous = {sig: signal.signal(sig, lambda signum, frame: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     path = store_path(feed, home)
     pipeline = build("embedded", settings, feed, home=home, watchlist=watchlist)
+    deadline = None if exit_after is None else time.monotonic() + exit_after
     try:
         pipeline.start()
         log.info("collecting %s into %s", ", ".join(i.symbol for i in watchlist), path)
-        stop.wait(exit_after)
-        log.info("stopping: %s", "signal received" if stop.is_set() else f"--exit-after {exit_after:g} s")
+        while not stop.is_set() and not pipeline.failed.is_set():
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                break
+            stop.wait(min(1.0, left) if left is not None else 1.0)
+        if pipeline.failed.is_set():
+            log.error("stopping: %s", pipeline.failure)
+        else:
+            log.info("stopping: %s", "signal received" if stop.is_set() else f"--exit-after {exit_after:g} s")
     finally:
         pipeline.stop(STOP_TIMEOUT_S)  # sources hand over what they hold; it is stored before the store closes
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     log.info("stopped; the store holds %s", _summary(path, watchlist))
-    return 0
+    return 1 if pipeline.failed.is_set() else 0
 
 
 def _summary(path: Path, watchlist: list[WatchItem]) -> str:
