@@ -1,12 +1,12 @@
 """Relevance: why an article matched a watched symbol, and whether it is about the company.
 
-A Guardian query for a symbol ("Amazon", "Apple", "Meta OR Facebook", "Ford Motor",
-"Target Corporation") searches the whole article, so it also returns the rainforest,
-the fruit, meta-analyses, people named Ford and inflation targets. The section filter
-(business/technology/money by default) removes most of those; :func:`explain` decides
-the rest from the title and trail text, and says why:
+A Guardian query for a company's name ("Amazon", "Apple", "Meta OR Facebook", "Ford",
+"Target") searches the whole article in every section, so it also returns the rainforest,
+the fruit, meta-analyses, people named Ford and inflation targets. :func:`explain` decides
+from the title and trail text, and says why:
 
-1. **Section**: the article's section must be one of the item's sections (if it has any).
+1. **Section**: the article's section must be one of the item's sections (if it has any:
+   default items have none since issue 15; sections typed in the settings are overrides).
 2. **Company references**: the company's names, matched case-sensitively ("Apple", not
    "apple"), and unambiguous aliases (products, units, executives: "iPhone", "AWS",
    "Zuckerberg") — minus every span a **namesake pattern** explains ("Amazon rainforest",
@@ -18,10 +18,15 @@ the rest from the title and trail text, and says why:
    and nothing supports the company reading — an alias, a company-shaped mention
    ("Amazon shares", "Ford said", "shares in Target") or a business word ("profit",
    "investors", "layoffs") — the article is about the namesake.
+4. **Culture sections** (:data:`CULTURE_SECTIONS`: film, books, sport, food, travel…): the
+   name alone is not enough there ("Snow White review – Disney's remake…"); the same support
+   as in 3 is needed.
 
-:data:`COMPANY_PROFILES` holds this knowledge for the default watchlist's companies;
-a symbol without a profile is matched on its query terms found in the title or trail.
-Measured on the labeled set in ``tests/data/relevance`` (see its README).
+:data:`COMPANY_PROFILES` holds this knowledge for well-known companies. Another ticker using
+its default query gets the press names of its company from the reference data
+(:func:`backend.watchlist.press_names`), matched as proper nouns; any other query is matched
+on its own terms in any case. Measured on the labeled sets in ``tests/data/relevance`` (see
+its README).
 
 For the GUI: ``explain(article, item)`` returns a :class:`Relevance` whose ``reason``
 is one sentence for a tooltip and whose ``*_hits`` fields list the evidence.
