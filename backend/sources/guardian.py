@@ -409,8 +409,9 @@ class GuardianSource(StoppableSource):
             if self._seen.get(article.id, ("",))[0] == fp:
                 continue
             marks.append((article.id, fp, article.published_ms))
-            if symbols:
-                fresh.append(replace(shown, symbols=frozenset(symbols)))
+            if symbols:  # tagged with the queries of the items it is about, not the sweep's whole q
+                fresh.append(replace(shown, symbols=frozenset(symbols),
+                                     queries=frozenset(i.query for i in query.items if i.symbol in symbols)))
         return fresh, marks, newest, reached_floor
 
     async def _fetch_page(self, http: httpx.AsyncClient, params: dict, key: str) -> tuple[list[dict], int, int]:

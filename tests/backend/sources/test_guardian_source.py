@@ -173,6 +173,7 @@ def test_one_sweep_covers_defaults_and_overrides_and_checks_override_sections_lo
     assert stored["business/2025/feb/03/tesla-sales"].symbols == {"TSLA"}
     assert "technology/2025/feb/03/tesla-fsd" not in stored  # outside the override's own section
     assert stored["us-news/2025/feb/03/amazon-union"].symbols == {"AMZN"}
+    assert stored["us-news/2025/feb/03/amazon-union"].queries == {"Amazon"}  # its item's query, not the sweep's
     assert stored["games/2025/feb/03/apple-arcade"].symbols == {"AAPL"}
 
 
