@@ -405,7 +405,9 @@ class GuardianSource(StoppableSource):
             if update is not None:
                 shown, routed = with_blog_update(article, update)
             symbols = route_symbols(routed, query.items)
-            fp = _fingerprint({"result": item, "symbols": sorted(symbols)})
+            # Blocks since the floor change as the floor moves: only the newest entry counts as a change.
+            fp = _fingerprint({"result": {k: v for k, v in item.items() if k != "blocks"}, "symbols": sorted(symbols),
+                               "latest": update and (update.newest_ms, update.latest)})
             if self._seen.get(article.id, ("",))[0] == fp:
                 continue
             marks.append((article.id, fp, article.published_ms))

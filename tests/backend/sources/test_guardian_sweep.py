@@ -48,3 +48,29 @@ def test_a_live_blog_update_is_its_newest_entries():
     assert update.text.startswith("Boeing shares fall Down 5%.") and update.text.endswith("…")
     assert blog_update({"type": "article", "blocks": {"body": []}}) is None
     assert blog_update({"type": "liveblog"}) is None and blog_update({"type": "liveblog", "blocks": {"body": []}}) is None
+
+
+def test_a_blog_is_sent_again_only_when_its_newest_entry_changes():
+    """As the floor moves, older entries drop out of ``blocks``: that alone is no change."""
+    from backend.sources.guardian import GuardianSource
+
+    source = GuardianSource([WatchItem("BA", "Boeing")], "k")
+    (query,) = source.plan()
+    e1 = {"id": "b1", "title": "Boeing shares fall", "bodyTextSummary": "", "publishedDate": "2025-02-03T14:30:00Z"}
+    e2 = {"id": "b2", "title": "Boeing says deliveries resume", "bodyTextSummary": "",
+          "publishedDate": "2025-02-03T14:40:00Z"}
+
+    def blog(*entries):
+        return {"id": "business/live/x", "type": "liveblog", "sectionId": "business", "webTitle": "Business live",
+                "webPublicationDate": entries[-1]["publishedDate"], "webUrl": "u", "blocks": {"body": list(entries)}}
+
+    def sent(result):
+        fresh, marks, _, _ = source.triage([result], query, 0)
+        for article_id, fp, published in marks:
+            source._seen[article_id] = (fp, published)
+        return [a.summary for a in fresh]
+
+    assert sent(blog(e1)) == ["Latest: Boeing shares fall"]
+    assert sent(blog(e1)) == []
+    assert sent(blog(e1, e2)) == ["Latest: Boeing says deliveries resume"]
+    assert sent(blog(e2)) == []  # e1 fell behind the floor: nothing new
