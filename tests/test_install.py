@@ -109,11 +109,9 @@ def test_the_first_command_gives_live_data_and_a_missing_package_is_named(fresh_
     assert "Traceback" not in output and "Task exception was never retrieved" not in output
 
 
-@pytest.mark.xfail(strict=True, reason="collect's exit code for a source that cannot run is the lead's part of "
-                                       "issue 15 (backend/collect.py); remove this mark when it lands")
 def test_collect_exits_non_zero_when_a_source_cannot_run(fresh_venv, servers, tmp_path):
     ws, apis = servers
     subprocess.run([str(fresh_venv / "bin" / "pip"), "uninstall", "-q", "-y", "httpx"], timeout=120)
     broken = _collect(fresh_venv, tmp_path / "home", ws, apis, 3)
     assert "Guardian news: failed" in broken.stdout + broken.stderr
-    assert broken.returncode != 0
+    assert broken.returncode == 3
