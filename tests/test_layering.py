@@ -13,6 +13,7 @@ FORBIDDEN = ("PySide6", "pyqtgraph", "qasync", "app")
 
 
 def _imports(path: Path):
+    """Every import of a module, at module level or inside a function (a lazy import is still a dependency)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -41,20 +42,10 @@ LOW_LAYERS = {"stores": ("backend.model", "backend.timeutil"),
               "wire": ("backend.model", "backend.timeutil")}
 
 
-def _all_imports(path: Path):
-    """Module-level and function-level imports alike (a lazy import is still a dependency)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            yield from (a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            yield node.module
-
-
 @pytest.mark.parametrize("layer", sorted(LOW_LAYERS))
 def test_low_layers_import_only_the_model_and_time_utilities(layer):
     allowed = (f"backend.{layer}", *LOW_LAYERS[layer])
     offenders = [f"{p.relative_to(REPO)} imports {name}"
-                 for p in (REPO / "backend" / layer).rglob("*.py") for name in _all_imports(p)
+                 for p in (REPO / "backend" / layer).rglob("*.py") for name in _imports(p)
                  if name.startswith("backend") and not name.startswith(allowed)]
     assert not offenders, offenders
