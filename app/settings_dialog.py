@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
 from backend import secrets
 from backend.model import WatchItem
 from backend.settings import Settings, SettingsError, validate_watchlist
-from backend.watchlist import default_watch_item
+from backend.watchlist import default_watch_item, query_note
 
 MAX_KEY_LEN = 200
 
@@ -50,6 +50,11 @@ class SettingsDialog(QDialog):
         watch_box = QGroupBox("Watchlist")
         wl = QVBoxLayout(watch_box)
         wl.addWidget(self.table)
+        self.query_note = QLabel("")  # the query the selected line will use (from cached reference data)
+        self.query_note.setWordWrap(True)
+        self.table.currentCellChanged.connect(lambda *_: self._show_query_note())
+        self.table.itemChanged.connect(lambda *_: self._show_query_note())
+        wl.addWidget(self.query_note)
         wl.addLayout(row)
 
         keys_box = QGroupBox("API keys (kept in the OS keyring, never in a file)")
@@ -126,6 +131,11 @@ class SettingsDialog(QDialog):
         self.table.setItem(r, 0, QTableWidgetItem(item.symbol))
         self.table.setItem(r, 1, QTableWidgetItem(item.query))
         self.table.setItem(r, 2, QTableWidgetItem(", ".join(item.sections)))
+
+    def _show_query_note(self) -> None:
+        r = self.table.currentRow()
+        self.query_note.setText(query_note(self._cell(r, 0), self._cell(r, 1), tuple(
+            s.strip() for s in self._cell(r, 2).split(","))) if r >= 0 else "")
 
     def _cell(self, r: int, c: int) -> str:
         item = self.table.item(r, c)

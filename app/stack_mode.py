@@ -1,9 +1,9 @@
-"""Stack mode for the window: which stack backend to drive, and the pipeline built on a running stack.
+"""Stack mode for the window: which stack backend to drive, and how the pipeline reaches a running stack.
 
 Docker when an engine answers; otherwise the local-process backend (Kafka, Flink and InfluxDB
 from ``python -m stack.local prepare``), whose note says "Docker not found" and what the local
-processes are. Building the stack pipeline talks to Kafka and InfluxDB, so callers run
-:func:`build_stack_pipeline` off the GUI thread.
+processes are. The controller builds the stack pipeline from :func:`connection_for` (with
+:func:`backend.pipeline.runtime.build`), off the GUI thread.
 """
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from backend.settings import Settings, tickerwire_home
-from backend.stores.base import StoreError
-from backend.wiring import FeedChoice, source_factory
+from backend.pipeline.runtime import StackConnection
+from backend.settings import tickerwire_home
 from stack.types import Endpoints, StackBackend
 
 log = logging.getLogger(__name__)
@@ -32,27 +31,29 @@ def default_backend(home: Path | None = None) -> StackBackend:
     return LocalBackend((home or tickerwire_home()) / "stack", note=f"{problem}\n{LOCAL_ALTERNATIVE}")
 
 
-def build_stack_pipeline(endpoints: Endpoints, settings: Settings, feed: FeedChoice):
-    """A started StackPipeline on a running stack; raises StoreError with a clear message if unreachable.
+def connection_for(endpoints: Endpoints | None) -> StackConnection:
+    """How the pipeline reaches a running stack: its endpoints plus the credentials kept for it.
 
-    Kafka's and InfluxDB's clients are imported here, not at start-up: embedded mode never needs them.
+    The Docker stack (it has an archive catalog) runs InfluxDB with authentication and the Iceberg archive
+    on PostgreSQL + S3; the local-process stack has neither.
+
+    Raises:
+        ValueError: the stack is not running, or its credentials are gone (the message says what to do).
     """
-    from backend.stack_pipeline import StackPipeline
-    from backend.stores.influx import InfluxSettings
     from stack import credentials
     from stack.access import StackAccess
 
-    if not endpoints.kafka_bootstrap or not endpoints.influx_url:
-        raise StoreError("the stack is not running: start it in the Stack tab first")
-    token = "tickerwire:local"  # the local-process InfluxDB runs without authentication
-    if endpoints.catalog_uri:  # the Docker stack: InfluxDB with authentication, this install's credentials
-        creds = credentials.load()
-        if creds is None:
-            raise StoreError(f"the stack's credentials are not in {credentials.location()}; stop the stack with "
-                             "'delete data' and start it again to generate new ones")
-        token = StackAccess(endpoints, creds).influx_token
-    influx = InfluxSettings(url=endpoints.influx_url, token=token, org=endpoints.influx_org or "tickerwire",
-                            bucket=endpoints.influx_bucket, retention_days=settings.get("hot_retention_days"))
-    pipeline = StackPipeline(endpoints.kafka_bootstrap, influx, settings.watchlist, source_factory(settings, feed))
-    pipeline.start()
-    return pipeline
+    if endpoints is None or not endpoints.kafka_bootstrap or not endpoints.influx_url:
+        raise ValueError("Start the stack first (below)")
+    if not endpoints.catalog_uri:  # the local-process InfluxDB 1.8 runs without authentication
+        return StackConnection(endpoints.kafka_bootstrap, endpoints.influx_url, endpoints.influx_bucket,
+                               influx_org=endpoints.influx_org)
+    creds = credentials.load()
+    if creds is None:
+        raise ValueError(f"the stack's credentials are not in {credentials.location()}; stop the stack with "
+                         "'delete data' and start it again to generate new ones")
+    access = StackAccess(endpoints, creds)
+    return StackConnection(endpoints.kafka_bootstrap, endpoints.influx_url, endpoints.influx_bucket,
+                           influx_org=endpoints.influx_org, influx_token=access.influx_token,
+                           archive=access.catalog_properties(),
+                           archive_where=f"{endpoints.catalog_uri} + {endpoints.warehouse} on {endpoints.s3_endpoint}")

@@ -1,8 +1,9 @@
 """The source contract (start/run/stop) and the status every source reports.
 
 A source turns some outside world (a demo generator, a recorded session, the
-Polygon websocket, the Guardian API) into raw wire-format payloads on the bus. It
-owns one task; its :class:`SourceStatus` is what the status bar shows.
+Polygon websocket, the Guardian API) into parsed batches on the bus (it decodes what it
+receives once, with the :mod:`backend.wire` parsers). It owns one task; its
+:class:`SourceStatus` is what the status bar shows.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from backend.bus.memory import InProcessBus
+from backend.bus.base import Bus
 
 
 class SourceState(enum.StrEnum):
@@ -84,7 +85,7 @@ class Source(Protocol):
     @property
     def status(self) -> SourceStatus: ...
 
-    async def run(self, bus: InProcessBus) -> None:
+    async def run(self, bus: Bus) -> None:
         """Produce until cancelled; must survive anything the outside world sends."""
 
     def set_watchlist(self, items: list) -> None:
@@ -95,13 +96,23 @@ log = logging.getLogger(__name__)
 
 
 async def supervise(source: Source, bus, restart_after_s: float = 2.0) -> None:
-    """Run a source on ``bus``; if it crashes, log it and restart it after a pause — it never dies silently."""
+    """Run a source on ``bus``; if it crashes, log it and restart it after a pause — it never dies silently.
+
+    A missing package (``ImportError``) is not retried — a restart cannot install it: the source is
+    marked ``failed`` with the reason (if it has a ``fail`` method) and the task waits to be cancelled.
+    """
     while True:
         try:
             await source.run(bus)
             return
         except asyncio.CancelledError:
             raise
+        except ImportError as exc:
+            log.error("source %s cannot run: %s", source.name, exc)
+            fail = getattr(source, "fail", None)
+            if fail is not None:
+                fail(str(exc))
+            await asyncio.Event().wait()
         except Exception:
             log.exception("source %s crashed; restarting in %.0f s", source.name, restart_after_s)
             await asyncio.sleep(restart_after_s)

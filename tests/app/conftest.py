@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from app.bridge import PipelineBridge
+from helpers import embedded_pipeline
+
+from app.controller import PipelineController
 from app.main_window import MainWindow
-from backend.pipeline import Pipeline
+from backend.pipeline.runtime import FeedChoice
 from backend.settings import Settings
 from backend.sources.demo import SyntheticSource, demo_start_ms
 from backend.watchlist import default_watch_item
@@ -18,11 +20,10 @@ DEMO_START = demo_start_ms(1764345600000)  # a fixed instant (Fri 2025-11-28 16:
 def main_window(qtbot, tmp_path):
     settings = Settings(tmp_path / "settings.json")
     settings.set("watchlist", [default_watch_item(s) for s in ("AAPL", "AMZN")])
-    pipeline = Pipeline(tmp_path / "store.sqlite", settings.watchlist,
-                        lambda items: [SyntheticSource(items, seed=11, speed=50, history_days=1,
-                                                       start_ms=DEMO_START)])
-    bridge = PipelineBridge(pipeline)
-    window = MainWindow(settings, bridge)
+    pipeline = embedded_pipeline(tmp_path / "store.sqlite", settings.watchlist,
+                                 lambda items: [SyntheticSource(items, seed=11, speed=50, history_days=1,
+                                                                start_ms=DEMO_START)])
+    window = MainWindow(settings, PipelineController(settings, FeedChoice("demo", speed=50), pipeline))
     qtbot.addWidget(window)
     pipeline.start()
     window.resize(1400, 860)
