@@ -52,7 +52,8 @@ class SmallDockerBackend:
                            (("Dockerfile", "small/Dockerfile"),), (("BASE", base_image),))
         check = ("false",) if fail_health else ("true",)
         services = tuple(ContainerPlan(
-            service=s, name=f"{NAME}-{s}", image=build.tag, build="small", command=("sleep", "600"),
+            service=s, name=f"{NAME}-{s}", image=build.tag, build="small",
+            command=("sh", "-c", f"echo service {s} started; exec sleep 600"),
             healthcheck=HealthCheck(check, interval_s=1, timeout_s=2, retries=2, start_period_s=0),
             volumes=(VolumeMount(f"{NAME}-{s}-data", "/data"),), depends_on=dep,
             ports=(PortBinding(80, port),)) for (s, dep), port in zip((("a", ()), ("b", ("a",))), free_ports(2)))
@@ -128,11 +129,11 @@ def test_start_shows_build_progress_and_healthy_services_then_stop_deletes_data(
     qtbot.waitUntil(lambda: set(table(panel).values()) == {("running", "healthy")}, timeout=30_000)
     activity = panel.activity.toPlainText()
     assert "small: step 3/" in activity and "all services are healthy" in activity
-    assert "building 1" not in activity  # a RUN step's own output is not logged line by line
+    assert "small: building " not in activity  # a RUN step's own output is not logged line by line
 
     panel.log_service.setCurrentText("a")
     qtbot.mouseClick(panel.log_refresh, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: panel.log_view.toPlainText() != "", timeout=10_000)
+    qtbot.waitUntil(lambda: "service a started" in panel.log_view.toPlainText(), timeout=10_000)
 
     panel.delete_data.setChecked(True)
     with qtbot.waitSignal(panel.running_changed, timeout=60_000) as stopped:
