@@ -127,6 +127,26 @@ def test_the_tab_follows_grafana_going_away_and_coming_back(qtbot, fast_retry):
     qtbot.waitUntil(lambda: run_js(qtbot, tab, "document.getElementById('title') !== null"), timeout=30_000)
 
 
+def test_a_stack_without_grafana_is_said_plainly_with_the_reason(qtbot, fast_retry):
+    grafana = FakeGrafana()
+    try:
+        tab = make_tab(qtbot, f"http://127.0.0.1:{grafana.port}/d/tickerwire/tickerwire")
+        qtbot.waitUntil(lambda: tab.mode == "dashboard", timeout=30_000)
+        note = ("Grafana is not part of this stack: its image grafana/grafana:11.6.0 is not on this engine "
+                "and could not be pulled")
+        tab.set_url("", note)  # the stack restarted without Grafana: no dashboard URL, a reason
+        assert tab.mode == "absent"
+        qtbot.waitUntil(lambda: run_js(qtbot, tab, "document.getElementById('title') !== null"), timeout=30_000)
+        assert run_js(qtbot, tab, "document.getElementById('title').textContent") == "Grafana is not part of this stack"
+        assert run_js(qtbot, tab, "document.getElementById('detail').textContent") == note
+        assert run_js(qtbot, tab, "document.getElementById('start') === null")  # nothing to start
+        asked = len(grafana.paths)
+        qtbot.wait(600)  # several retry periods: no more health checks while the stack has no Grafana
+        assert len(grafana.paths) == asked and tab.mode == "absent"
+    finally:
+        grafana.close()
+
+
 def test_kiosk_is_added_once():
     assert kiosk_url("http://h:3000/d/x?orgId=1").toString() == "http://h:3000/d/x?orgId=1&kiosk"
     assert kiosk_url("http://h:3000/d/x?orgId=1&kiosk").toString() == "http://h:3000/d/x?orgId=1&kiosk"
