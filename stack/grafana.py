@@ -6,11 +6,12 @@ for each value of the ``symbol`` variable), volume, news as annotations, and pip
 Kafka consumer lag, Flink throughput and InfluxDB write errors. The SDK has no InfluxDB query type,
 so :class:`FluxQuery` adds one through the SDK's ``Dataquery`` variant interface.
 
-Pipeline metrics reach InfluxDB without another service: an InfluxDB task (:func:`metrics_task_flux`)
-scrapes the Prometheus endpoints of Flink and of InfluxDB itself into the metrics bucket every 10 s.
+Pipeline metrics reach an InfluxDB 2 through a task (:func:`metrics_task_flux`) that scrapes the
+Prometheus endpoints of Flink and of InfluxDB itself every 10 s; the Docker stack's InfluxDB 1.8 has
+no tasks, so there those panels stay empty.
 
-Provisioning files are JSON (a subset of YAML, which Grafana reads). The datasource's token is
-``$INFLUX_TOKEN``, expanded by Grafana from the container's environment, so no file holds a secret.
+Provisioning files are JSON (a subset of YAML, which Grafana reads). The datasource's token is the
+caller's (:mod:`stack.plan.grafana` writes that file into the container as a secret file).
 """
 
 from __future__ import annotations

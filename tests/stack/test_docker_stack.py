@@ -140,6 +140,7 @@ def test_down_then_up_keeps_kafka_messages_influx_points_and_iceberg_rows(runnin
     table = _iceberg_table(access, f"persist_{uuid.uuid4().hex[:8]}")
     _iceberg_append(table, [1, 2, 3])
 
+    _, checkpoint = _wait_checkpoint(running_stack, "tickerwire-candles")
     running_stack.backend.stop(delete_data=False)
     assert not containers(running_stack)
     assert all(s.state in ("absent", "skipped") for s in running_stack.backend.status())
@@ -151,6 +152,10 @@ def test_down_then_up_keeps_kafka_messages_influx_points_and_iceberg_rows(runnin
     assert rows == [[time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(point_time // 10**9)), 42.5]]
     reopened = _iceberg_table(access, table.name()[-1])
     assert sorted(reopened.scan().to_arrow().column("id").to_pylist()) == [1, 2, 3]
+    # The resubmitted candle job started from the newest checkpoint the volume kept.
+    restored = _get_json(f"{access.endpoints.flink_ui}/jobs/{_job_id(running_stack, 'tickerwire-candles')}"
+                         "/checkpoints")["latest"]["restored"]
+    assert restored is not None and int(restored["external_path"].rsplit("chk-", 1)[1]) >= checkpoint, restored
 
 
 def test_influxdb_requires_credentials_and_the_reader_cannot_write(running_stack):
