@@ -15,19 +15,39 @@ DEMO_START = demo_start_ms(1764345600000)  # a fixed instant (Fri 2025-11-28 16:
 
 
 @pytest.fixture
-def main_window(qtbot, tmp_path):
-    settings = Settings(tmp_path / "settings.json")
-    settings.set("watchlist", [default_watch_item(s) for s in ("AAPL", "AMZN")])
-    pipeline = Pipeline(tmp_path / "store.sqlite", settings.watchlist,
-                        lambda items: [SyntheticSource(items, seed=11, speed=50, history_days=1,
-                                                       start_ms=DEMO_START)])
-    bridge = PipelineBridge(pipeline)
-    window = MainWindow(settings, bridge)
-    qtbot.addWidget(window)
-    pipeline.start()
-    window.resize(1400, 860)
-    window.show()
-    qtbot.waitUntil(lambda: window.chart.data.n > 300 and window.ticker.count() > 0, timeout=30_000)
-    yield window
-    window.close()
-    pipeline.stop()
+def make_window(qtbot, tmp_path):
+    """Build a demo-fed main window: ``make_window(symbols, size=(w, h) or None, wait=True)``.
+
+    ``size=None`` keeps the window's own first-run size (what a new user gets). Windows are closed
+    and their pipelines stopped at the end of the test.
+    """
+    made = []
+
+    def make(symbols=("AAPL", "AMZN"), size=(1400, 860), wait=True, settings=None):
+        if settings is None:
+            settings = Settings(tmp_path / "settings.json")
+            settings.set("watchlist", [default_watch_item(s) for s in symbols])
+        pipeline = Pipeline(tmp_path / "store.sqlite", settings.watchlist,
+                            lambda items: [SyntheticSource(items, seed=11, speed=50, history_days=1,
+                                                           start_ms=DEMO_START)])
+        bridge = PipelineBridge(pipeline)
+        window = MainWindow(settings, bridge)
+        qtbot.addWidget(window)
+        made.append((window, pipeline))
+        pipeline.start()
+        if size is not None:
+            window.resize(*size)
+        window.show()
+        if wait:
+            qtbot.waitUntil(lambda: window.chart.data.n > 300 and window.ticker.count() > 0, timeout=30_000)
+        return window
+
+    yield make
+    for window, pipeline in made:
+        window.close()
+        pipeline.stop()
+
+
+@pytest.fixture
+def main_window(make_window):
+    return make_window()
