@@ -19,7 +19,7 @@ def test_block_tags_and_breaks_separate_words():
 
 
 def test_entities_and_whitespace():
-    assert plain_text("AT&amp;T&nbsp;and  Verizon\n&#8217;s deal") == "AT&T and Verizon’s deal"
+    assert plain_text("AT&amp;T&nbsp;and \n Verizon&#8217;s deal") == "AT&T and Verizon’s deal"
 
 
 def test_comments_and_scripts_are_not_text():
