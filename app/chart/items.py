@@ -27,7 +27,7 @@ DOWN = QColor(239, 83, 80)
 VWAP = QColor(255, 183, 77)
 
 
-def _cosmetic(color: QColor, width: float = 1.0) -> QPen:
+def cosmetic_pen(color: QColor, width: float = 1.0) -> QPen:
     pen = QPen(color, width)
     pen.setCosmetic(True)
     return pen
@@ -205,7 +205,7 @@ class CandleItem(ChunkedItem):
         up = c >= o
         for mask, color in ((up, UP), (~up, DOWN)):
             xs, os_, hs, ls, cs = x[mask], o[mask], h[mask], l[mask], c[mask]
-            p.setPen(_cosmetic(color))
+            p.setPen(cosmetic_pen(color))
             p.drawLines([QLineF(a, lo, a, hi) for a, lo, hi in zip(xs.tolist(), ls.tolist(), hs.tolist())])
             p.setBrush(color)
             p.drawRects([QRectF(a - half, min(b, e), 2 * half, abs(e - b) or 1e-9)
@@ -218,7 +218,7 @@ class CandleItem(ChunkedItem):
             px.insert(0, float(prev) - (size - 1) / 2.0 if size > 1 else float(prev))
             pw.insert(0, float(self.data.session_vwap[prev]))
             pd.insert(0, int(self.data.day[prev]))
-        p.setPen(_cosmetic(VWAP, 1.5))
+        p.setPen(cosmetic_pen(VWAP, 1.5))
         start = 0
         for k in range(1, len(px) + 1):
             if k == len(px) or (size == 1 and pd[k] != pd[k - 1]):
