@@ -35,7 +35,7 @@ LIVE_WINDOW = 120  # candles shown when following the live edge
 MIN_WINDOW = 10  # the closest zoom, in candles
 MARKER = QColor(66, 165, 245)
 MARKER_HIGHLIGHT = QColor(255, 235, 59)
-MARKER_STACK = 0.035  # stacked markers of one candle, as a fraction of the price pane's height
+MARKER_GAP_PX, MARKER_STACK_PX = 12, 15  # a marker's height above its candle; each stacked one's step
 RSI_LEVELS = (30.0, 70.0)
 
 
@@ -138,7 +138,7 @@ class ChartView(QWidget):
         self.price.vb.sigXRangeChanged.connect(self._on_x_range_changed)
         self.price.vb.sigRangeChangedManually.connect(self._on_user_panned)
         self.price.vb.sigResized.connect(self._on_x_range_changed)
-        self.price.vb.sigYRangeChanged.connect(self._place_price_tag)
+        self.price.vb.sigYRangeChanged.connect(self._on_y_range_changed)
         self.price_axis.scale_dragged.connect(self._on_price_scale_dragged)
         self.price_axis.reset_requested.connect(self.fit_prices)
         self._timer = QTimer(self)  # the countdown, and the legend when the mouse is elsewhere
@@ -259,6 +259,11 @@ class ChartView(QWidget):
         self._show_rsi_pane(any(s.pane == "rsi" for s in wanted.values()))
         self._on_x_range_changed()
         self._show_legend()
+
+    @property
+    def loading(self) -> bool:
+        """True while a history load is in flight (between begin_load and set_series)."""
+        return self._loading is not None
 
     @property
     def indicator_specs(self) -> list[IndicatorSpec]:
@@ -414,6 +419,11 @@ class ChartView(QWidget):
             self.price.setYRange(lo - pad, hi + pad * 1.6, padding=0)
         self.volume.setYRange(0, vmax * 1.1, padding=0)
 
+    def _on_y_range_changed(self, *_) -> None:
+        self._place_price_tag()
+        if self._articles:
+            self._refresh_markers()  # markers keep their pixel distance above the candles
+
     def _on_price_scale_dragged(self, factor: float) -> None:
         self._manual_y = True
         (_, _), (y0, y1) = self.price.vb.viewRange()
@@ -504,10 +514,11 @@ class ChartView(QWidget):
     # -- markers, mouse ---------------------------------------------------------------------------
 
     def _refresh_markers(self) -> None:
-        """One marker per article above its candle; several on one candle stack, the highlighted on top."""
+        """One marker per article a few pixels above its candle; several on one candle stack upwards, and
+        the highlighted one is drawn last (on top)."""
         d = self.data
         (_, _), (y0, y1) = self.price.vb.viewRange()
-        step = (y1 - y0) * MARKER_STACK
+        per_px = (y1 - y0) / max(1.0, self.price.vb.height())
         placed, spots, highlighted = {}, [], None
         for a in sorted(self._articles.values(), key=lambda a: a.published_ms):
             x = d.index_at(a.published_ms)
@@ -517,7 +528,8 @@ class ChartView(QWidget):
             k = placed.get(i, 0)
             placed[i] = k + 1
             impact = self._impacts.get(a.id)
-            spot = {"pos": (x, d.high[i] * 1.0015 + k * step), "data": a.id, "size": impact_size(impact),
+            y = d.high[i] + (MARKER_GAP_PX + k * MARKER_STACK_PX) * per_px
+            spot = {"pos": (x, y), "data": a.id, "size": impact_size(impact),
                     "brush": impact_colour(impact) if impact else MARKER}
             if a.id == self._highlighted:
                 spot.update(size=spot["size"] + 5, brush=MARKER_HIGHLIGHT)

@@ -4,6 +4,8 @@ placeholder, socket errors in plain words."""
 from __future__ import annotations
 
 import time
+
+import pytest
 from zoneinfo import ZoneInfo
 
 from PySide6 import QtGui
@@ -49,6 +51,7 @@ def test_reasons_for_dashes_are_shown_in_the_details_panel(main_window, qtbot):
     assert REASON in text, "the reason for '—' is only in an HTML title attribute a QLabel never shows"
 
 
+@pytest.mark.qt_log_ignore("does not support raise")  # the offscreen platform cannot raise the tooltip window
 def test_status_tooltip_appears_over_the_status_bar(main_window, qtbot):
     w = main_window
     qtbot.waitUntil(lambda: bool(w.indicators.text("Demo market")), timeout=10_000)
