@@ -307,6 +307,7 @@ class MainWindow(QMainWindow):
     def _show_details(self, article: Article) -> None:
         """Details panel for an article, its impact figures fetched off the GUI thread."""
         self.details.show_article(article)
+        self.ticker.show_current(article.id)
         self.bridge.deliver(self.bridge.pipeline.load_impacts_for_article(article.id),
                             lambda impacts: self.details.show_impacts(article.id, impacts))
 

@@ -61,6 +61,17 @@ class NewsTicker(QListWidget):
                 self._items.pop(article.id, None)
                 self.takeItem(row)
 
+    def show_current(self, article_id: str) -> None:
+        """Select the item of the article shown in the details (none if it is not in the ticker)."""
+        item = self._items.get(article_id)
+        self.blockSignals(True)
+        if item is None:
+            self.clearSelection()
+        else:
+            self.setCurrentItem(item)
+            self.scrollToItem(item)
+        self.blockSignals(False)
+
     def clear_articles(self) -> None:
         self.clear()
         self._items.clear()

@@ -43,7 +43,7 @@ class SettingsDialog(QDialog):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         for item in settings.watchlist:
             self._append_row(item)
-        self.table.itemChanged.connect(self._revalidate)
+        self.table.itemChanged.connect(self._on_table_edited)
         self.new_symbol = QLineEdit()
         self.new_symbol.setPlaceholderText("Ticker, e.g. NFLX or BRK.B — Enter adds it")
         self.new_symbol.setMaxLength(64)
@@ -118,6 +118,7 @@ class SettingsDialog(QDialog):
             self._show_error(problem, "ticker")
             return False
         self._append_row(default_watch_item(self.new_symbol.text()))
+        self.table.scrollToBottom()  # the new line in view
         self.new_symbol.clear()
         self._show_error("", "")
         return True
@@ -135,6 +136,16 @@ class SettingsDialog(QDialog):
         self.error.setText(message)
         self.error.setToolTip(message)
         self._error_from = source if message else ""
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        super().showEvent(event)
+        self.new_symbol.setFocus()  # typing right away adds tickers; it never edits the first row
+
+    def _on_table_edited(self, *_) -> None:
+        """A cell edit is checked at once: the line it breaks is named, and the message goes once fixed."""
+        if self._error_from != "ticker":
+            self._error_from = "apply"
+        self._revalidate()
 
     def _revalidate(self, *_) -> None:
         """After an edit: drop the message once its problem is fixed (or name the one that is left)."""

@@ -15,8 +15,8 @@ from PySide6.QtWidgets import QLabel
 
 
 def rich_tooltip(text: str) -> str:
-    """A tooltip that shows ``text`` as written (escaped into a paragraph; line breaks kept)."""
-    return QtGui.Qt.convertFromPlainText(text, Qt.WhiteSpaceMode.WhiteSpaceNormal)
+    """A tooltip that shows ``text`` as written (escaped, one line per line: no narrow wrapping)."""
+    return QtGui.Qt.convertFromPlainText(text, Qt.WhiteSpaceMode.WhiteSpaceNoWrap)
 
 
 def plain_label(text: str = "", parent=None) -> QLabel:

@@ -92,6 +92,7 @@ class ChartView(QWidget):
         self.volume.setXLink(self.price)
         self.rsi.setXLink(self.price)
         self.rsi.setYRange(0, 100, padding=0)
+        self.rsi.getAxis("right").setTicks([[(v, f"{v:g}") for v in (30.0, 50.0, 70.0)]])
         for level in RSI_LEVELS:
             self.rsi.addItem(pg.InfiniteLine(level, angle=0, pen=pg.mkPen("#555", style=Qt.PenStyle.DashLine)))
 
@@ -505,10 +506,13 @@ class ChartView(QWidget):
                  f"L {d.low[i]:.2f}", f"C {d.close[i]:.2f}", f"V {d.volume[i]:,.0f}"]
         text = f"<span style='color:#ddd'>{'  '.join(parts)}</span>"
         text += f"  <span style='color:{VWAP.name()}'>VWAP {d.session_vwap[i]:.2f}</span>"
+        studies = []
         for columns, item in self._indicators.values():
             values = [columns.outputs[name][i] for name in columns.spec.outputs]
             shown = " / ".join(f"{v:.2f}" for v in values if np.isfinite(v)) or "—"
-            text += f"  <span style='color:{item.color.name()}'>{columns.spec.label} {shown}</span>"
+            studies.append(f"<span style='color:{item.color.name()}'>{columns.spec.label} {shown}</span>")
+        if studies:  # a second line: the first one stays clear of the price scale
+            text += "<br>" + "  ".join(studies)
         self.readout.setText(text)
 
     # -- markers, mouse ---------------------------------------------------------------------------
@@ -575,6 +579,15 @@ class ChartView(QWidget):
         if 0 <= i < self.data.n and i != self._hover:
             self._hover = i
             self._show_legend(i)
+
+    def leaveEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        """The mouse left the chart: no crosshair, and the legend shows the last candle again."""
+        for line in (self.vline, self.hline):
+            line.setVisible(False)
+        if self._hover is not None:
+            self._hover = None
+            self._show_legend()
+        super().leaveEvent(event)
 
     def set_timezone(self, tz: tzinfo) -> None:
         self.tz = tz
