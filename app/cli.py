@@ -67,19 +67,20 @@ def main(argv: list[str] | None = None) -> int:
 def _export(args) -> int:
     from backend.export import ExportError, export_candles, export_news
     from backend.stores.sqlite import SqliteStore
-    from backend.wiring import archive_path, store_path
+    from backend.pipeline.runtime import FeedChoice, archive_path, store_path
 
     try:
         start = parse_iso(args.start) if args.start else None
         end = parse_iso(args.end) if args.end else None
-        path = store_path()
+        feed = FeedChoice("live")
+        path = store_path(feed)
         if not path.exists():
             raise ExportError(f"no store at {path}: run the app first (TICKERWIRE_HOME={os.environ.get('TICKERWIRE_HOME', '')})")
         store = SqliteStore(path)
         out = args.output if args.output else sys.stdout
         if args.what == "candles":
             n = export_candles(store, validate_ticker(args.symbol), Timeframe(args.timeframe), start, end,
-                               args.format, out, archive=_open_archive(archive_path()))
+                               args.format, out, archive=_open_archive(archive_path(feed)))
         else:
             n = export_news(store, start, end, args.format, out)
     except (ExportError, ValueError) as exc:

@@ -18,11 +18,11 @@ def run_gui(args) -> int:
     from PySide6.QtCore import QCoreApplication, QEvent, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from app.bridge import PipelineBridge
+    from app.controller import PipelineController
     from app.main_window import MainWindow
     from backend import secrets
+    from backend.pipeline.runtime import FeedChoice
     from backend.settings import Settings
-    from backend.wiring import FeedChoice, build_pipeline
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("TickerWire")
@@ -35,10 +35,9 @@ def run_gui(args) -> int:
             feed = FeedChoice("live")
         else:
             feed = FeedChoice("demo", speed=args.speed or settings.get("demo_speed"))
-    pipeline = build_pipeline(settings, feed)
-    bridge = PipelineBridge(pipeline)
-    window = MainWindow(settings, bridge, feed)
-    pipeline.start()
+    controller = PipelineController(settings, feed)
+    window = MainWindow(settings, controller)
+    controller.start()
     window.show()
     log.info("window visible %.2f s after launch", time.perf_counter() - t0 + _since_process_start())
 
@@ -61,7 +60,7 @@ def run_gui(args) -> int:
         with loop:
             loop.run_until_complete(closed.wait())
     finally:
-        bridge.pipeline.stop()  # the one in use: a mode switch may have replaced the first
+        controller.shutdown()  # the pipeline in use (a mode switch may have replaced the first); idempotent
         # Delete the window (and any web page in it) while the QApplication still exists:
         # QtWebEngine crashes at exit when its profile outlives a page.
         window.deleteLater()

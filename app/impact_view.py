@@ -15,8 +15,8 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
 from app.text import rich_tooltip
-from backend.model import Article
-from backend.signals.impact import WINDOW_MINUTES, NewsImpact, WindowImpact
+from backend.model import Article, NewsImpact, WindowImpact
+from backend.signals.impact import WINDOW_MINUTES
 
 UP, DOWN, FLAT = QColor(38, 166, 154), QColor(239, 83, 80), QColor(150, 150, 150)
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2

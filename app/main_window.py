@@ -1,4 +1,4 @@
-"""The main window: watchlist, chart, news ticker and details, status bar; wired to the pipeline bridge.
+"""The main window: watchlist, chart, news ticker and details, status bar; wired to the pipeline controller.
 
 Docks (watchlist, news) can be closed and brought back from the View menu; the workspace — the
 chart's symbol, timeframe and indicators, the docks and window geometry — is restored on start.
@@ -7,7 +7,6 @@ Symbols removed from the watchlist leave every view (ticker, impact rows, alerts
 
 from __future__ import annotations
 
-import concurrent.futures
 import logging
 import time
 from datetime import datetime, tzinfo
@@ -22,10 +21,10 @@ from PySide6.QtWidgets import (
 from app.alerts_view import AlertsTab, Notifier
 from app.chart.chooser import IndicatorChooser
 from app.chart.indicators import IndicatorSpec
+from app.controller import PipelineController
 from app.keyboard import SymbolJump, TypeToJump
-from app.bridge import PipelineBridge
 from app.grafana_tab import GrafanaTab  # imports QtWebEngine, which must precede the QApplication
-from app.stack_mode import build_stack_pipeline, default_backend
+from app.stack_mode import connection_for, default_backend
 from app.stack_panel import StackPanel
 from app.impact_view import ImpactTable
 from app.chart.view import ChartView
@@ -36,7 +35,7 @@ from app.watchlist_view import WatchlistView
 from backend.model import Article, Timeframe
 from backend.pipeline import CandleSeries, PipelineUpdate
 from backend.settings import Settings, tickerwire_home
-from backend.signals.alerts import Alert, rules_from_settings
+from backend.signals.alerts import Alert
 from backend.timeutil import NEW_YORK
 from backend.watchlist import default_watch_item
 
@@ -54,13 +53,12 @@ def _zone(setting: str) -> tzinfo:
 class MainWindow(QMainWindow):
     """TickerWire's window. All data arrives through ``bridge.updated``; nothing here waits on I/O."""
 
-    def __init__(self, settings: Settings, bridge: PipelineBridge, feed=None) -> None:
-        """``feed`` (a backend.wiring.FeedChoice) is how a rebuilt pipeline is fed after a mode switch."""
+    def __init__(self, settings: Settings, controller: PipelineController) -> None:
         super().__init__()
-        self.feed = feed
         self.settings = settings
-        self.bridge = bridge
-        self.setWindowTitle("TickerWire")
+        self.controller = controller
+        self.bridge = bridge = controller.bridge
+        self._show_store()
         self._fit_to_screen()
         tz = _zone(settings.get("timezone"))
         self._load_generation = 0
@@ -124,9 +122,9 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(stack_page, "Stack")
         self.tabs.addTab(self._grafana_page, "Grafana")
         self._endpoints = None
-        if settings.get("mode") == "stack":
+        if settings.get("mode") == "stack" and controller.mode != "stack":
             self.mode_note.setText("The last session ran on the stack: start it below, then choose Stack.")
-        self._switcher = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tickerwire-mode")
+        self.mode.setCurrentIndex(self.mode.findData(controller.mode))
 
         # News (right) and watchlist (left) are docks around the tabs; the View menu brings them back.
         self.ticker = NewsTicker(tz)
@@ -164,12 +162,13 @@ class MainWindow(QMainWindow):
         self.stack_panel.endpoints_ready.connect(self._on_stack_endpoints)
         self.stack_panel.running_changed.connect(self._on_stack_running)
         self.mode.currentIndexChanged.connect(self._on_mode_chosen)
+        controller.switched.connect(self._on_switched)
+        controller.switch_failed.connect(self._on_switch_failed)
         self.chart.graphics.frame_listeners.append(self._on_chart_painted)
         settings.on_change(self._on_setting_changed)
 
         self._restore_layout()
         self._apply_indicators()
-        self._apply_alert_rules()
         self._apply_watchlist()
         bridge.deliver(bridge.pipeline.load_impacts(), self._on_impacts_loaded)
 
@@ -423,11 +422,9 @@ class MainWindow(QMainWindow):
             self.select_symbol(self.chart.symbol)
 
     def _on_setting_changed(self, name: str, value) -> None:
+        """The window's side of a setting change (the controller applies it to the pipeline)."""
         if name == "watchlist":
-            self.bridge.pipeline.set_watchlist(value)
             self._apply_watchlist()
-        elif name in ("alert_rules", "alert_max_age_s"):
-            self._apply_alert_rules()
         elif name == "indicators":
             self._apply_indicators()
         elif name == "timezone":
@@ -444,11 +441,6 @@ class MainWindow(QMainWindow):
                 log.warning("indicator ignored: %s", exc)
         self.indicator_chooser.set_selected(specs)
         self.chart.set_indicators(specs)
-
-    def _apply_alert_rules(self) -> None:
-        """The alert settings to the running pipeline (at start, on change, after a pipeline switch)."""
-        self.bridge.pipeline.set_alert_rules(rules_from_settings(self.settings.get("alert_rules")),
-                                             self.settings.get("alert_max_age_s"))
 
     def _apply_watchlist(self) -> None:
         symbols = [w.symbol for w in self.settings.watchlist]
@@ -492,49 +484,46 @@ class MainWindow(QMainWindow):
             self._grafana_page.layout().addWidget(self.grafana)
 
     def _on_mode_chosen(self, _index: int) -> None:
-        """Rewire the window to the other pipeline without a restart (built off the GUI thread)."""
+        """Rewire the window to the other pipeline without a restart (the controller builds it off the GUI thread)."""
         mode = self.mode.currentData()
-        if mode == getattr(self.bridge.pipeline, "mode", "embedded"):
+        if mode == self.controller.mode:
             return
-        if mode == "stack" and self._endpoints is None:
-            self.mode_note.setText("Start the stack first (below); then choose Stack again.")
-            self.mode.setCurrentIndex(0)
-            return
+        connection = None
+        if mode == "stack":
+            try:
+                connection = connection_for(self._endpoints)
+            except ValueError as exc:
+                self.mode_note.setText(f"{exc}; then choose Stack again.")
+                self.mode.setCurrentIndex(self.mode.findData(self.controller.mode))
+                return
         self.mode_note.setText(f"Switching to the {mode} pipeline…")
         self.mode.setEnabled(False)
-        future = self._switcher.submit(self._build_pipeline, mode)
-        self.bridge.deliver(future, self._switch_to, self._on_switch_failed)
+        self.controller.switch(mode, connection)
 
-    def _build_pipeline(self, mode: str):
-        from backend.wiring import FeedChoice, build_pipeline
-
-        feed = self.feed or FeedChoice()
-        if mode == "stack":
-            return build_stack_pipeline(self._endpoints, self.settings, feed)
-        pipeline = build_pipeline(self.settings, feed)
-        pipeline.start()
-        return pipeline
-
-    def _switch_to(self, pipeline) -> None:
-        old = self.bridge.pipeline
-        self.bridge.attach(pipeline)
-        self._switcher.submit(old.stop)
+    def _on_switched(self, pipeline) -> None:
+        """A new pipeline runs (a switch or a rebuild): reload everything the window shows from it."""
         self.mode.setEnabled(True)
-        self.mode_note.setText(f"Running on the {self.mode.currentData()} pipeline.")
-        self.settings.set("mode", self.mode.currentData())
+        self.mode.blockSignals(True)
+        self.mode.setCurrentIndex(self.mode.findData(pipeline.mode))
+        self.mode.blockSignals(False)
+        self.mode_note.setText(f"Running on the {pipeline.mode} pipeline.")
+        self._show_store()
         self.ticker.clear_articles()
         self._apply_watchlist()
-        self._apply_alert_rules()
         self.bridge.deliver(pipeline.load_impacts(), self._on_impacts_loaded)
         if self.chart.symbol:
             self.select_symbol(self.chart.symbol)
 
-    def _on_switch_failed(self, exc: BaseException) -> None:
+    def _on_switch_failed(self, message: str) -> None:
         self.mode.setEnabled(True)
         self.mode.blockSignals(True)
-        self.mode.setCurrentIndex(self.mode.findData(getattr(self.bridge.pipeline, "mode", "embedded")))
+        self.mode.setCurrentIndex(self.mode.findData(self.controller.mode))
         self.mode.blockSignals(False)
-        self.mode_note.setText(f"Could not switch: {exc}")
+        self.mode_note.setText(f"Could not switch: {message}")
+
+    def _show_store(self) -> None:
+        """The title says which store the window shows (live data, the demo's own, a replay's, the stack)."""
+        self.setWindowTitle(f"TickerWire — {self.controller.pipeline.store_label}")
 
     # -- layout persistence -----------------------------------------------------------------------
 
@@ -555,7 +544,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt API)
         self._keys.detach()
         self.stack_panel.shutdown()
-        self._switcher.shutdown(wait=True)  # let a pipeline that was switched away from finish stopping
+        self.controller.shutdown()  # a pipeline switched away from finishes stopping, then the running one stops
         state = self._ui_state()
         state.setValue("geometry", self.saveGeometry())
         state.setValue("state", self.saveState())

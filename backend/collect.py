@@ -15,7 +15,6 @@ from pathlib import Path
 
 from backend import secrets
 from backend.model import Timeframe, WatchItem, validate_ticker
-from backend.pipeline import Pipeline
 from backend.settings import Settings, tickerwire_home
 from backend.watchlist import default_watch_item
 
@@ -50,8 +49,7 @@ def parse_watch(text: str | None, settings: Settings) -> list[WatchItem]:
 
 def collect(watch: str | None = None, exit_after: float | None = None, home: Path | None = None) -> int:
     """Run the collector until a signal or ``exit_after`` seconds; return the exit code."""
-    from backend.sources.configure import live_sources
-    from backend.wiring import store_path
+    from backend.pipeline.runtime import FeedChoice, build, store_path
 
     home = home or tickerwire_home()
     settings = Settings(home / "settings.json")
@@ -59,29 +57,18 @@ def collect(watch: str | None = None, exit_after: float | None = None, home: Pat
     if not secrets.get_key(secrets.POLYGON) and not secrets.get_key(secrets.GUARDIAN):
         raise CollectError("no API keys: set MASSIVE_API_KEY (or POLYGON_API_KEY) and GUARDIAN_API_KEY, "
                            "or save them in the desktop app's settings")
-    sources: list = []
-
-    def factory(items: list[WatchItem]) -> list:
-        built = live_sources(settings, items, home)
-        sources.extend(built)
-        return built
-
+    feed = FeedChoice("live")
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda signum, frame: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    path = store_path(home)
-    pipeline = Pipeline(path, watchlist, factory, allowed_lateness_ms=settings.get("allowed_lateness_s") * 1000)
+    path = store_path(feed, home)
+    pipeline = build("embedded", settings, feed, home=home, watchlist=watchlist)
     try:
         pipeline.start()
         log.info("collecting %s into %s", ", ".join(i.symbol for i in watchlist), path)
         stop.wait(exit_after)
         log.info("stopping: %s", "signal received" if stop.is_set() else f"--exit-after {exit_after:g} s")
-        for source in sources:
-            source.request_stop()
-        for source in sources:
-            if not source.wait_stopped(STOP_TIMEOUT_S):
-                log.warning("%s did not stop within %.0f s", source.name, STOP_TIMEOUT_S)
     finally:
-        pipeline.stop()
+        pipeline.stop(STOP_TIMEOUT_S)  # sources hand over what they hold; it is stored before the store closes
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     log.info("stopped; the store holds %s", _summary(path, watchlist))

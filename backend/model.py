@@ -3,14 +3,16 @@
 Prices arrive as :class:`Bar` (one Polygon/Massive ``AM`` minute or ``A`` second
 aggregate), are aggregated into :class:`Candle` per :class:`Timeframe`, and news
 arrives as :class:`Article`. A :class:`WatchItem` is one line of the user's
-watchlist. All timestamps are UTC Unix **milliseconds**, as Polygon sends them.
+watchlist. A :class:`NewsImpact` is what a symbol did after an article (its figures are
+defined and computed in :mod:`backend.signals.impact`; the type and its plain-data codec
+live here so that stores and the bus need nothing but the model). All timestamps are UTC Unix **milliseconds**, as Polygon sends them.
 """
 
 from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
 
 MINUTE_MS = 60_000
@@ -169,3 +171,95 @@ def validate_ticker(text: str) -> str:
             "or hyphen (e.g. BRK.B)"
         )
     return symbol
+
+
+@dataclass(frozen=True, slots=True)
+class WindowImpact:
+    """One window's figures; None means unknown, and ``notes`` says why.
+
+    Attributes:
+        minutes: The window's length N (1, 5, 15 or 60).
+        end_ms: End of the window (exclusive), UTC ms.
+        final: True once the window's time has passed (its figures will not change
+            unless a late correction rewrites a candle inside it).
+        return_pct: Last close in the window against the base, in percent.
+        range_pct: High-low range over the window against its first open, in percent.
+        volume: Shares traded in the window.
+        volume_z: ``volume`` as a z-score against the time-of-day baseline.
+        minutes_with_data: How many of the window's minutes have a candle.
+        notes: Why a figure is None, or what to know about it (gaps, pending).
+    """
+
+    minutes: int
+    end_ms: int
+    final: bool
+    return_pct: float | None = None
+    range_pct: float | None = None
+    volume: float | None = None
+    volume_z: float | None = None
+    minutes_with_data: int = 0
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NewsImpact:
+    """The impact of one article on one symbol (see backend.signals.impact for the definitions).
+
+    Attributes:
+        article_id: The Guardian article id.
+        symbol: The ticker.
+        published_ms: The article's publication time.
+        anchor_ms: Start of the windows (the publication minute, or the next open).
+        out_of_hours: True if published while the regular session was closed.
+        base_price: Last price before publication, or None if no candle precedes it.
+        base_ms: Start of the candle ``base_price`` is the close of.
+        windows: One :class:`WindowImpact` per window length, shortest first.
+        baseline_sessions: Previous sessions the volume z-scores were computed from.
+        notes: About the base and anchor (e.g. no price before publication).
+    """
+
+    article_id: str
+    symbol: str
+    published_ms: int
+    anchor_ms: int
+    out_of_hours: bool
+    base_price: float | None
+    base_ms: int | None
+    windows: tuple[WindowImpact, ...]
+    baseline_sessions: int = 0
+    notes: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(article id, symbol): an impact's identity."""
+        return (self.article_id, self.symbol)
+
+    @property
+    def final(self) -> bool:
+        """True when every window is final."""
+        return all(w.final for w in self.windows)
+
+    def window(self, minutes: int) -> WindowImpact:
+        """The window of ``minutes`` length; ``KeyError`` if not computed."""
+        for w in self.windows:
+            if w.minutes == minutes:
+                return w
+        raise KeyError(f"no {minutes}-minute window (windows: {[w.minutes for w in self.windows]})")
+
+    @property
+    def headline(self) -> WindowImpact | None:
+        """The longest final window with a return (what a marker's colour and size show), or None."""
+        known = [w for w in self.windows if w.final and w.return_pct is not None]
+        return known[-1] if known else None
+
+
+def impact_to_dict(impact: NewsImpact) -> dict:
+    """An impact as plain JSON-able data (the stored form and the ``impact`` record's body)."""
+    return asdict(impact)
+
+
+def impact_from_dict(raw: dict) -> NewsImpact:
+    """Rebuild :func:`impact_to_dict`'s output; ``KeyError``/``TypeError`` if a field is missing or unknown."""
+    raw = dict(raw)
+    windows = tuple(WindowImpact(**{**w, "notes": tuple(w["notes"])}) for w in raw.pop("windows"))
+    return NewsImpact(**{**raw, "windows": windows, "notes": tuple(raw["notes"])})

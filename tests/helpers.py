@@ -52,3 +52,11 @@ def sample_bars() -> list[Bar]:
 
 def sample_guardian_page() -> str:
     return json.dumps(json.loads((SHARED / "guardian_search_page.json").read_text()))
+
+
+def embedded_pipeline(path, watchlist, sources, **options):
+    """A real embedded pipeline (core + embedded processor) on the store at ``path`` (not started)."""
+    from backend.pipeline.core import PipelineCore
+    from backend.pipeline.embedded import EmbeddedProcessor
+
+    return PipelineCore(EmbeddedProcessor(path, **options), watchlist, sources)

@@ -17,12 +17,12 @@ from backend.model import Timeframe
 from backend.processing.aggregator import aggregate
 from backend.stores.sqlite import SqliteStore
 from backend.wire.guardian import parse_search_page
-from backend.wiring import store_path
+from backend.pipeline.runtime import FeedChoice, store_path
 
 
 @pytest.fixture
 def filled_store():
-    store = SqliteStore(store_path())
+    store = SqliteStore(store_path(FeedChoice("live")))
     store.upsert_candles(aggregate(sample_bars()).values())
     store.upsert_articles(parse_search_page(sample_guardian_page(), symbols=frozenset({"AMZN"})).articles)
     store.close()
@@ -80,5 +80,6 @@ def test_gui_smoke_run_writes_a_screenshot(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "window visible" in result.stderr
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
-    # The store now holds the demo's history: the same data the window showed.
-    assert SqliteStore(store_path()).candles("AAPL", Timeframe.D1)
+    # The demo's own store now holds its history (the data the window showed); the live store is untouched.
+    assert SqliteStore(store_path(FeedChoice("demo"))).candles("AAPL", Timeframe.D1)
+    assert not store_path(FeedChoice("live")).exists()

@@ -26,6 +26,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise ImportError("the Kafka bus needs confluent-kafka: pip install 'tickerwire[kafka]'") from exc
 
 from backend.bus import schema
+from backend.bus.base import BusBackpressure
 from backend.model import Article, Bar, Candle
 
 PRICES = "stock-prices"
@@ -44,10 +45,6 @@ class BusError(Exception):
 
 class BusUnavailable(BusError):
     """The cluster could not be reached, or messages were not delivered in time."""
-
-
-class BusBackpressure(BusError):
-    """The producer's local queue stayed full for longer than the caller allows."""
 
 
 class DeliveryFailed(BusError):
@@ -152,6 +149,11 @@ class KafkaPublisher:
         self._produced = 0
         self._failed = 0
         self._failures: list[str] = []
+
+    @property
+    def produced(self) -> int:
+        """Messages handed to the producer so far."""
+        return self._produced
 
     @property
     def delivered(self) -> int:

@@ -16,8 +16,7 @@ from typing import Any
 
 import orjson
 
-from backend.model import Article, Bar, Candle, Timeframe
-from backend.signals.impact import NewsImpact, impact_from_dict, impact_to_dict
+from backend.model import Article, Bar, Candle, NewsImpact, Timeframe, impact_from_dict, impact_to_dict
 
 SCHEMA_VERSION = 1
 

@@ -4,7 +4,8 @@ The worker thread hands every changed candle and article to :class:`Archiver`; i
 only the latest version of each (a live candle changes every second; the archive needs
 its final state), and appends them as one Iceberg commit every ``interval_s`` and on
 stop — never per message. pyiceberg is an optional extra: without it the archiver says
-so once and stays off, and the hot store keeps everything (no retention is applied).
+so once and stays off, and the hot store keeps everything (retention waits for the archive:
+:mod:`backend.processing.retention`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ class Archiver:
         self._articles: dict[str, Article] = {}
         self._last_flush = time.monotonic()
         self._archive = None
-        self.problem = ""
+        self.problem = ""  # why the archive is off for good (not installed, cannot open)
+        self.last_error = ""  # the last append that failed ('' after one succeeded)
         if importlib.util.find_spec("pyiceberg") is None:
             self.problem = "the Iceberg archive needs pyiceberg: pip install 'tickerwire[iceberg]'"
             log.warning("archive off: %s", self.problem)
@@ -77,11 +79,29 @@ class Archiver:
             self.archive.flush()
         except StoreError as exc:
             log.error("archive append failed, will retry: %s", exc)
+            self.last_error = str(exc)
             return
         finally:
             self._last_flush = time.monotonic()
+        self.last_error = ""
         self._candles.clear()
         self._articles.clear()
+
+    def append_now(self, candles: list[Candle]) -> None:
+        """Append candles in one commit now and return only once the archive holds them.
+
+        Raises:
+            StoreError: the archive is off or refused the commit (the candles stay queued in it).
+        """
+        archive = self.archive
+        if archive is None:
+            raise StoreError(self.problem or "the archive is not available")
+        try:
+            archive.append_candles(candles)
+        except StoreError as exc:
+            self.last_error = str(exc)
+            raise
+        self.last_error = ""
 
     def candles_before(self, symbol: str, timeframe: Timeframe, end_ms: int, days: int = 7) -> list[Candle]:
         """Archived candles in the ``days`` before ``end_ms`` (history older than the hot store);

@@ -1,22 +1,32 @@
-"""Apply bars that arrive behind the aggregator's watermark, against the store.
+"""Bars for days the aggregator no longer holds, applied against the store by the in-memory rules.
 
-Nothing is dropped for being late: an ``AM`` bar replaces its stored minute, an ``A``
-bar is merged into it (the seconds themselves are no longer in memory, so a late
-*correction* of a second counts as an addition — documented, and rare), and every
-roll-up bucket above a touched minute is rebuilt from the stored 1m candles.
+The aggregator frees a New York day once its watermark has passed it; a bar for such a
+day (a correction re-sent after midnight, a backfill of an older gap) comes back as
+``AggregateResult.late`` and is applied here, exactly as memory would have:
+
+* an ``AM`` bar replaces its stored minute, and the minute's stored second bars go (the
+  ``AM`` bar settles the minute);
+* an ``A`` bar is an upsert by (symbol, second start) against the minute's stored second
+  bars, and the minute is their fold; a stored minute without second bars was settled by
+  its ``AM`` bar, so the ``A`` bar is ignored;
+* every roll-up bucket above a changed minute is rebuilt from the stored 1m candles.
+
+:class:`StoreDayHistory` is the other direction: it hands the aggregator a day's stored
+minutes and seconds when it meets that day for the first time (after a restart), so
+roll-ups are always the fold of every stored child.
 """
 
 from __future__ import annotations
 
 from backend.model import MINUTE_MS, ROLLUPS, Bar, Candle, Timeframe
-from backend.processing.aggregator import candle_from_values
+from backend.processing.aggregator import StoredDay, bar_values, candle_from_values, minute_from_seconds
 from backend.stores.sqlite import SqliteStore
 from backend.timeutil import DAY_MS, HOUR_MS, ny_day_start
 
 
-def _values(c: Candle | Bar) -> tuple:
-    trades = c.trades if isinstance(c, Candle) else c.trades
-    return (c.open, c.high, c.low, c.close, c.volume, c.vwap * c.volume, trades)
+def candle_values(c: Candle) -> tuple:
+    """A stored candle's (o, h, l, c, v, pv, n)."""
+    return (c.open, c.high, c.low, c.close, c.volume, c.vwap * c.volume, c.trades)
 
 
 def _bucket(tf: Timeframe, minute: int) -> tuple[int, int]:
@@ -27,24 +37,43 @@ def _bucket(tf: Timeframe, minute: int) -> tuple[int, int]:
 
 
 def apply_late_bars(store: SqliteStore, bars: list[Bar]) -> list[Candle]:
-    """Upsert late bars into stored 1m candles, rebuild their roll-ups; return every changed candle."""
+    """Apply bars for freed days to the store (see the module docstring); return every changed candle."""
     changed: dict[tuple, Candle] = {}
-    for bar in bars:
-        minute = bar.start_ms - bar.start_ms % MINUTE_MS
-        existing = store.candles(bar.symbol, Timeframe.M1, minute, minute + MINUTE_MS)
-        if bar.ev == "AM" or not existing:
-            candle = Candle(bar.symbol, Timeframe.M1, minute, bar.open, bar.high, bar.low, bar.close,
-                            bar.volume, bar.vwap, bar.trades)
-        else:
-            candle = candle_from_values(bar.symbol, Timeframe.M1, minute, [_values(existing[0]), _values(bar)])
-            if bar.start_ms < minute + (existing[0].start_ms - minute):
-                candle = candle._replace(open=bar.open)
-        store.upsert_candles([candle])
-        changed[candle.key] = candle
-        for tf in ROLLUPS:
-            start, end = _bucket(tf, minute)
-            minutes = store.candles(bar.symbol, Timeframe.M1, start, end)
-            rolled = candle_from_values(bar.symbol, tf, start, [_values(m) for m in minutes])
-            store.upsert_candles([rolled])
-            changed[rolled.key] = rolled
+    with store.transaction():
+        for bar in bars:
+            minute = bar.start_ms - bar.start_ms % MINUTE_MS
+            if bar.ev == "AM":
+                candle = Candle(bar.symbol, Timeframe.M1, minute, bar.open, bar.high, bar.low, bar.close,
+                                bar.volume, bar.vwap, bar_values(bar)[6])
+                store.delete_seconds([(bar.symbol, minute)])
+            else:
+                seconds = store.seconds(bar.symbol, minute, minute + MINUTE_MS).get(minute, {})
+                if not seconds and store.candles(bar.symbol, Timeframe.M1, minute, minute + MINUTE_MS):
+                    continue  # the minute has its AM bar: seconds no longer count
+                seconds[bar.start_ms] = bar_values(bar)
+                store.upsert_seconds([(bar.symbol, bar.start_ms, *seconds[bar.start_ms])])
+                v = minute_from_seconds(seconds)
+                candle = Candle(bar.symbol, Timeframe.M1, minute, v[0], v[1], v[2], v[3], v[4], v[7], v[6])
+            store.upsert_candles([candle])
+            changed[candle.key] = candle
+            for tf in ROLLUPS:
+                start, end = _bucket(tf, minute)
+                minutes = store.candles(bar.symbol, Timeframe.M1, start, end)
+                rolled = candle_from_values(bar.symbol, tf, start, [candle_values(m) for m in minutes])
+                store.upsert_candles([rolled])
+                changed[rolled.key] = rolled
     return list(changed.values())
+
+
+class StoreDayHistory:
+    """The store as the aggregator's :class:`~backend.processing.aggregator.DayHistory` (same thread as the store)."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+
+    def stored_day(self, symbol: str, day_start: int, day_end: int) -> StoredDay:
+        minutes = {c.start_ms: (*candle_values(c), c.vwap)
+                   for c in self._store.candles(symbol, Timeframe.M1, day_start, day_end)}
+        if not minutes:
+            return StoredDay()
+        return StoredDay(minutes, self._store.seconds(symbol, day_start, day_end))

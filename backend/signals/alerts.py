@@ -36,7 +36,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
-from backend.model import MINUTE_MS, Article, Candle, Timeframe, validate_ticker
+from backend.model import MINUTE_MS, Article, Candle, NewsImpact, Timeframe, validate_ticker
 from backend.signals.baseline import (
     BASELINE_SESSIONS,
     MIN_BASELINE_SESSIONS,
@@ -44,7 +44,7 @@ from backend.signals.baseline import (
     baseline_volumes,
     volume_zscore,
 )
-from backend.signals.impact import WINDOW_MINUTES, CandleHistory, NewsImpact, session_anchor
+from backend.signals.impact import WINDOW_MINUTES, CandleHistory, session_anchor
 from backend.timeutil import ny_day_start
 
 DEFAULT_MAX_AGE_MS = 10 * MINUTE_MS

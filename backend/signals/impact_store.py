@@ -13,8 +13,7 @@ import json
 import sqlite3
 from typing import Iterable, Sequence
 
-from backend.model import Candle, Timeframe
-from backend.signals.impact import NewsImpact, impact_from_dict, impact_to_dict
+from backend.model import Candle, NewsImpact, Timeframe, impact_from_dict, impact_to_dict
 from backend.stores.base import StoreError
 from backend.stores.sqlite import SqliteStore
 

@@ -32,15 +32,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterator, Protocol
 
-from backend.model import MINUTE_MS, Candle, Timeframe
+from backend.model import MINUTE_MS, Candle, NewsImpact, Timeframe
 from backend.signals.baseline import BASELINE_LOOKBACK_DAYS, SessionVolume, previous_sessions
-from backend.signals.impact import (
-    CORRECTION_HORIZON_MS,
-    WINDOW_MINUTES,
-    NewsImpact,
-    compute_impact,
-    session_anchor,
-)
+from backend.signals.impact import CORRECTION_HORIZON_MS, WINDOW_MINUTES, compute_impact, session_anchor
 from backend.timeutil import ny_date, ny_day_start, session_bounds
 
 DAY_MS = 24 * 60 * MINUTE_MS

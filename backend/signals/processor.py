@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from backend.model import Article, Candle
+from backend.model import Article, Candle, NewsImpact
 from backend.signals.alerts import DEFAULT_RULES, Alert, AlertEngine, AlertRule
-from backend.signals.impact import ImpactTracker, NewsImpact
+from backend.signals.impact import ImpactTracker
 from backend.signals.impact_store import ImpactStore, StoreCandleHistory
 from backend.stores.sqlite import SqliteStore
 

@@ -1,8 +1,9 @@
 """The source contract (start/run/stop) and the status every source reports.
 
 A source turns some outside world (a demo generator, a recorded session, the
-Polygon websocket, the Guardian API) into raw wire-format payloads on the bus. It
-owns one task; its :class:`SourceStatus` is what the status bar shows.
+Polygon websocket, the Guardian API) into parsed batches on the bus (it decodes what it
+receives once, with the :mod:`backend.wire` parsers). It owns one task; its
+:class:`SourceStatus` is what the status bar shows.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from backend.bus.memory import InProcessBus
+from backend.bus.base import Bus
 
 
 class SourceState(enum.StrEnum):
@@ -84,7 +85,7 @@ class Source(Protocol):
     @property
     def status(self) -> SourceStatus: ...
 
-    async def run(self, bus: InProcessBus) -> None:
+    async def run(self, bus: Bus) -> None:
         """Produce until cancelled; must survive anything the outside world sends."""
 
     def set_watchlist(self, items: list) -> None:

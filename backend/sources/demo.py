@@ -1,8 +1,9 @@
-"""Demo sources: the synthetic market and recorded-session replay, publishing wire-format payloads.
+"""Demo sources: the synthetic market and recorded-session replay.
 
-Both enter the pipeline exactly where live data does — as Polygon websocket frames on
-``stock-prices`` and Guardian ``/search`` pages on ``news-articles`` — so the demo
-exercises the same parsing, aggregation and storage.
+Both enter the pipeline exactly as live data does: their data is encoded as Polygon
+websocket frames and Guardian ``/search`` pages and parsed at the edge by the same
+:mod:`backend.wire` parsers (news routed by the relevance matcher), so the demo exercises the
+same parsing, routing, aggregation and storage.
 """
 
 from __future__ import annotations
@@ -12,14 +13,16 @@ import json
 import logging
 import time
 from pathlib import Path
+from typing import Iterable
 
-from backend.bus.memory import NEWS, PRICES, InProcessBus
+from backend.bus.base import Bus, PriceBatch
 from backend.demo.synthetic import SymbolWalk, next_session_minute, trading_minutes
-from backend.model import MINUTE_MS, SECOND_MS, Bar, WatchItem
+from backend.model import MINUTE_MS, SECOND_MS, Bar, Timeframe, WatchItem
 from backend.sources.base import SourceState, SourceStatus, StatusTracker
+from backend.sources.news_routing import news_batch_from_page
 from backend.timeutil import ny_date, previous_trading_days, session_bounds
 from backend.wire.guardian import article_to_result, encode_search_page
-from backend.wire.polygon import encode_frame
+from backend.wire.polygon import encode_frame, parse_frame
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +40,56 @@ def demo_start_ms(now_ms: int) -> int:
         day = previous_trading_days(day, 1)[0]
 
 
+class StoredMarket:
+    """Where the demo market left off: what its own store holds (read with a connection of its own)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def newest_minute(self) -> int | None:
+        """Start of the newest 1m candle of any symbol, or None for a new store."""
+        return self._read(lambda store: store.latest_candle_start())
+
+    def resume_points(self, symbols: Iterable[str]) -> dict[str, tuple[int, float]]:
+        """Per symbol with stored minutes: (start of its newest minute, that minute's close)."""
+        def read(store) -> dict[str, tuple[int, float]]:
+            points = {}
+            for symbol in symbols:
+                latest = store.latest_candle_start(symbol)
+                if latest is not None:
+                    points[symbol] = (latest, store.candles(symbol, Timeframe.M1, latest, latest + MINUTE_MS)[0].close)
+            return points
+        return self._read(read) or {}
+
+    def _read(self, query):
+        if not self.path.exists():
+            return None
+        from backend.stores.sqlite import SqliteStore
+
+        store = SqliteStore(self.path)
+        try:
+            return query(store)
+        finally:
+            store.close()
+
+
 class SyntheticSource:
-    """Random-walk market for the watchlist: history at full speed, then a live edge at ``speed``×."""
+    """Random-walk market for the watchlist: history at full speed, then a live edge at ``speed``×.
+
+    With ``resume`` (the demo's own store), a new run continues the market where the last one
+    stopped: the clock starts after the newest stored minute, each symbol's walk starts from its
+    last stored close, and history is generated only for minutes the store does not hold — so
+    restarting the demo never re-creates (and contradicts) minutes it already stored.
+    """
 
     name = "Demo market"
 
     def __init__(self, watchlist: list[WatchItem], seed: int = 7, speed: float = 1.0,
-                 history_days: int = 3, start_ms: int | None = None) -> None:
+                 history_days: int = 3, start_ms: int | None = None, resume: StoredMarket | None = None) -> None:
         self.seed, self.speed, self.history_days = seed, speed, history_days
         self.start_ms = start_ms if start_ms is not None else demo_start_ms(int(time.time() * 1000))
+        self._resume = resume
+        self._resumed = False
         self._items: dict[str, WatchItem] = {}
         self._walks: dict[str, SymbolWalk] = {}
         self._pending: list[WatchItem] = []
@@ -69,8 +113,13 @@ class SyntheticSource:
                     self._pending.append(item)
         self._items = wanted
 
-    async def run(self, bus: InProcessBus) -> None:
+    async def run(self, bus: Bus) -> None:
         self._tracker.set(SourceState.STARTING, "generating history")
+        if self._resume is not None and not self._resumed:
+            newest = await asyncio.to_thread(self._resume.newest_minute)
+            if newest is not None and newest + MINUTE_MS > self.clock_ms:
+                self.clock_ms = newest + MINUTE_MS
+            self._resumed = True
         try:
             while True:
                 if self._pending:
@@ -81,41 +130,52 @@ class SyntheticSource:
         finally:
             self._tracker.set(SourceState.STOPPED)
 
-    async def _history(self, bus: InProcessBus, items: list[WatchItem]) -> None:
-        """Minute bars for past sessions and today's session up to the clock, as fast as the bus takes them."""
+    async def _history(self, bus: Bus, items: list[WatchItem]) -> None:
+        """Minute bars for past sessions and today's session up to the clock, as fast as the bus takes them
+        (only minutes after what the demo's store already holds for a symbol)."""
         walks = {i.symbol: SymbolWalk(i.symbol, self.seed) for i in items if i.symbol in self._items}
+        stored: dict[str, tuple[int, float]] = {}
+        if self._resume is not None:
+            stored = await asyncio.to_thread(self._resume.resume_points, list(walks))
+        for symbol, (_, close) in stored.items():
+            walks[symbol].price = close
         start_day = ny_date(self.clock_ms)
         days = previous_trading_days(start_day, self.history_days) + [start_day]
         for day in days:
-            for walk in walks.values():
-                walk.new_day()
+            begun: set[str] = set()
             for minute in trading_minutes(day):
                 if minute + MINUTE_MS > self.clock_ms - self.clock_ms % MINUTE_MS:
                     break
-                await self._publish_minute(bus, walks, minute)
+                due = {s: w for s, w in walks.items() if minute > stored.get(s, (-1, 0.0))[0]}
+                for symbol in due.keys() - begun:
+                    if symbol not in stored or ny_date(stored[symbol][0]) != day:
+                        due[symbol].new_day()
+                    begun.add(symbol)
+                if due:
+                    await self._publish_minute(bus, due, minute)
         # Hand the walks to the live edge at the clock's current second.
         for symbol, walk in walks.items():
             self._walks[symbol] = walk
             walk.minute_parts = []
 
-    async def _publish_minute(self, bus: InProcessBus, walks: dict[str, SymbolWalk], minute: int) -> None:
+    async def _publish_minute(self, bus: Bus, walks: dict[str, SymbolWalk], minute: int) -> None:
         bars = []
         for symbol, walk in walks.items():
             shock = walk.maybe_news(minute + walk.rng.randrange(60) * SECOND_MS, 60)
             bars.append(walk.bar("AM", minute, 60))
             if shock is not None:
                 await self._publish_news(bus, symbol, shock.article)
-        await bus.publish(PRICES, "demo", encode_frame(bars))
+        await publish_frame(bus, encode_frame(bars))
         self._tracker.count()
 
-    async def _publish_news(self, bus: InProcessBus, symbol: str, article) -> None:
+    async def _publish_news(self, bus: Bus, symbol: str, article) -> None:
         item = self._items.get(symbol)
         if item is None:
             return
-        await bus.publish(NEWS, item.query, encode_search_page([article_to_result(article)]))
+        await bus.publish(news_batch_from_page(encode_search_page([article_to_result(article)]), item.query, [item]))
         self._tracker.count()
 
-    async def _live_second(self, bus: InProcessBus) -> None:
+    async def _live_second(self, bus: Bus) -> None:
         """One simulated second: an ``A`` frame, the ``AM`` frame at a minute's end, maybe news."""
         t = next_session_minute(self.clock_ms)
         if t != self.clock_ms:  # the session closed: jump to the next open
@@ -135,10 +195,10 @@ class SyntheticSource:
                 minutes.append(_minute_bar(walk.minute_parts))
                 walk.minute_parts = []
         if seconds:
-            await bus.publish(PRICES, "demo", encode_frame(seconds))
+            await publish_frame(bus, encode_frame(seconds))
             self._tracker.count()
         if minutes:
-            await bus.publish(PRICES, "demo", encode_frame(minutes))
+            await publish_frame(bus, encode_frame(minutes))
             self._tracker.count()
         self.clock_ms += SECOND_MS
         await asyncio.sleep(1.0 / self.speed)
@@ -160,12 +220,15 @@ class ReplaySource:
 
     Frames are paced by their event time (a frame's latest bar end; an article page by
     its newest publication) divided by ``speed``; ``speed <= 0`` replays as fast as possible.
+    A recorded page is routed to the watch items that use its query, as a live page would be.
     """
 
     name = "Replay"
 
-    def __init__(self, session_dir: Path, speed: float = 1.0, loop: bool = False) -> None:
+    def __init__(self, session_dir: Path, speed: float = 1.0, loop: bool = False,
+                 watchlist: Iterable[WatchItem] = ()) -> None:
         self.session_dir, self.speed, self.loop = Path(session_dir), speed, loop
+        self._items = list(watchlist)
         self._tracker = StatusTracker(f"Replay {self.session_dir.name}")
 
     @property
@@ -173,11 +236,12 @@ class ReplaySource:
         return self._tracker.status
 
     def set_watchlist(self, items: list[WatchItem]) -> None:
-        """A recording holds what it holds; the watchlist only filters what the app shows."""
+        """Recorded news pages are routed to these items from now on."""
+        self._items = list(items)
 
-    def events(self) -> list[tuple[int, str, str, str]]:
-        """(event_ms, topic, key, payload) in replay order."""
-        events: list[tuple[int, str, str, str]] = []
+    def events(self) -> list[tuple[int, str, str]]:
+        """(event_ms, query, payload) in replay order; ``query`` is "" for a price frame."""
+        events: list[tuple[int, str, str]] = []
         prices = self.session_dir / "polygon.jsonl"
         last_t = 0
         for line in prices.read_text(encoding="utf-8").splitlines():
@@ -187,31 +251,41 @@ class ReplaySource:
                 ends = [m.get("e", 0) for m in json.loads(line) if isinstance(m, dict)]
                 last_t = max([last_t] + [e for e in ends if isinstance(e, int)])
             except (ValueError, TypeError):
-                pass  # the pipeline will reject the frame with its reason
-            events.append((last_t, PRICES, "replay", line))
+                pass  # the parser rejects the frame with its reason when it is replayed
+            events.append((last_t, "", line))
         news = self.session_dir / "guardian.jsonl"
         if news.exists():
             for line in news.read_text(encoding="utf-8").splitlines():
                 if line.strip():
                     record = json.loads(line)
-                    events.append((int(record.get("at_ms", last_t)), NEWS, record["query"], json.dumps(record["page"])))
+                    events.append((int(record.get("at_ms", last_t)), record["query"], json.dumps(record["page"])))
         events.sort(key=lambda e: e[0])
         return events
 
-    async def run(self, bus: InProcessBus) -> None:
+    async def run(self, bus: Bus) -> None:
         self._tracker.set(SourceState.RUNNING, f"replaying {self.session_dir.name}")
         try:
             while True:
                 events = self.events()
                 previous = events[0][0] if events else 0
-                for t, topic, key, payload in events:
+                for t, query, payload in events:
                     if self.speed > 0 and t > previous:
                         await asyncio.sleep(min(60.0, (t - previous) / 1000 / self.speed))
                     previous = max(previous, t)
-                    await bus.publish(topic, key, payload)
+                    if query:
+                        items = [i for i in self._items if i.query == query]
+                        await bus.publish(news_batch_from_page(payload, query, items))
+                    else:
+                        await publish_frame(bus, payload)
                     self._tracker.count()
                 if not self.loop:
                     self._tracker.set(SourceState.STOPPED, "replay finished")
                     await asyncio.Event().wait()  # stay alive until cancelled
         finally:
             self._tracker.set(SourceState.STOPPED, "replay finished")
+
+
+async def publish_frame(bus: Bus, frame: str) -> None:
+    """Parse a Polygon frame at the edge, as the live source does, and publish its bars."""
+    parsed = parse_frame(frame)
+    await bus.publish(PriceBatch(parsed.bars, parsed.rejected))

@@ -7,12 +7,15 @@ One query per distinct watch query: ``q``, ``section`` (the items' sections join
 watermark minus the overlap (articles can be indexed a little after their publication
 time, which the overlap absorbs).
 
+Each page is parsed once; its articles are routed to the query's watch items by the
+relevance matcher and published as a :class:`~backend.bus.base.NewsBatch`.
+
 No duplicate, no missed article: results already sent for a query unchanged are not sent
 again; a changed one (a republished live blog) is, and the store updates it in place by
 id; an article found by two queries is sent for both and the store merges it into one
 article with both symbols. A query's watermark only advances after a sweep that reached
-it, and is persisted one sweep later (when what the sweep sent has been stored), so a
-crash or restart at worst re-sends articles, which the store merges.
+it, once the pipeline confirms that everything the sweep sent is stored, so a crash or
+restart at worst re-sends articles, which the store merges.
 
 The developer key's budget: a token bucket (1 call/s) and a persisted daily count (500
 calls/day); the poll interval spreads the calls left over the rest of the day
@@ -37,7 +40,7 @@ from typing import Callable
 
 import httpx
 
-from backend.bus.memory import NEWS, InProcessBus
+from backend.bus.base import Bus, NewsBatch
 from backend.model import MINUTE_MS, WatchItem
 from backend.sources.backoff import Backoff, BackoffPolicy, TokenBucket
 from backend.sources.base import SourceState, SourceStatus
@@ -45,7 +48,8 @@ from backend.sources.guardian_budget import DailyBudget, sweep_interval_s
 from backend.sources.live import KeyProvider, LiveStatus, StoppableSource, key_provider, mask, mask_logger
 from backend.sources.state import JsonState
 from backend.timeutil import DAY_MS
-from backend.wire.guardian import article_from_result, encode_search_page, parse_search_page
+from backend.sources.news_routing import route_articles
+from backend.wire.guardian import article_from_result, parse_search_page
 
 log = logging.getLogger(__name__)
 mask_logger("httpx")
@@ -187,6 +191,7 @@ class GuardianSource(StoppableSource):
     def set_watchlist(self, items: list[WatchItem]) -> None:
         """New queries are polled at once; dropped ones stop. Call on the source's loop (the pipeline does)."""
         queries = queries_for(items)
+        self._items = {q: [i for i in items if i.query == q] for q in queries}
         for q, nq in queries.items():
             if self._queries.get(q) != nq:
                 self._due[q] = 0.0
@@ -198,7 +203,7 @@ class GuardianSource(StoppableSource):
             self._wake.set()
         self._show_budget()
 
-    async def run(self, bus: InProcessBus) -> None:
+    async def run(self, bus: Bus) -> None:
         """Poll until cancelled or asked to stop."""
         stop = self._bind_loop()
         self._wake = asyncio.Event()
@@ -209,8 +214,7 @@ class GuardianSource(StoppableSource):
                 await asyncio.wait({main, stopper}, return_when=asyncio.FIRST_COMPLETED)
                 main.cancel()
                 await asyncio.gather(main, return_exceptions=True)
-                if await self._wait_bus_empty(bus, 10):
-                    self._committed.update(self._pending)  # everything sent has been taken by the pipeline
+                await self._wait_acknowledged(10)  # watermarks advance as the pipeline confirms the stores
             finally:
                 for task in (main, stopper):
                     task.cancel()
@@ -221,7 +225,7 @@ class GuardianSource(StoppableSource):
 
     # -- scheduling ---------------------------------------------------------------------------------
 
-    async def _poll_forever(self, http: httpx.AsyncClient, bus: InProcessBus) -> None:
+    async def _poll_forever(self, http: httpx.AsyncClient, bus: Bus) -> None:
         while True:
             key = self._key()
             if not key:
@@ -304,11 +308,8 @@ class GuardianSource(StoppableSource):
     def _watermark(self, query: str) -> int | None:
         return self._pending.get(query, self._committed.get(query))
 
-    async def _sweep(self, http: httpx.AsyncClient, bus: InProcessBus, nq: NewsQuery, key: str) -> None:
-        """Poll one query newest-first until its watermark; send what is new or changed."""
-        if self._pending:  # the previous sweeps' articles have been stored by now: make their marks durable
-            self._committed.update(self._pending)
-            self._save()
+    async def _sweep(self, http: httpx.AsyncClient, bus: Bus, nq: NewsQuery, key: str) -> None:
+        """Poll one query newest-first until its watermark; send what is new or changed, routed to its symbols."""
         watermark = self._watermark(nq.query)
         floor = watermark - self.config.overlap_ms if watermark else self._now_ms() - self.config.initial_lookback_ms
         params = {"q": nq.query, "from-date": _date(floor), "order-by": "newest",
@@ -317,13 +318,19 @@ class GuardianSource(StoppableSource):
             params["section"] = "|".join(nq.sections)
         newest = watermark or 0
         seen = self._seen.setdefault(nq.query, {})
+        sweep = {"stored": True}
+
+        def page_stored(stored: bool) -> None:
+            sweep["stored"] = sweep["stored"] and stored
+
         page_no = 1
         while True:
             results, current, pages = await self._fetch_page(http, dict(params, page=str(page_no)), key)
             fresh, marks, page_newest, reached_floor = self.triage(results, nq.query, floor, seen)
             newest = max(newest, page_newest)
             if fresh:
-                await bus.publish(NEWS, nq.query, encode_search_page(fresh))
+                routed = route_articles(fresh, self._items.get(nq.query, ()))
+                await bus.publish(NewsBatch(routed, on_stored=self._when_stored(page_stored)))
                 self._status.tracker.count(len(fresh))
                 for article_id, fp, published in marks:
                     seen[article_id] = (fp, published)
@@ -331,17 +338,32 @@ class GuardianSource(StoppableSource):
                 break
             page_no += 1
         self._pending[nq.query] = newest
+        # The watermark is committed once everything before this (empty) batch is stored: batches are acknowledged
+        # in order, and one given up on keeps the old watermark, so its articles are fetched again.
+        await bus.publish(NewsBatch([], on_stored=self._when_stored(
+            lambda stored, query=nq.query, mark=newest: self._commit_watermark(query, mark, stored and sweep["stored"]))))
         for article_id in [i for i, (_, p) in seen.items() if p < floor - DAY_MS]:
             del seen[article_id]
 
+    def _commit_watermark(self, query: str, mark: int, stored: bool) -> None:
+        """A sweep's articles are stored (or not): make its watermark durable, or fetch them again next sweep."""
+        if not stored:
+            if self._pending.get(query) == mark:
+                del self._pending[query]
+            log.warning("%s: articles of a sweep for %r were not stored; they will be fetched again", self.name, query)
+            return
+        if mark > self._committed.get(query, -1):
+            self._committed[query] = mark
+            self._save()
+
     def triage(self, results: list, query: str, floor: int, seen: dict) -> tuple[list, list, int, bool]:
-        """Split a page's raw results: (new or changed items, their seen-marks, newest time, floor reached).
+        """Split a page's raw results: (new or changed articles, their seen-marks, newest time, floor reached).
 
         Invalid items are rejected with a logged reason; nothing here raises for bad content.
         """
         fresh, marks, newest, reached_floor = [], [], 0, False
         for item in results:
-            article, reason = article_from_result(item, frozenset(), query)
+            article, reason = article_from_result(item, frozenset(), query, self._now_ms())
             if article is None:
                 self.rejected.append(reason)
                 log.warning("%s: result for %r rejected: %s", self.name, query, reason)
@@ -352,7 +374,7 @@ class GuardianSource(StoppableSource):
                 continue
             fp = _fingerprint(item)
             if seen.get(article.id, ("",))[0] != fp:
-                fresh.append(item)
+                fresh.append(article)
                 marks.append((article.id, fp, article.published_ms))
         return fresh, marks, newest, reached_floor
 

@@ -16,7 +16,6 @@ import threading
 import time
 from typing import Callable
 
-from backend.bus.memory import InProcessBus
 from backend.sources.base import SourceState, SourceStatus, StatusTracker
 
 log = logging.getLogger(__name__)
@@ -110,11 +109,12 @@ class LiveStatus:
 
 
 class StoppableSource:
-    """Graceful stop for a source running on the pipeline's event loop.
+    """Graceful stop and store acknowledgements for a source running on the pipeline's event loop.
 
     :meth:`request_stop` may be called from any thread; the source's ``run`` notices it,
-    hands everything it holds to the bus, waits until the bus is empty (the pipeline has
-    taken it) and returns. :meth:`wait_stopped` blocks the calling thread until then.
+    hands everything it holds to the bus, waits until the pipeline has stored it (every
+    batch published with :meth:`_when_stored` acknowledged) and returns. :meth:`wait_stopped`
+    blocks the calling thread until then.
     """
 
     def __init__(self) -> None:
@@ -122,11 +122,16 @@ class StoppableSource:
         self._stop_requested = False
         self._stop_event: asyncio.Event | None = None
         self._stopped = threading.Event()
+        self._unacknowledged = 0
+        self._all_acknowledged: asyncio.Event | None = None
 
     def _bind_loop(self) -> asyncio.Event:
         self._loop = asyncio.get_running_loop()
         self._stopped.clear()
         self._stop_event = asyncio.Event()
+        self._all_acknowledged = asyncio.Event()
+        self._all_acknowledged.set()
+        self._unacknowledged = 0
         if self._stop_requested:
             self._stop_event.set()
         return self._stop_event
@@ -147,13 +152,38 @@ class StoppableSource:
     def _mark_stopped(self) -> None:
         self._stopped.set()
 
-    @staticmethod
-    async def _wait_bus_empty(bus: InProcessBus, timeout: float) -> bool:
-        """Wait until the pipeline has taken every queued message (or ``timeout``)."""
-        deadline = time.monotonic() + timeout
-        while bus.pending() and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-        return not bus.pending()
+    def _when_stored(self, action: Callable[[bool], None]) -> Callable[[bool], None]:
+        """A batch's ``on_stored``: runs ``action(stored)`` on this source's loop (called from any thread).
+
+        Call it on the source's loop when publishing; :meth:`_wait_acknowledged` waits for every such batch.
+        """
+        loop = self._loop
+        self._unacknowledged += 1
+        self._all_acknowledged.clear()
+
+        def on_loop(stored: bool) -> None:
+            self._unacknowledged -= 1
+            if self._unacknowledged == 0:
+                self._all_acknowledged.set()
+            action(stored)
+
+        def callback(stored: bool) -> None:
+            try:
+                loop.call_soon_threadsafe(on_loop, stored)
+            except RuntimeError:  # the loop is closed: the source stopped without it (a re-fetch covers it)
+                pass
+
+        return callback
+
+    async def _wait_acknowledged(self, timeout: float) -> bool:
+        """Wait until the pipeline has stored (or given up) every batch published with an acknowledgement."""
+        try:
+            await asyncio.wait_for(self._all_acknowledged.wait(), timeout)
+        except asyncio.TimeoutError:
+            log.warning("%d batch(es) not confirmed stored after %.0f s; their marks stay behind (re-fetched next "
+                        "start)", self._unacknowledged, timeout)
+            return False
+        return True
 
 
 class MaskingFilter(logging.Filter):

@@ -9,13 +9,20 @@ forever with capped exponential backoff and jitter, showing ``backing off`` mean
 Data path, chosen so the receive loop never waits:
 
 * the client's processor only appends the raw frame to an in-memory inbox;
-* a pump task publishes inbox items to the bus in order and looks at them afterwards
-  (status messages, subscription acks, which minutes the stream delivered);
+* a pump task parses each frame once (:func:`backend.wire.polygon.parse_frame`), publishes its
+  bars as a :class:`~backend.bus.base.PriceBatch` in order and looks at what it held (status
+  messages, subscription acks, which minutes the stream delivered);
 * when the server acknowledges a symbol's subscription on a new connection, the gap
-  since the last minute known to be covered (minus an overlap for late corrections) is
-  fetched from the REST aggregates endpoint, all ``next_url`` pages, and queued in the
-  same inbox. A backfilled minute that the stream already delivered on this connection is
-  left out (the stream's value is newer); everything else is an upsert downstream.
+  since the last minute known to be covered (minus an overlap for late corrections, and
+  from any recorded gap) is fetched from the REST aggregates endpoint, all ``next_url``
+  pages, and queued in the same inbox. A backfilled minute that the stream already
+  delivered on this connection is left out (the stream's value is newer); everything
+  else is an upsert downstream.
+
+The covered mark of a symbol advances only when the pipeline confirms that the batch which
+covers it is stored (``PriceBatch.on_stored``); a batch the pipeline gave up on records a
+gap from its first minute, which the next connection's backfill fetches again. So a crash,
+a shutdown whose drain timed out, or a failed store write never leaves a silent hole.
 
 An auth failure puts the source in ``failed`` with the server's message; it does not
 reconnect until the key (read through a provider) changes.
@@ -25,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -35,7 +41,7 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
 
-from backend.bus.memory import PRICES, InProcessBus
+from backend.bus.base import Bus, PriceBatch
 from backend.model import MINUTE_MS, Bar, WatchItem
 from backend.sources.backoff import Backoff, BackoffPolicy
 from backend.sources.base import SourceState, SourceStatus
@@ -43,7 +49,7 @@ from backend.sources.live import KeyProvider, LiveStatus, RedactingLogger, Stopp
 from backend.sources.polygon_rest import fetch_minutes, rest_client
 from backend.sources.state import JsonState
 from backend.timeutil import NEW_YORK, is_trading_day, ny_date, previous_trading_days
-from backend.wire.polygon import encode_frame
+from backend.wire.polygon import ParsedFrame, parse_frame
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +114,25 @@ class _Marker:
         self.generation = generation
 
 
+class _Frame:
+    """Inbox item: a websocket text frame and when it arrived."""
+
+    __slots__ = ("text", "received_ns")
+
+    def __init__(self, text: str | bytes) -> None:
+        self.text = text
+        self.received_ns = time.perf_counter_ns()
+
+
+class _Backfill:
+    """Inbox item: a symbol's backfilled minute bars, fetched for one connection (``generation``)."""
+
+    __slots__ = ("symbol", "generation", "bars", "gap")
+
+    def __init__(self, symbol: str, generation: int, bars: list[Bar], gap: int | None) -> None:
+        self.symbol, self.generation, self.bars, self.gap = symbol, generation, bars, gap
+
+
 class PolygonSource(StoppableSource):
     """The live price feed (see the module docstring)."""
 
@@ -133,8 +158,9 @@ class PolygonSource(StoppableSource):
         self._rest = None
         self._rest_key = ""
         self._state = JsonState(self.config.state_path)
-        self._covered: dict[str, int] = {k: v for k, v in self._state.load().get("covered", {}).items()
-                                         if isinstance(v, int)}
+        saved = self._state.load()
+        self._covered: dict[str, int] = _minutes(saved.get("covered"))  # stored through this minute
+        self._gaps: dict[str, int] = _minutes(saved.get("gaps"))  # a batch from this minute was not stored
         self._generation = 0
         self._pump_generation = 0
         self._stream_minutes: dict[str, set[int]] = {}
@@ -183,7 +209,7 @@ class PolygonSource(StoppableSource):
         if added or removed:
             log.info("%s: watching %s", self.name, ", ".join(symbols) or "nothing")
 
-    async def run(self, bus: InProcessBus) -> None:
+    async def run(self, bus: Bus) -> None:
         """Connect, stream and backfill until cancelled or asked to stop."""
         stop = self._bind_loop()
         self._inbox_ready = asyncio.Event()
@@ -301,7 +327,7 @@ class PolygonSource(StoppableSource):
 
     async def _on_frame(self, frame: str | bytes) -> None:
         """The client's processor: hand the frame off at once (never work in the receive loop)."""
-        self._push(frame)
+        self._push(_Frame(frame))
 
     def _push(self, item) -> None:
         self._inbox.append(item)
@@ -312,7 +338,7 @@ class PolygonSource(StoppableSource):
 
     # -- pump: inbox → bus ----------------------------------------------------------------------------
 
-    async def _pump(self, bus: InProcessBus) -> None:
+    async def _pump(self, bus: Bus) -> None:
         last_save = time.monotonic()
         while True:
             if not self._inbox:
@@ -329,46 +355,55 @@ class PolygonSource(StoppableSource):
                     self._stream_minutes.clear()
                     self._stream_max.clear()
                     self._live.clear()
-                elif isinstance(item, tuple):
-                    await self._publish_backfill(bus, *item)
+                elif isinstance(item, _Backfill):
+                    await self._publish_backfill(bus, item)
                 else:
-                    await bus.publish(PRICES, "polygon", item)
-                    self._inspect(item)
+                    await self._publish_frame(bus, item)
             if self._dirty and time.monotonic() - last_save >= self.config.save_every_s:
                 self._save_state()
                 last_save = time.monotonic()
 
-    def _inspect(self, frame: str | bytes) -> None:
-        """Learn from a published frame: acks, server errors, and which minutes the stream delivered."""
-        try:
-            messages = json.loads(frame)
-        except (ValueError, RecursionError):
-            self._status.tracker.count(1)
-            return  # the pipeline rejects it with its reason
-        if isinstance(messages, dict):
-            messages = [messages]
-        if not isinstance(messages, list):
-            messages = []
-        self._status.tracker.count(max(1, len(messages)))
-        for m in messages:
-            if not isinstance(m, dict):
-                continue
-            ev = m.get("ev")
-            if ev == "status":
-                self._on_status(str(m.get("status", "")), str(m.get("message", "")))
-            elif ev in ("AM", "A"):
-                sym, start = m.get("sym"), m.get("s")
-                if isinstance(sym, str) and isinstance(start, int) and not isinstance(start, bool):
-                    minute = start - start % MINUTE_MS
-                    if sym not in self._live:  # only needed until the symbol's backfill is out
-                        self._stream_minutes.setdefault(sym, set()).add(minute)
-                    if ev == "AM" and self.config.track_published:
-                        self.published_minutes[(sym, minute)] += 1
-                    if minute > self._stream_max.get(sym, -1):
-                        self._stream_max[sym] = minute
-                    if sym in self._live and minute > self._covered.get(sym, -1):
-                        self._covered[sym] = minute
-                        self._dirty = True
+    async def _publish_frame(self, bus: Bus, frame: _Frame) -> None:
+        """Parse a frame once, publish its bars, learn from it; the batch advances covered marks once stored."""
+        parsed = parse_frame(frame.text)
+        self._status.tracker.count(max(1, len(parsed.bars) + len(parsed.statuses) + len(parsed.rejected)))
+        advance = self._inspect(parsed)
+        if parsed.bars or parsed.rejected:
+            await bus.publish(PriceBatch(parsed.bars, parsed.rejected, frame.received_ns,
+                                         self._when_stored(lambda stored: self._settle(advance, parsed.bars, stored))))
+        for status in parsed.statuses:  # after the frame's bars: a subscription ack may start a backfill
+            self._on_status(status.status, status.message)
+
+    def _inspect(self, parsed: ParsedFrame) -> dict[str, int]:
+        """Note which minutes the stream delivered; return the covered marks this frame moves once stored."""
+        advance: dict[str, int] = {}
+        for bar in parsed.bars:
+            sym = bar.symbol
+            minute = bar.start_ms - bar.start_ms % MINUTE_MS
+            if sym not in self._live:  # only needed until the symbol's backfill is out
+                self._stream_minutes.setdefault(sym, set()).add(minute)
+            if bar.ev == "AM" and self.config.track_published:
+                self.published_minutes[(sym, minute)] += 1
+            if minute > self._stream_max.get(sym, -1):
+                self._stream_max[sym] = minute
+            if sym in self._live and minute > advance.get(sym, -1):
+                advance[sym] = minute
+        return advance
+
+    def _settle(self, advance: dict[str, int], bars: list[Bar], stored: bool) -> None:
+        """A published batch's outcome: stored → covered marks advance; given up → a gap from its first minute."""
+        if stored:
+            for sym, minute in advance.items():
+                if minute > self._covered.get(sym, -1):
+                    self._covered[sym] = minute
+                    self._dirty = True
+            return
+        for bar in bars:
+            minute = bar.start_ms - bar.start_ms % MINUTE_MS
+            if minute < self._gaps.get(bar.symbol, 1 << 62):
+                self._gaps[bar.symbol] = minute
+                self._dirty = True
+        log.warning("%s: a batch of %d bar(s) was not stored; its minutes will be fetched again", self.name, len(bars))
 
     def _on_status(self, status: str, message: str) -> None:
         if status == "success" and message.startswith("subscribed to:"):
@@ -417,8 +452,11 @@ class PolygonSource(StoppableSource):
         backoff = Backoff(self.config.backfill_backoff)
         while True:
             covered = self._covered.get(symbol)
+            gap = self._gaps.get(symbol)
             now_ms = int(self._clock() * 1000)
             start = covered - self.config.overlap_ms if covered is not None else initial_from_ms(now_ms)
+            if gap is not None:
+                start = min(start, gap)
             end = now_ms + MINUTE_MS
             try:
                 key = self._key()
@@ -441,30 +479,47 @@ class PolygonSource(StoppableSource):
             if rejected:
                 log.warning("%s: backfill of %s rejected %d bar(s), e.g. %s", self.name, symbol, len(rejected),
                             rejected[0])
-            self._push((symbol, generation, bars))
+            self._push(_Backfill(symbol, generation, bars, gap))
             self._status.extra(backfill="ok")
             return
 
-    async def _publish_backfill(self, bus: InProcessBus, symbol: str, generation: int, bars: list[Bar]) -> None:
-        delivered = self._stream_minutes.get(symbol, set()) if generation == self._pump_generation else set()
-        fresh = [b for b in bars if b.start_ms not in delivered]
-        for i in range(0, len(fresh), FRAME_BARS):
-            await bus.publish(PRICES, "polygon", encode_frame(fresh[i:i + FRAME_BARS]))
+    async def _publish_backfill(self, bus: Bus, fill: _Backfill) -> None:
+        """Publish a symbol's backfill (minutes the stream did not deliver on this connection) in chunks.
+
+        Once every chunk is stored, the symbol's covered mark moves to the newest minute known (backfill or
+        stream) and the gap the backfill was fetched for is cleared, unless a newer one was recorded since.
+        """
+        symbol, current = fill.symbol, fill.generation == self._pump_generation
+        delivered = self._stream_minutes.get(symbol, set()) if current else set()
+        fresh = [b for b in fill.bars if b.start_ms not in delivered]
+        chunks = [fresh[i:i + FRAME_BARS] for i in range(0, len(fresh), FRAME_BARS)] or [[]]
+        advance = {}
+        if current:
+            advance[symbol] = max([b.start_ms for b in fill.bars] + [self._stream_max.get(symbol, -1)])
+        outcome = {"stored": True}
+
+        def settle(chunk: list[Bar], last: bool, stored: bool) -> None:
+            outcome["stored"] = outcome["stored"] and stored
+            self._settle(advance if last else {}, chunk, stored)
+            if last and outcome["stored"] and fill.gap is not None and self._gaps.get(symbol) == fill.gap:
+                del self._gaps[symbol]
+                self._dirty = True
+
+        for i, chunk in enumerate(chunks):
+            last = i == len(chunks) - 1
+            await bus.publish(PriceBatch(chunk, on_stored=self._when_stored(
+                lambda stored, chunk=chunk, last=last: settle(chunk, last, stored))))
         if self.config.track_published:
             for b in fresh:
                 self.published_minutes[(symbol, b.start_ms)] += 1
         self.backfilled_bars += len(fresh)
         self._status.extra(**{"backfilled bars": self.backfilled_bars})
-        if generation == self._pump_generation:
-            newest = max([b.start_ms for b in bars] + [self._stream_max.get(symbol, -1)])
-            if newest > self._covered.get(symbol, -1):
-                self._covered[symbol] = newest
-                self._dirty = True
+        if current:
             self._live.add(symbol)
 
     # -- stop ---------------------------------------------------------------------------------------
 
-    async def _shutdown(self, main: asyncio.Task, pump: asyncio.Task, bus: InProcessBus, drain: bool) -> None:
+    async def _shutdown(self, main: asyncio.Task, pump: asyncio.Task, bus: Bus, drain: bool) -> None:
         if not main.done():
             main.cancel()
             await asyncio.gather(main, return_exceptions=True)
@@ -472,11 +527,18 @@ class PolygonSource(StoppableSource):
             deadline = time.monotonic() + 10
             while self._inbox and time.monotonic() < deadline:
                 await asyncio.sleep(0.01)
-            await self._wait_bus_empty(bus, 10)
+            await self._wait_acknowledged(10)
         if not pump.done():
             pump.cancel()
             await asyncio.gather(pump, return_exceptions=True)
 
     def _save_state(self) -> None:
-        self._state.save({"covered": dict(self._covered)})
+        self._state.save({"covered": dict(self._covered), "gaps": dict(self._gaps)})
         self._dirty = False
+
+
+def _minutes(saved: object) -> dict[str, int]:
+    """A saved ``symbol → minute`` object, without anything that is not one."""
+    if not isinstance(saved, dict):
+        return {}
+    return {k: v for k, v in saved.items() if isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool)}

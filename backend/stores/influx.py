@@ -35,9 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from backend.model import Article, Candle, Timeframe
+from backend.model import Article, Candle, NewsImpact, Timeframe
 from backend.stores.base import StoreError
-from backend.signals.impact import NewsImpact
 from backend.stores.influx_lines import encode_articles, encode_candles, impact_line, line_time_ms
 from backend.stores.influx_queries import (FluxError, candles_query, csv_rows, first_candle_query, impacts_query,
                                            news_query, parse_candles, parse_impacts, parse_news, parse_time_ms)

@@ -14,8 +14,7 @@ import datetime as dt
 import io
 from typing import Iterator, Sequence
 
-from backend.model import Article, Candle, Timeframe
-from backend.signals.impact import NewsImpact
+from backend.model import Article, Candle, NewsImpact, Timeframe
 from backend.signals.impact_store import impact_from_json
 from backend.stores.influx_lines import IMPACTS, QUERY_SEP
 

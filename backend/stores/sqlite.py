@@ -6,8 +6,13 @@ committed, and never corrupts the file), range queries on (symbol, timeframe, st
 are index seeks on a ``WITHOUT ROWID`` primary key, and readers (exports, the GUI's
 history loads) do not block the writer.
 
+Besides candles and articles it keeps the second bars of minutes built from seconds
+(``seconds``): a minute's later second bar is an upsert against them even after a restart,
+and a minute whose ``AM`` bar arrived has none (see :mod:`backend.processing.late`).
+
 One :class:`SqliteStore` belongs to one thread (the pipeline's); other threads and
-processes open their own.
+processes open their own. :meth:`SqliteStore.transaction` groups a whole batch's writes
+into one commit.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Iterable, Sequence
 from backend.model import Article, Candle, Timeframe
 from backend.stores.base import StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the seconds table
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -35,6 +40,12 @@ CREATE TABLE IF NOT EXISTS articles (
     queries TEXT NOT NULL, updated INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS articles_by_time ON articles (published);
+CREATE TABLE IF NOT EXISTS seconds (
+    symbol TEXT NOT NULL, start INTEGER NOT NULL,
+    open REAL NOT NULL, high REAL NOT NULL, low REAL NOT NULL, close REAL NOT NULL,
+    volume REAL NOT NULL, pv REAL NOT NULL, trades INTEGER NOT NULL,
+    PRIMARY KEY (symbol, start)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS article_symbols (
     symbol TEXT NOT NULL, published INTEGER NOT NULL, id TEXT NOT NULL,
     PRIMARY KEY (symbol, published, id)
@@ -57,7 +68,7 @@ class SqliteStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA cache_size=-262144")  # 256 MiB page cache
             self._db.executescript(_SCHEMA)
-            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open store {self.path}: {exc}") from exc
 
@@ -66,7 +77,7 @@ class SqliteStore:
     def upsert_candles(self, candles: Iterable[Candle]) -> None:
         """Insert or replace candles in one transaction."""
         try:
-            with self._transaction():
+            with self.transaction():
                 self._db.executemany(_UPSERT_CANDLE, candles)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"writing candles to {self.path} failed: {exc}") from exc
@@ -75,7 +86,7 @@ class SqliteStore:
         """Insert or merge articles by id; return the stored (merged) versions."""
         stored = []
         try:
-            with self._transaction():
+            with self.transaction():
                 for article in articles:
                     existing = self._article(article.id)
                     merged = existing.merged(article) if existing else article
@@ -96,9 +107,40 @@ class SqliteStore:
             raise StoreError(f"writing articles to {self.path} failed: {exc}") from exc
         return stored
 
+    def upsert_seconds(self, rows: Iterable[tuple]) -> None:
+        """Insert or replace second bars ``(symbol, start, open, high, low, close, volume, price*volume, trades)``."""
+        try:
+            with self.transaction():
+                self._db.executemany("INSERT OR REPLACE INTO seconds VALUES (?,?,?,?,?,?,?,?,?)", rows)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"writing second bars to {self.path} failed: {exc}") from exc
+
+    def delete_seconds(self, minutes: Iterable[tuple[str, int]]) -> None:
+        """Forget the second bars of ``(symbol, minute start)`` (its ``AM`` bar settled the minute)."""
+        try:
+            with self.transaction():
+                self._db.executemany("DELETE FROM seconds WHERE symbol = ? AND start >= ? AND start < ?",
+                                     [(s, m, m + 60_000) for s, m in minutes])
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"deleting second bars in {self.path} failed: {exc}") from exc
+
+    def seconds(self, symbol: str, start_ms: int, end_ms: int) -> dict[int, dict[int, tuple]]:
+        """Stored second bars in ``[start_ms, end_ms)`` by minute start, then second start → values."""
+        out: dict[int, dict[int, tuple]] = {}
+        for row in self._db.execute("SELECT start, open, high, low, close, volume, pv, trades FROM seconds "
+                                    "WHERE symbol = ? AND start >= ? AND start < ?", (symbol, start_ms, end_ms)):
+            start = row[0]
+            out.setdefault(start - start % 60_000, {})[start] = row[1:]
+        return out
+
+    def prune_seconds(self, before_ms: int) -> int:
+        """Drop second bars older than ``before_ms`` (no later bar may merge with them); return how many."""
+        with self.transaction():
+            return self._db.execute("DELETE FROM seconds WHERE start < ?", (before_ms,)).rowcount
+
     def set_meta(self, key: str, value: str) -> None:
         """Persist a small value (watermarks, cursors) next to the data it describes."""
-        with self._transaction():
+        with self.transaction():
             self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     def meta(self, key: str, default: str | None = None) -> str | None:
@@ -178,14 +220,25 @@ class SqliteStore:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    def delete_candles_before(self, cutoff_ms: int) -> int:
-        """Retention: drop candles that start before ``cutoff_ms``; return how many went.
+    def symbols_with_candles_before(self, cutoff_ms: int) -> list[str]:
+        """Symbols that have a candle (of any timeframe) starting before ``cutoff_ms``."""
+        return [r[0] for r in self._db.execute("SELECT DISTINCT symbol FROM candles WHERE start < ?", (cutoff_ms,))]
+
+    def candles_in(self, symbol: str, start_ms: int | None, end_ms: int) -> list[Candle]:
+        """Every timeframe's candles of ``symbol`` starting in ``[start_ms, end_ms)`` (for the archive)."""
+        rows = self._db.execute("SELECT * FROM candles WHERE symbol = ? AND start >= ? AND start < ?",
+                                (symbol, start_ms if start_ms is not None else -(1 << 62), end_ms)).fetchall()
+        return [Candle(r[0], Timeframe(r[1]), *r[2:]) for r in rows]
+
+    def delete_candles_before(self, symbol: str, cutoff_ms: int) -> int:
+        """Retention: drop ``symbol``'s candles that start before ``cutoff_ms``; return how many went.
 
         When any went, the cutoff is remembered (``meta('retention_cutoff_ms')``): older history
         must then come from the archive.
         """
-        with self._transaction():
-            dropped = self._db.execute("DELETE FROM candles WHERE start < ?", (cutoff_ms,)).rowcount
+        with self.transaction():
+            dropped = self._db.execute("DELETE FROM candles WHERE symbol = ? AND start < ?",
+                                       (symbol, cutoff_ms)).rowcount
             if dropped:
                 self._db.execute("INSERT OR REPLACE INTO meta VALUES ('retention_cutoff_ms', ?)", (str(cutoff_ms),))
         return dropped
@@ -208,8 +261,10 @@ class SqliteStore:
         finally:
             self._db.close()
 
-    def _transaction(self):
+    def transaction(self) -> "_Transaction":
+        """``with store.transaction():`` makes every write inside one commit (all or nothing)."""
         return _Transaction(self._db)
+
 
 
 class _Transaction:

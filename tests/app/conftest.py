@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QApplication
 
-from app.bridge import PipelineBridge
+from helpers import embedded_pipeline
+
+from app.controller import PipelineController
 from app.main_window import MainWindow
-from backend.pipeline import Pipeline
+from backend.pipeline.runtime import FeedChoice
 from backend.settings import Settings
 from backend.sources.demo import SyntheticSource, demo_start_ms
 from backend.watchlist import default_watch_item
@@ -36,11 +38,10 @@ def make_window(qtbot, tmp_path):
         if settings is None:
             settings = Settings(tmp_path / "settings.json")
             settings.set("watchlist", [default_watch_item(s) for s in symbols])
-        pipeline = Pipeline(tmp_path / "store.sqlite", settings.watchlist,
-                            lambda items: [SyntheticSource(items, seed=11, speed=50, history_days=1,
-                                                           start_ms=DEMO_START)])
-        bridge = PipelineBridge(pipeline)
-        window = MainWindow(settings, bridge)
+        pipeline = embedded_pipeline(tmp_path / "store.sqlite", settings.watchlist,
+                                     lambda items: [SyntheticSource(items, seed=11, speed=50, history_days=1,
+                                                                    start_ms=DEMO_START)])
+        window = MainWindow(settings, PipelineController(settings, FeedChoice("demo", speed=50), pipeline))
         qtbot.addWidget(window)
         made.append((window, pipeline))
         pipeline.start()

@@ -5,17 +5,16 @@ from __future__ import annotations
 import csv
 import io
 
-from helpers import SAMPLE_SESSION, T0, sample_bars
+from helpers import SAMPLE_SESSION, T0, embedded_pipeline, sample_bars
 
 from app.cli import main
 from backend.model import Candle, Timeframe
-from backend.pipeline import Pipeline
 from backend.processing.aggregator import aggregate
 from backend.sources.demo import ReplaySource
 from backend.stores.iceberg_archive import IcebergArchive
 from backend.stores.sqlite import SqliteStore
 from backend.watchlist import default_watch_item
-from backend.wiring import archive_path, store_path
+from backend.pipeline.runtime import FeedChoice, archive_path, store_path
 
 OLD = T0 - 400 * 86_400_000  # more than a year before the sample session
 
@@ -26,7 +25,7 @@ def _old_candles():
 
 def test_pipeline_archives_what_it_stores(tmp_path):
     items = [default_watch_item(s) for s in ("AAPL", "AMZN", "BRK.B")]
-    pipeline = Pipeline(tmp_path / "store.sqlite", items, lambda _: [ReplaySource(SAMPLE_SESSION, speed=0)],
+    pipeline = embedded_pipeline(tmp_path / "store.sqlite", items, lambda _: [ReplaySource(SAMPLE_SESSION, speed=0)],
                         archive_dir=tmp_path / "archive")
     pipeline.start()
     expected = aggregate(sample_bars())
@@ -46,7 +45,7 @@ def test_history_older_than_the_hot_store_comes_from_the_archive(tmp_path):
     store = SqliteStore(tmp_path / "store.sqlite")
     store.upsert_candles(_old_candles())
     store.close()
-    pipeline = Pipeline(tmp_path / "store.sqlite", [default_watch_item("AAPL")], lambda _: [],
+    pipeline = embedded_pipeline(tmp_path / "store.sqlite", [default_watch_item("AAPL")], lambda _: [],
                         archive_dir=tmp_path / "archive", hot_retention_days=30)
     pipeline.start()
     try:
@@ -58,8 +57,8 @@ def test_history_older_than_the_hot_store_comes_from_the_archive(tmp_path):
 
 
 def test_export_reads_the_archive_for_ranges_older_than_the_hot_store(capsys):
-    IcebergArchive.local(archive_path()).append_candles(_old_candles())
-    store = SqliteStore(store_path())
+    IcebergArchive.local(archive_path(FeedChoice("live"))).append_candles(_old_candles())
+    store = SqliteStore(store_path(FeedChoice("live")))
     store.upsert_candles(aggregate(sample_bars()).values())
     store.close()
     assert main(["export", "candles", "--symbol", "AAPL", "--format", "csv"]) == 0

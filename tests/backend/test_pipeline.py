@@ -6,10 +6,10 @@ import threading
 import time
 
 import pytest
-from helpers import SAMPLE_SESSION, sample_bars
+from helpers import SAMPLE_SESSION, embedded_pipeline, sample_bars
 
 from backend.model import Timeframe, WatchItem
-from backend.pipeline import Pipeline, PipelineUpdate
+from backend.pipeline import PipelineUpdate
 from backend.processing.aggregator import aggregate
 from backend.sources.demo import ReplaySource, SyntheticSource, demo_start_ms
 from backend.watchlist import default_watch_item
@@ -50,7 +50,7 @@ def run_pipeline(tmp_path):
     started = []
 
     def start(watchlist, sources):
-        pipeline = Pipeline(tmp_path / "store.sqlite", watchlist, sources)
+        pipeline = embedded_pipeline(tmp_path / "store.sqlite", watchlist, sources)
         collector = Collector()
         pipeline.add_listener(collector)
         pipeline.start()
@@ -129,8 +129,7 @@ def test_synthetic_market_is_deterministic_per_seed():
 
 def test_stop_processes_everything_already_received(tmp_path):
     """Messages on the bus when stop() is called are processed and stored, not dropped."""
-    from backend.bus.memory import PRICES
-    from backend.wire.polygon import encode_frame
+    from backend.bus.base import PriceBatch
     from helpers import bar
 
     class Burst:
@@ -151,15 +150,15 @@ def test_stop_processes_everything_already_received(tmp_path):
 
         async def run(self, bus):
             import asyncio
-            frames = [encode_frame([bar(start=1738593060000 + i * 60_000)]) for i in range(N)]
-            for frame in frames:  # no await suspends on a queue with room: all are queued before any is processed
-                await bus.publish(PRICES, "burst", frame)
+            batches = [PriceBatch([bar(start=1738593060000 + i * 60_000)]) for i in range(N)]
+            for batch in batches:  # no await suspends on a queue with room: all are queued before any is processed
+                await bus.publish(batch)
             self.published.set()
             await asyncio.Event().wait()
 
     N = 20_000
     source = Burst()
-    pipeline = Pipeline(tmp_path / "store.sqlite", [default_watch_item("AAPL")], lambda items: [source])
+    pipeline = embedded_pipeline(tmp_path / "store.sqlite", [default_watch_item("AAPL")], lambda items: [source])
     pipeline.start()
     assert source.published.wait(20)
     pipeline.stop()
@@ -170,7 +169,7 @@ def test_stop_processes_everything_already_received(tmp_path):
 def test_commands_issued_before_the_store_opens_wait_for_it(tmp_path, monkeypatch):
     """The window applies alert rules and asks for impacts right after constructing the pipeline, while the
     worker may still be opening the store: those calls queue behind it instead of failing."""
-    import backend.pipeline as pipeline_module
+    import backend.pipeline.embedded as pipeline_module
     from backend.signals.alerts import DEFAULT_RULES
 
     opened = pipeline_module.SqliteStore
@@ -180,7 +179,7 @@ def test_commands_issued_before_the_store_opens_wait_for_it(tmp_path, monkeypatc
         return opened(path)
 
     monkeypatch.setattr(pipeline_module, "SqliteStore", slow_open)
-    pipeline = Pipeline(tmp_path / "store.sqlite", [default_watch_item("AAPL")], lambda items: [])
+    pipeline = embedded_pipeline(tmp_path / "store.sqlite", [default_watch_item("AAPL")], lambda items: [])
     applied = pipeline.set_alert_rules(DEFAULT_RULES[:1])
     assert pipeline.load_impacts_for_article("world/2025/feb/03/x").result(5) == []
     assert pipeline.load_impacts(["AAPL"]).result(5) == []
@@ -193,7 +192,7 @@ def test_a_failing_batch_is_retried_and_processing_goes_on(tmp_path, monkeypatch
     retried; the processing loop survives and nothing is lost."""
     import sqlite3
 
-    import backend.pipeline as pipeline_module
+    import backend.pipeline.embedded as pipeline_module
     from backend.stores.sqlite import SqliteStore
 
     monkeypatch.setattr(pipeline_module, "PROCESS_RETRY_DELAYS_S", (0.01, 0.01, 0.01))
@@ -207,7 +206,7 @@ def test_a_failing_batch_is_retried_and_processing_goes_on(tmp_path, monkeypatch
 
     monkeypatch.setattr(SqliteStore, "upsert_candles", flaky_upsert)
     expected = {k: c for k, c in aggregate(sample_bars()).items() if k[0] == "AAPL" and k[1] is Timeframe.M1}
-    pipeline = Pipeline(tmp_path / "store.sqlite", [default_watch_item("AAPL")],
+    pipeline = embedded_pipeline(tmp_path / "store.sqlite", [default_watch_item("AAPL")],
                         lambda items: [ReplaySource(SAMPLE_SESSION, speed=0)])
     pipeline.start()
     deadline = time.monotonic() + 30
@@ -218,4 +217,4 @@ def test_a_failing_batch_is_retried_and_processing_goes_on(tmp_path, monkeypatch
     assert list(stored.start) == sorted(start for _, _, start in expected)
     assert list(stored.close) == [expected[("AAPL", Timeframe.M1, t)].close for t in stored.start]
     assert not failures
-    assert "processing a batch" in caplog.text and "database is locked" in caplog.text
+    assert "processing a group" in caplog.text and "database is locked" in caplog.text

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 from backend.model import Timeframe
-from backend.pipeline import Pipeline
 from backend.sources.backoff import BackoffPolicy
 from backend.sources.guardian import GuardianConfig
 from backend.sources.polygon import PolygonConfig
@@ -47,21 +46,22 @@ class RunningPipeline:
     def __init__(self, path, watchlist, sources):
         self.path = path
         self.sources = sources
-        self.pipeline = Pipeline(path, watchlist, lambda items: sources)
+        from helpers import embedded_pipeline
+
+        self.pipeline = embedded_pipeline(path, watchlist, lambda items: sources)
 
     def __enter__(self):
         self.pipeline.start()
         return self
 
     def stop(self):
+        """Stop as the app does: sources hand over what they hold, it is stored, then the store closes."""
+        self.pipeline.stop(timeout=15)
         for s in self.sources:
-            s.request_stop()
-        for s in self.sources:
-            assert s.wait_stopped(15), f"{s.name} did not stop"
-        self.pipeline.stop()
+            assert s.wait_stopped(1), f"{s.name} did not stop"
 
     def __exit__(self, *exc):
-        if not self.pipeline._stopped.is_set():
+        if not self.pipeline.stopped.is_set():
             self.stop()
 
 

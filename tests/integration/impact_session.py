@@ -14,9 +14,9 @@ from datetime import date
 from helpers import SAMPLE_SESSION
 from market_session import bars_of, generated_frames, recorded_bars
 
-from backend.model import Article
+from backend.model import Article, impact_to_dict
 from backend.processing.aggregator import aggregate
-from backend.signals.impact import ImpactTracker, impact_to_dict
+from backend.signals.impact import ImpactTracker
 from backend.signals.impact_store import StoreCandleHistory
 from backend.stores.sqlite import SqliteStore
 from backend.timeutil import session_bounds

@@ -6,13 +6,14 @@ import uuid
 
 import pytest
 
-from app.bridge import PipelineBridge
+from helpers import embedded_pipeline
+
+from app.controller import PipelineController
 from app.main_window import MainWindow
-from backend.pipeline import Pipeline
 from backend.settings import Settings
 from backend.sources.demo import SyntheticSource, demo_start_ms
 from backend.watchlist import default_watch_item
-from backend.wiring import FeedChoice
+from backend.pipeline.runtime import FeedChoice
 from stack.backends import Endpoints
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900),
@@ -25,9 +26,10 @@ def test_switch_to_stack_mode_and_back(qtbot, tmp_path, kafka_broker, flink_job,
     symbol = "SWA"  # a symbol of its own on the session's shared broker and job
     settings.set("watchlist", [default_watch_item(symbol)])
     start = demo_start_ms(1764345600000)
-    pipeline = Pipeline(tmp_path / "store.sqlite", settings.watchlist,
-                        lambda items: [SyntheticSource(items, seed=3, speed=50, history_days=0, start_ms=start)])
-    window = MainWindow(settings, PipelineBridge(pipeline), FeedChoice("demo", speed=50))
+    pipeline = embedded_pipeline(tmp_path / "store.sqlite", settings.watchlist,
+                                 lambda items: [SyntheticSource(items, seed=3, speed=50, history_days=0,
+                                                                start_ms=start)])
+    window = MainWindow(settings, PipelineController(settings, FeedChoice("demo", speed=50), pipeline))
     qtbot.addWidget(window)
     pipeline.start()
     window.show()
@@ -48,7 +50,7 @@ def test_switch_to_stack_mode_and_back(qtbot, tmp_path, kafka_broker, flink_job,
         # The demo now flows through Kafka and the Flink job; the chart fills from the stack's live edge.
         qtbot.waitUntil(lambda: window.chart.symbol == symbol and window.chart.data.n > 5, timeout=300_000)
         # … and the sink writes them to InfluxDB (committing offsets only after the write).
-        qtbot.waitUntil(lambda: bool(stack.store.candles(symbol, window.chart.timeframe)), timeout=180_000)
+        qtbot.waitUntil(lambda: bool(stack.processor.store.candles(symbol, window.chart.timeframe)), timeout=180_000)
         assert settings.get("mode") == "stack"
 
         window.mode.setCurrentIndex(window.mode.findData("embedded"))

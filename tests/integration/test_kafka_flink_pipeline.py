@@ -181,51 +181,71 @@ def test_broker_killed_and_restarted_mid_stream_loses_and_duplicates_nothing(kaf
     assert sorted(logged) == sorted(sent)
 
 
-def _embedded_pipeline_candles(bars: list, db_path) -> dict:
-    """What the embedded pipeline stores for ``bars`` arriving one by one: in-memory aggregation within the
-    lateness bound, the store repair (``late.py``) behind it."""
+def _embedded_pipeline_candles(bars: list, db_path) -> tuple[dict, list[str]]:
+    """What the embedded pipeline stores for ``bars`` arriving one by one — its own processor, batch by batch:
+    memory for the days it holds, the store (``late.py``) behind them — and what it rejected."""
+    from backend.bus.base import PriceBatch
     from backend.model import Timeframe
-    from backend.processing.aggregator import CandleAggregator
-    from backend.processing.late import apply_late_bars
+    from backend.pipeline.embedded import EmbeddedProcessor
     from backend.stores.sqlite import SqliteStore
 
-    store = SqliteStore(db_path)
-    aggregator = CandleAggregator()
+    processor = EmbeddedProcessor(db_path)
+    processor.open()
+    rejected = []
     for bar in bars:
-        result = aggregator.add([bar])
-        store.upsert_candles(result.candles + (apply_late_bars(store, result.late) if result.late else []))
+        rejected += processor.process([PriceBatch([bar])]).rejected
+    processor.close()
+    store = SqliteStore(db_path)
     found = {c.key: c for sym in {b.symbol for b in bars} for tf in Timeframe for c in store.candles(sym, tf)}
     store.close()
-    return found
+    return found, rejected
 
 
-def test_late_bars_are_repaired_like_the_embedded_pipeline_and_evicted_days_are_dead_lettered(
+def test_late_bars_follow_the_in_window_rules_like_the_embedded_pipeline_and_the_rest_is_dead_lettered(
         kafka_broker, flink_job, tmp_path):
-    """Behind the per-symbol watermark (latest bar end − 15 min) an AM bar replaces its minute and an A bar
-    is added to it, as the embedded pipeline's store repair does (here also for re-sent bars of the day
-    before); a bar for an older New York day, which the job has evicted from state, goes to the dead-letter
-    topic instead of being merged wrongly."""
+    """Behind the per-symbol watermark (latest bar end − 15 min) bars follow the same rules as bars in time —
+    an AM bar replaces its minute, an A bar is an upsert among its minute's seconds and is ignored once the
+    minute has its AM bar — in the job's state and in the embedded pipeline (memory, or its store for the day
+    before), so both equal the oracle. A second bar beyond the 60-minute seconds horizon, and a bar for an
+    older New York day, which the job has evicted from state, go to the dead-letter topic instead of being
+    merged wrongly (the embedded pipeline rejects the former with the same reason)."""
     bars = bars_of(generated_frames(["LTA", "LTB"], minutes=90, seed=5))  # 23:00–00:30 New York
     midnight = 1_738_645_200_000  # 2025-02-04 00:00 New York
     by_minute = {(b.symbol, b.start_ms - b.start_ms % 60_000): b for b in bars}
+    with_am = {(b.symbol, b.start_ms) for b in bars if b.ev == "AM"}
+    seconds_only = next(m for m in range(midnight + 2 * 60_000, midnight + 10 * 60_000, 60_000)
+                        if ("LTA", m) not in with_am and ("LTA", m) in by_minute)  # a minute built from seconds
+    second = by_minute[("LTA", seconds_only)]._replace(ev="A", start_ms=seconds_only + 30_000,
+                                                      end_ms=seconds_only + 31_000, high=999.0, volume=77.0)
     late = [
-        by_minute[("LTA", midnight + 5 * 60_000)]._replace(ev="A", start_ms=midnight + 330_000,
-                                                          end_ms=midnight + 331_000, high=999.0, volume=77.0),
+        second,
+        second._replace(volume=33.0, high=998.0),  # the same second re-sent: an upsert, not an addition
         by_minute[("LTA", midnight + 10 * 60_000)]._replace(ev="AM", low=0.5, volume=12_345.0),
+        # a second for a minute that has its AM bar: ignored
+        by_minute[("LTA", midnight + 10 * 60_000)]._replace(ev="A", start_ms=midnight + 610_000,
+                                                           end_ms=midnight + 611_000, high=9_999.0, volume=5.0),
         by_minute[("LTB", midnight + 12 * 60_000)]._replace(ev="A", start_ms=midnight + 727_000,
                                                            end_ms=midnight + 728_000, close=1.25, volume=3.0),
         by_minute[("LTB", midnight + 1 * 60_000)]._replace(ev="AM", high=555.5, volume=1.0),
         # 00:14 is the latest minute of its 5m and 15m buckets: the job keeps such a minute in its bucket's fold
         by_minute[("LTA", midnight + 14 * 60_000)]._replace(ev="A", start_ms=midnight + 847_000,
                                                            end_ms=midnight + 848_000, low=0.25, volume=5.0),
+        # 23:50 New York: the day before the watermark's (the job's state, the embedded store)
+        by_minute[("LTB", midnight - 10 * 60_000)]._replace(ev="AM", low=0.75, volume=4_321.0),
     ]
+    # 23:10 New York: more than 60 minutes behind the watermark (00:15)
+    too_far = by_minute[("LTA", midnight - 50 * 60_000)]._replace(ev="A", start_ms=midnight - 50 * 60_000 + 7_000,
+                                                                 end_ms=midnight - 50 * 60_000 + 8_000, volume=9.0)
     day_before = midnight - 25 * 3_600_000  # 2025-02-02 23:00 New York: before the watermark's previous day
     evicted = by_minute[("LTA", midnight - 30 * 60_000)]._replace(ev="AM", start_ms=day_before,
                                                                   end_ms=day_before + 60_000)
-    expected = _embedded_pipeline_candles(bars + late, tmp_path / "embedded.db")
-    assert expected != aggregate(bars + late), "the late bars must exercise the repair, not the in-memory path"
+    expected, rejected = _embedded_pipeline_candles(bars + late + [too_far], tmp_path / "embedded.db")
+    oracle = aggregate(bars + late)
+    assert expected.keys() == oracle.keys() and all(expected[k][3:] == pytest.approx(oracle[k][3:], rel=1e-12)
+                                                    for k in oracle), "late bars follow the in-window rules"
+    assert len(rejected) == 1 and "seconds are no longer kept" in rejected[0]
     publisher = KafkaPublisher(kafka_broker.bootstrap_servers)
-    publish(publisher, bars + late + [evicted])
+    publish(publisher, bars + late + [too_far, evicted])
 
     letters: list[schema.DeadLetter] = []
     collector = SinkConsumer(kafka_broker.bootstrap_servers, "test-late-letters", [DEAD_LETTERS],
@@ -234,14 +254,15 @@ def test_late_bars_are_repaired_like_the_embedded_pipeline_and_evicted_days_are_
     try:
         found = sink.wait_for(expected, SETTLE_S)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not letters:
+        while time.monotonic() < deadline and len(letters) < 2:
             collector.poll_once(timeout=0.5)
     finally:
         sink.close()
         collector.close()
     assert not differences(expected, found), "\n".join(differences(expected, found)) + "\n" + flink_job.log_tail()
-    assert [letter.reason.split(":")[0] for letter in letters] == ["late"], letters
-    assert letters[0].source_topic == PRICES and letters[0].offset >= 0
+    assert [letter.reason.split(":")[0] for letter in letters] == ["late", "late"], letters
+    assert "seconds are no longer kept" in letters[0].reason and "was evicted" in letters[1].reason
+    assert all(letter.source_topic == PRICES and letter.offset >= 0 for letter in letters)
 
 
 def test_a_stopped_job_resumes_from_its_checkpoint_without_losing_open_candles(kafka_broker, tmp_path):

@@ -1,6 +1,6 @@
 """The app's stack mode end to end on real services: a replayed session through Kafka → Flink → InfluxDB.
 
-The StackPipeline must give the app what the embedded pipeline gives it: the live edge
+The stack pipeline must give the app what the embedded pipeline gives it: the live edge
 through listeners and history from the hot store, candle for candle equal to the
 embedded aggregator's output (the oracle).
 """
@@ -23,7 +23,8 @@ from backend.model import MINUTE_MS, Article, Timeframe
 from backend.processing.aggregator import aggregate
 from backend.signals.alerts import AlertRule, RuleKind
 from backend.sources.demo import ReplaySource
-from backend.stack_pipeline import StackPipeline
+from backend.pipeline.core import PipelineCore
+from backend.pipeline.stack import StackProcessor
 from backend.stores.influx import InfluxSettings
 from backend.watchlist import default_watch_item
 from backend.wire.polygon import parse_frame
@@ -69,14 +70,14 @@ def test_stack_mode_serves_history_and_live_candles_equal_to_the_embedded_aggreg
             articles.update((a.id, a) for a in update.articles)
 
     items = [default_watch_item(s) for s in symbols] + [default_watch_item("AMZN")]  # AMZN: the news query
-    pipeline = StackPipeline(kafka_broker.bootstrap_servers, settings, items,
-                             lambda _: [ReplaySource(session, speed=0)])
+    pipeline = PipelineCore(StackProcessor(kafka_broker.bootstrap_servers, settings), items,
+                            lambda _: [ReplaySource(session, speed=0)])
     pipeline.add_listener(listener)
     # The live feed reads from the newest offset: give its consumer time to join before the replay lands.
     pipeline.start()
     try:
         def stored():
-            return {c.key: c for s in symbols for tf in Timeframe for c in pipeline.store.candles(s, tf)}
+            return {c.key: c for s in symbols for tf in Timeframe for c in pipeline.processor.store.candles(s, tf)}
 
         deadline = time.monotonic() + SETTLE_S
         history = {}
@@ -135,8 +136,8 @@ def test_stack_mode_delivers_the_impact_jobs_impacts_and_fires_alerts(
             live_impacts.update((i.key, i) for i in update.impacts if i.symbol in symbols)
             alerts.extend(a for a in update.alerts if a.symbol == fresh)
 
-    pipeline = StackPipeline(kafka_broker.bootstrap_servers, settings, [default_watch_item(s) for s in symbols],
-                             lambda _: [])
+    pipeline = PipelineCore(StackProcessor(kafka_broker.bootstrap_servers, settings),
+                            [default_watch_item(s) for s in [*symbols, fresh]], lambda _: [])
     pipeline.add_listener(listener)
     pipeline.start()
     try:

@@ -74,14 +74,28 @@ def test_daily_bucket_is_the_new_york_day():
     assert ny_day_start(late_evening) == 1738558800000  # 2025-02-03 05:00 UTC
 
 
-def test_late_bars_beyond_the_bound_are_returned_not_dropped():
+def test_late_bars_follow_the_in_window_rules_and_only_freed_days_go_to_the_store():
     agg = CandleAggregator(allowed_lateness_ms=15 * M)
     agg.add([bar(start=T0 + 30 * M)])
     assert agg.watermark("AAPL") == T0 + 31 * M - 15 * M
-    inside = agg.add([bar(start=T0 + 20 * M)])
-    assert not inside.late and inside.candles
-    late = agg.add([bar(start=T0 + 10 * M)])
-    assert [b.start_ms for b in late.late] == [T0 + 10 * M] and not late.candles
+    # Behind the watermark, but its day is in memory: merged there exactly, as in the window.
+    behind = agg.add([bar(start=T0 + 10 * M, v=7)])
+    assert not behind.late and [c.volume for c in behind.candles if c.timeframe is Timeframe.M1] == [7]
+    # A re-sent second of a minute built from seconds is an upsert, never an addition.
+    agg.add([bar(start=T0 + 12 * M + 5_000, ev="A", v=500)])
+    again = agg.add([bar(start=T0 + 12 * M + 5_000, ev="A", v=500)])
+    assert again.candles == []
+    resent = agg.add([bar(start=T0 + 12 * M + 5_000, ev="A", v=300)])
+    assert [c.volume for c in resent.candles if c.timeframe is Timeframe.M1] == [300]
+    # A second bar for a minute its AM bar settled changes nothing.
+    assert agg.add([bar(start=T0 + 10 * M + 1_000, ev="A", v=50)]).candles == []
+    # A day the watermark has left is freed: its bars come back for the store, nothing is dropped.
+    agg.add([bar(start=T0 + 86_400_000)])
+    freed = agg.add([bar(start=T0 + 20 * M)])
+    assert [b.start_ms for b in freed.late] == [T0 + 20 * M] and not freed.candles
+    # A second bar further behind than the seconds horizon cannot be merged exactly: rejected with the reason.
+    far = agg.add([bar(start=T0 + 86_400_000 - 3 * 3_600_000, ev="A")])
+    assert not far.late and not far.candles and "seconds are no longer kept" in far.rejected[0]
 
 
 def test_incremental_result_equals_batch_result_whatever_the_batching():

@@ -5,8 +5,10 @@ from __future__ import annotations
 import threading
 import time
 
+from helpers import embedded_pipeline
+
 from backend.model import Timeframe
-from backend.pipeline import Pipeline, PipelineUpdate
+from backend.pipeline import PipelineUpdate
 from backend.signals.alerts import RuleKind
 from backend.signals.impact import compute_impact
 from backend.signals.impact_store import ImpactStore
@@ -38,7 +40,7 @@ def test_demo_feed_produces_final_impacts_that_match_the_pure_function_and_alert
     path = tmp_path / "store.sqlite"
     start = demo_start_ms(1764345600000)  # a fixed instant: the demo is deterministic
     watchlist = [default_watch_item("AAPL"), default_watch_item("NFLX")]
-    pipeline = Pipeline(path, watchlist, lambda items: [SyntheticSource(items, seed=1, speed=400, history_days=4,
+    pipeline = embedded_pipeline(path, watchlist, lambda items: [SyntheticSource(items, seed=1, speed=400, history_days=4,
                                                                         start_ms=start)])
     got = Updates()
     pipeline.add_listener(got)

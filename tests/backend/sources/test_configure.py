@@ -5,7 +5,7 @@ from __future__ import annotations
 from backend.settings import Settings
 from backend.sources.guardian import GuardianSource
 from backend.sources.polygon import PolygonSource
-from backend.wiring import FeedChoice, source_factory
+from backend.pipeline.runtime import FeedChoice, source_factory
 
 
 def test_live_feed_builds_both_sources_with_env_overrides(tmp_path, monkeypatch):

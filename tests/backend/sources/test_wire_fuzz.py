@@ -7,6 +7,7 @@ hold the wrong types, huge or non-finite numbers, odd dates and deep nesting.
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from hypothesis import HealthCheck, given, settings
@@ -109,10 +110,20 @@ def test_guardian_parser_parses_or_rejects_with_a_reason(body, symbols):
 @given(st.lists(frame_text, min_size=1, max_size=5))
 def test_polygon_source_survives_any_frame(frames):
     """What the source itself does with a frame after handing it off (acks, minutes seen) never raises."""
+    from backend.bus.memory import InProcessBus
+    from backend.sources.polygon import _Frame
+
     source = PolygonSource([WatchItem("AAPL", "Apple")], "k")
-    for frame in frames:
-        source._inspect(frame)
-    assert source.status.messages >= 1
+
+    async def hand_off() -> int:
+        source._bind_loop()
+        bus = InProcessBus()
+        for frame in frames:
+            await source._publish_frame(bus, _Frame(frame))
+        return bus.pending()
+
+    published = asyncio.run(hand_off())
+    assert source.status.messages >= 1 and published <= len(frames)
 
 
 @FUZZ

@@ -11,11 +11,14 @@
  *     1d from the New York day's hours): open of the first child, close of the last, extremes,
  *     volume and price x volume summed in child order, so the doubles are bit-for-bit the oracle's;
  *   - per-symbol event time: the watermark is the latest bar end seen minus the allowed lateness
- *     (15 min). A bar behind it is repaired as the embedded pipeline repairs late bars (late.py):
- *     an AM bar replaces its minute, an A bar is added to it, and every roll-up above is re-folded
- *     exactly. Second bars of minutes behind the watermark leave state; New York days before the
- *     watermark's previous day are evicted. A bar for an evicted day comes out at once as a row with
- *     late_reason set (the job sends it to the dead-letter topic with its partition and offset).
+ *     (15 min). A bar behind it follows the same rules as one in time (as the embedded pipeline's
+ *     memory and late.py do): an AM bar replaces its minute, an A bar is an upsert among its
+ *     minute's seconds (ignored once the minute has its AM bar), and every roll-up above is re-folded
+ *     exactly. Second bars of minutes more than the seconds horizon (60 min) behind the watermark
+ *     leave state, and a second bar for such a minute is rejected (it could only be merged wrongly);
+ *     New York days before the watermark's previous day are evicted. A rejected bar and a bar for an
+ *     evicted day come out at once as a row with late_reason set (the job sends it to the
+ *     dead-letter topic with its partition and offset).
  *
  * State per symbol, one `Book` in one value state (one state lookup per bar; the heap state backend
  * hands out the live object, copied on write while a checkpoint is being taken): the latest bar end
@@ -365,6 +368,13 @@ public class BuildCandles extends AbstractStreamOperator<RowData> implements One
             output.collect(outRecord.replace(GenericRowData.of(StringData.fromString(changes.symbol), null, null, StringData.fromString(reason), bar.getInt(11), bar.getLong(12))));
             return;
         }
+        if (!am && start < book.maxEnd - lateness() - secondsHorizon()) {
+            String reason = "late: second bar at " + Instant.ofEpochMilli(start) + " is more than "
+                    + secondsHorizon() / MINUTE_MS + " minutes behind the watermark; its minute's other seconds are "
+                    + "no longer kept, so it is not merged";
+            output.collect(outRecord.replace(GenericRowData.of(StringData.fromString(changes.symbol), null, null, StringData.fromString(reason), bar.getInt(11), bar.getLong(12))));
+            return;
+        }
         boolean late = start < book.maxEnd - lateness();
         if (!late && end > book.maxEnd) {
             book.maxEnd = end;
@@ -378,9 +388,7 @@ public class BuildCandles extends AbstractStreamOperator<RowData> implements One
         values.vw = vw;
         long minute = start - Math.floorMod(start, MINUTE_MS);
         Vals minuteVals;
-        if (late) {
-            minuteVals = lateMinute(am, child(MINUTE, minute), values);
-        } else if (am) {
+        if (am) {
             Acc acc = acc(MINUTE, minute);
             acc.am = true;
             acc.seconds = null; // overridden, never read again
@@ -409,26 +417,11 @@ public class BuildCandles extends AbstractStreamOperator<RowData> implements One
     }
 
     /**
-     * A bar behind the watermark, merged as the embedded pipeline's late-bar repair does
-     * (backend/processing/late.py): an AM bar, or any bar for a minute without a candle, replaces the
-     * minute; an A bar is added to it (its seconds are no longer in state).
-     */
-    static Vals lateMinute(boolean am, Vals existing, Vals bar) {
-        if (am || existing == null) {
-            return bar;
-        }
-        Vals merged = Vals.of(existing.o, Math.max(existing.h, bar.h), Math.min(existing.l, bar.l), bar.c,
-                existing.v + bar.v, existing.vw * existing.v + bar.vw * bar.v, existing.n + bar.n);
-        merged.vw = merged.vwap();
-        return merged;
-    }
-
-    /**
-     * Drop the second bars (and their folds) of minutes wholly behind the watermark: a bar for such a
-     * minute takes the late path, so they are never read again. Keeps state to ~15 minutes of seconds.
+     * Drop the second bars (and their folds) of minutes wholly behind the seconds horizon: a second bar
+     * for such a minute is rejected, so they are never read again. Keeps state to ~75 minutes of seconds.
      */
     private void sealSecondsBehind() {
-        long sealTo = Math.floorDiv(book.maxEnd - lateness(), MINUTE_MS) * MINUTE_MS;
+        long sealTo = Math.floorDiv(book.maxEnd - lateness() - secondsHorizon(), MINUTE_MS) * MINUTE_MS;
         if (book.secondsFrom == 0 || book.secondsFrom >= sealTo) {
             return;
         }
@@ -584,6 +577,11 @@ public class BuildCandles extends AbstractStreamOperator<RowData> implements One
     /** The allowed lateness (ms): the oracle's default, 15 minutes. */
     protected long lateness() {
         return 15 * MINUTE_MS;
+    }
+
+    /** How far behind the watermark a minute's second bars are kept (ms): the oracle's default, 60 minutes. */
+    protected long secondsHorizon() {
+        return 60 * MINUTE_MS;
     }
 
     /** A changed candle: it replaces the symbol's pending version of that candle until the next flush. */
