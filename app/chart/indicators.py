@@ -152,7 +152,36 @@ class IndicatorColumns:
         self.n = n
         if frm >= n:
             return
+        if frm == n - 1 and n > self.spec.period + 1:
+            self._last(close, n - 1)  # a live tick or a new candle: one value, in plain float arithmetic
+            return
         getattr(self, f"_{self.spec.kind}")(close, n, frm)
+
+    def _last(self, close: np.ndarray, i: int) -> None:
+        """The value at ``i`` from the state at ``i - 1`` (the same formulas as the vectorised kinds)."""
+        p, kind, x = self.spec.period, self.spec.kind, float(close[i])
+        if kind == "ema":
+            alpha = 2.0 / (p + 1)
+            value = (1.0 - alpha) * float(self._state["ema"][i - 1]) + alpha * x
+            self._state["ema"][i] = value
+            self.outputs["value"][i] = value
+        elif kind == "rsi":
+            d = x - float(close[i - 1])
+            gain = (1.0 - 1.0 / p) * float(self._state["gain"][i - 1]) + max(d, 0.0) / p
+            loss = (1.0 - 1.0 / p) * float(self._state["loss"][i - 1]) + max(-d, 0.0) / p
+            self._state["gain"][i], self._state["loss"][i] = gain, loss
+            self.outputs["value"][i] = (100.0 - 100.0 / (1.0 + gain / loss) if loss > 0
+                                        else (100.0 if gain > 0 else 50.0))
+        else:
+            window = close[i - p + 1:i + 1]
+            mean = float(window.mean())
+            if kind == "sma":
+                self.outputs["value"][i] = mean
+            else:
+                std = float(window.std())
+                self.outputs["middle"][i] = mean
+                self.outputs["upper"][i] = mean + self.spec.width * std
+                self.outputs["lower"][i] = mean - self.spec.width * std
 
     def values(self, name: str = "value") -> np.ndarray:
         return self.outputs[name][:self.n]
@@ -160,11 +189,13 @@ class IndicatorColumns:
     def extent(self, i0: int, i1: int) -> tuple[float, float] | None:
         """(min, max) of the outputs over ``[i0, i1)`` ignoring NaN, or None if all are NaN."""
         lo, hi = math.inf, -math.inf
+        if i1 <= i0:
+            return None
         for arr in self.outputs.values():
             seg = arr[i0:i1]
-            seg = seg[~np.isnan(seg)]
-            if len(seg):
-                lo, hi = min(lo, float(seg.min())), max(hi, float(seg.max()))
+            low, high = float(np.fmin.reduce(seg)), float(np.fmax.reduce(seg))  # NaN only if all are NaN
+            if low == low:
+                lo, hi = min(lo, low), max(hi, high)
         return None if lo > hi else (lo, hi)
 
     def _reserve(self, n: int) -> None:

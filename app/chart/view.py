@@ -21,9 +21,10 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 from app.chart.axis import PriceAxis, TimeAxis, VolumeAxis
 from app.chart.clock import FeedClock, candle_close_ms, countdown_text
 from app.chart.data import ChartData
-from app.chart.indicator_items import PALETTE, IndicatorItem
+from app.chart.indicator_items import IndicatorItem
 from app.chart.indicators import IndicatorColumns, IndicatorSpec
 from app.chart.items import DOWN, UP, VWAP, CandleItem, VolumeItem
+from app.chart.lines import PALETTE, indicator_color
 from app.chart.overlays import PriceTag, SessionShade, outside_session, price_y, runs
 from app.impact_view import impact_colour, impact_size
 from app.text import rich_tooltip
@@ -60,8 +61,11 @@ class ChartView(QWidget):
         self._manual_y = False  # the user scaled the prices: stop fitting them
         self._hover: int | None = None  # candle under the mouse
         self._loading: list[Candle] | None = None  # candles streamed while a history load is in flight
-        self._indicators: dict[str, tuple[IndicatorColumns, IndicatorItem]] = {}
+        # key → (columns, colour, the RSI pane's item or None for an overlay drawn by the candle item)
+        self._indicators: dict[str, tuple[IndicatorColumns, QColor, IndicatorItem | None]] = {}
         self._newest_minute = 0
+        self.last_price = 0.0
+        self._closes_at: tuple = ((0, None), 0)  # ((candle start, timeframe), when that candle closes)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
         self.graphics = ChartGraphics()
@@ -173,11 +177,12 @@ class ChartView(QWidget):
         days = _day_starts(series.start)
         self.data = ChartData.from_series(series, days)
         self.axis.set_data(self.data, self.timeframe)
+        for columns, _, item in self._indicators.values():
+            columns.update(self.data.close, self.data.n, 0)
+            if item is not None:
+                item.reset(self.data)
         self.candles.reset(self.data)
         self.volumes.reset(self.data)
-        for columns, item in self._indicators.values():
-            columns.update(self.data.close, self.data.n, 0)
-            item.reset(self.data)
         self.shade.set_runs(*runs(outside_session(self.data, self.timeframe)))
         self._articles = {a.id: a for a in articles}
         self._highlighted = None
@@ -206,13 +211,14 @@ class ChartView(QWidget):
             if c.symbol != self.symbol or c.timeframe != self.timeframe:
                 continue
             kind, index = self.data.upsert(c, ny_day_start(c.start_ms))
+            d = self.data
+            for columns, _, item in self._indicators.values():  # before the pictures that draw them
+                columns.update(d.close, d.n, index)
+                if item is not None:
+                    item.changed(kind, index)
             self.candles.changed(kind, index)
             self.volumes.changed(kind, index)
             self.axis.data_changed(kind, index)
-            d = self.data
-            for columns, item in self._indicators.values():
-                columns.update(d.close, d.n, index)
-                item.changed(kind, index)
             if kind != "live":
                 self._shade_from(index, kind)
             appended |= kind != "live"
@@ -240,23 +246,29 @@ class ChartView(QWidget):
     # -- indicators -------------------------------------------------------------------------------
 
     def set_indicators(self, specs: list[IndicatorSpec]) -> None:
-        """Show exactly these indicators (an item is made when one is switched on and kept while it stays)."""
+        """Show exactly these indicators: overlays are drawn by the candle item, an RSI by an item in its
+        own pane (made when it is switched on, kept while it stays on)."""
         wanted = {s.key: s for s in specs}
         for key in [k for k in self._indicators if k not in wanted]:
-            _, item = self._indicators.pop(key)
-            (self.rsi if item.columns.spec.pane == "rsi" else self.price).removeItem(item)
-        used = {item.color.name() for _, item in self._indicators.values()}
+            _, _, item = self._indicators.pop(key)
+            if item is not None:
+                self.rsi.removeItem(item)
+        used = {color.name() for _, color, _ in self._indicators.values()}
         for key, spec in wanted.items():
             if key in self._indicators:
                 continue
-            color = next((c for c in PALETTE if QColor(c).name() not in used), PALETTE[len(used) % len(PALETTE)])
-            used.add(QColor(color).name())
+            name = next((c for c in PALETTE if QColor(c).name() not in used), PALETTE[len(used) % len(PALETTE)])
             columns = IndicatorColumns(spec, capacity=len(self.data.start))
             columns.update(self.data.close, self.data.n, 0)
-            item = IndicatorItem(self.data, columns, color)
-            item.setZValue(2)
-            (self.rsi if spec.pane == "rsi" else self.price).addItem(item)
-            self._indicators[key] = (columns, item)
+            color = indicator_color(columns, name)
+            used.add(color.name())
+            item = None
+            if spec.pane == "rsi":
+                item = IndicatorItem(self.data, columns, name)
+                self.rsi.addItem(item)
+            self._indicators[key] = (columns, color, item)
+        self.candles.set_overlays([(columns, color) for columns, color, item in self._indicators.values()
+                                   if item is None])
         self._show_rsi_pane(any(s.pane == "rsi" for s in wanted.values()))
         self._on_x_range_changed()
         self._show_legend()
@@ -268,7 +280,7 @@ class ChartView(QWidget):
 
     @property
     def indicator_specs(self) -> list[IndicatorSpec]:
-        return [columns.spec for columns, _ in self._indicators.values()]
+        return [columns.spec for columns, _, _ in self._indicators.values()]
 
     def _show_rsi_pane(self, show: bool) -> None:
         layout = self.graphics.ci
@@ -389,8 +401,9 @@ class ChartView(QWidget):
         width = max(1.0, self.price.vb.width())
         self.candles.set_visible(x0, x1, width)
         self.volumes.set_visible(x0, x1, width)
-        for _, item in self._indicators.values():
-            item.set_visible(x0, x1, width)
+        for _, _, item in self._indicators.values():
+            if item is not None:
+                item.set_visible(x0, x1, width)
         self._fit_y()
 
     def _fit_y(self, grow_only: bool = False) -> None:
@@ -407,7 +420,7 @@ class ChartView(QWidget):
         vwap = self.data.session_vwap[i0:i1]
         lo = min(float(self.data.low[i0:i1].min()), float(vwap.min()))
         hi = max(float(self.data.high[i0:i1].max()), float(vwap.max()))
-        for columns, _ in self._indicators.values():
+        for columns, _, _ in self._indicators.values():
             if columns.spec.pane == "price":
                 extent = columns.extent(i0, i1)
                 if extent is not None:
@@ -421,6 +434,8 @@ class ChartView(QWidget):
         self.volume.setYRange(0, vmax * 1.1, padding=0)
 
     def _on_y_range_changed(self, *_) -> None:
+        if self.last_line.isVisible() and self.last_line.value() != self.last_price:
+            self.last_line.setValue(self.last_price)  # exact again at the new scale
         self._place_price_tag()
         if self._articles:
             self._refresh_markers()  # markers keep their pixel distance above the candles
@@ -447,7 +462,11 @@ class ChartView(QWidget):
     # -- last price, legend -----------------------------------------------------------------------
 
     def _update_last_price(self) -> None:
-        """The dotted line at the last price and its tag on the scale (with the countdown)."""
+        """The dotted line at the last price and its tag on the scale (with the countdown).
+
+        The line spans the whole pane, so it moves only when the price crosses a pixel row: a tick
+        that leaves it where it is repaints nothing but its candle.
+        """
         d = self.data
         if d.n == 0:
             self.last_line.setVisible(False)
@@ -455,38 +474,45 @@ class ChartView(QWidget):
             return
         i = d.n - 1
         close = float(d.close[i])
+        self.last_price = close
         color = UP if close >= d.open[i] else DOWN
-        if self.last_line.value() != close:
-            self.last_line.setValue(close)
         if self.last_line.pen.color() != color:
             self.last_line.setPen(pg.mkPen(color, style=Qt.PenStyle.DotLine))
+        if not self.last_line.isVisible() or abs(self._price_px(close) - self._price_px(self.last_line.value())) >= 0.5:
+            self.last_line.setValue(close)
         self.last_line.setVisible(True)
         self.price_tag.set_text(self._tag_lines(close), color)
         self.price_tag.setVisible(True)
         self._place_price_tag()
+
+    def _price_px(self, price: float) -> float:
+        (_, _), (y0, y1) = self.price.vb.viewRange()
+        return (price - y0) / max(y1 - y0, 1e-12) * self.price.vb.height()
 
     def _tag_lines(self, close: float) -> tuple[str, ...]:
         d = self.data
         now = self.clock.now_ms(time.monotonic())
         if now is None or d.n == 0:
             return (f"{close:,.2f}",)
-        closes_at = candle_close_ms(int(d.start[d.n - 1]), self.timeframe)
-        if not int(d.start[d.n - 1]) <= now < closes_at:
+        start = int(d.start[d.n - 1])
+        if self._closes_at[0] != (start, self.timeframe):
+            self._closes_at = ((start, self.timeframe), candle_close_ms(start, self.timeframe))
+        closes_at = self._closes_at[1]
+        if not start <= now < closes_at:
             return (f"{close:,.2f}",)
         return f"{close:,.2f}", countdown_text(closes_at - now)
 
     def _place_price_tag(self, *_) -> None:
         if not self.price_tag.isVisible():
             return
-        y = price_y(self.price_axis, self.price.vb, self.last_line.value())
+        y = price_y(self.price_axis, self.price.vb, self.last_price)
         half = self.price_tag.boundingRect().height() / 2
         top, bottom = half, self.price_axis.height() - half
         self.price_tag.setPos(1.0, min(max(y, top), max(top, bottom)))
 
     def _on_second(self) -> None:
         if self.data.n:
-            self.price_tag.set_text(self._tag_lines(float(self.data.close[self.data.n - 1])),
-                                    self.price_tag.color)
+            self.price_tag.set_text(self._tag_lines(self.last_price), self.price_tag.color)
             if self._hover is None:
                 self._show_legend()
 
@@ -507,10 +533,10 @@ class ChartView(QWidget):
         text = f"<span style='color:#ddd'>{'  '.join(parts)}</span>"
         text += f"  <span style='color:{VWAP.name()}'>VWAP {d.session_vwap[i]:.2f}</span>"
         studies = []
-        for columns, item in self._indicators.values():
+        for columns, color, _ in self._indicators.values():
             values = [columns.outputs[name][i] for name in columns.spec.outputs]
             shown = " / ".join(f"{v:.2f}" for v in values if np.isfinite(v)) or "—"
-            studies.append(f"<span style='color:{item.color.name()}'>{columns.spec.label} {shown}</span>")
+            studies.append(f"<span style='color:{color.name()}'>{columns.spec.label} {shown}</span>")
         if studies:  # a second line: the first one stays clear of the price scale
             text += "<br>" + "  ".join(studies)
         self.readout.setText(text)

@@ -151,12 +151,18 @@ def test_indicators_follow_live_ticks_and_rsi_gets_its_own_pane(chart, qtbot):
     tick(chart, last + 0.8)  # live
     tick(chart, last + 0.5, start=int(chart.data.start[chart.data.n - 1]) + MINUTE_MS)  # append
     d = chart.data
-    for columns, item in chart._indicators.values():
+    for columns, _, item in chart._indicators.values():
         full = IndicatorColumns(columns.spec)
         full.update(d.close[:d.n].copy(), d.n, 0)
         for name in columns.spec.outputs:
             np.testing.assert_allclose(columns.values(name), full.values(name), equal_nan=True)
-        assert item.boundingRect().height() > 0
+        if item is not None:  # the RSI's own item in its pane
+            assert columns.spec.kind == "rsi" and item.boundingRect().height() > 0
+        else:  # overlays are drawn by the candle item, whose bounds hold them
+            bounds = chart.candles.boundingRect()
+            low, high = columns.extent(0, d.n)
+            assert bounds.top() <= low and bounds.bottom() >= high
+    assert [c.spec.key for c, _ in chart.candles.overlays] == ["ema:20", "bb:20:2"]
     assert "EMA 20" in chart.readout.text and "RSI 14" in chart.readout.text
     chart.set_indicators(specs[:1])
     assert chart.rsi not in chart.graphics.ci.items
