@@ -61,6 +61,7 @@ class ChartView(QWidget):
         self._manual_y = False  # the user scaled the prices: stop fitting them
         self._hover: int | None = None  # candle under the mouse
         self._loading: list[Candle] | None = None  # candles streamed while a history load is in flight
+        self._loading_articles = False  # articles added meanwhile are kept through set_series
         # key → (columns, colour, the RSI pane's item or None for an overlay drawn by the candle item)
         self._indicators: dict[str, tuple[IndicatorColumns, QColor, IndicatorItem | None]] = {}
         self._newest_minute = 0
@@ -154,8 +155,11 @@ class ChartView(QWidget):
 
     def begin_load(self, symbol: str, timeframe: Timeframe) -> None:
         """A history load for ``symbol`` started: keep its streamed candles until :meth:`set_series`."""
+        if symbol != self.symbol:
+            self._articles = {}
         self.symbol, self.timeframe = symbol, Timeframe(timeframe)
         self._loading = []
+        self._loading_articles = True
         self.readout.setText(self._legend_title() + "<span style='color:#888'>  loading…</span>")
         self.placeholder.setText(f"Loading {symbol} {self.timeframe}…")
 
@@ -184,7 +188,12 @@ class ChartView(QWidget):
         self.candles.reset(self.data)
         self.volumes.reset(self.data)
         self.shade.set_runs(*runs(outside_session(self.data, self.timeframe)))
+        # The loaded articles, and those that streamed in while the load was in flight (they may have been
+        # stored after the load read the store).
+        streamed_articles = list(self._articles.values()) if self._loading_articles else []
         self._articles = {a.id: a for a in articles}
+        self._articles.update((a.id, a) for a in streamed_articles)
+        self._loading_articles = False
         self._highlighted = None
         self.jump_line.setVisible(False)
         self.apply_candles(streamed)

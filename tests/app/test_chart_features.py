@@ -179,3 +179,15 @@ def test_pre_and_post_market_candles_are_shaded(chart, qtbot):
     chart.set_series(CandleSeries.from_rows("AAPL", Timeframe.D1, [(ny(2025, 2, 3, 0, 0), 1, 2, 0.5, 1.5, 10, 1)]),
                      [])
     assert chart.shade.runs == []
+
+
+def test_articles_that_arrive_while_a_history_load_is_in_flight_are_kept(chart):
+    from backend.model import Article
+
+    series = CandleSeries.from_rows("MSFT", Timeframe.M1, extended_day(price=400.0))
+    chart.begin_load("MSFT", Timeframe.M1)
+    late = Article("late", int(series.start[100]), "MSFT news stored after the load read the store",
+                   "https://www.theguardian.com/late", "business", symbols=frozenset({"MSFT"}))
+    chart.add_articles([late])  # streamed in meanwhile
+    chart.set_series(series, [])  # the load's result predates it
+    assert chart.marker_position("late") is not None
