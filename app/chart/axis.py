@@ -134,33 +134,35 @@ class TimeAxis(pg.AxisItem):
         candidates = self._round_ticks(i0, i1, gap, per_day)
         kept: list[int] = []
         out: list[tuple[int, str]] = []
-        for priority, i, text in sorted(candidates, key=lambda c: (-c[0], c[1])):
+        for priority, i, pattern in sorted(candidates, key=lambda c: (-c[0], c[1])):
             k = bisect.bisect_left(kept, i)
             if (k > 0 and i - kept[k - 1] < gap) or (k < len(kept) and kept[k] - i < gap):
                 continue
             kept.insert(k, i)
-            out.append((i, text))
+            out.append((i, _fmt(self._local[i], pattern)))  # only the kept ones are formatted
         return sorted(out)
 
     def _round_ticks(self, i0: int, i1: int, gap: float, per_day: float) -> list[tuple[int, int, str]]:
-        """Candidate (priority, index, label) ticks at round times inside ``[i0, i1]``."""
+        """Candidate (priority, index, strftime pattern) ticks at round times inside ``[i0, i1]``."""
         local = self._local
         out: list[tuple[int, int, str]] = []
         days = self._day_index[(self._day_index >= i0) & (self._day_index <= i1)]
         intraday = self.timeframe != Timeframe.D1 and gap < per_day
         day_step = next((s for s in DAY_STEPS if s[0] * per_day >= gap), DAY_STEPS[-1])
-        for i in days.tolist():
-            t = local[i].astype("datetime64[ms]")
-            prev = local[i - 1].astype("datetime64[ms]") if i > 0 else None
-            if prev is not None and t.astype("datetime64[Y]") != prev.astype("datetime64[Y]"):
-                out.append((_YEAR, i, str(t.astype("datetime64[Y]"))))
-            elif prev is not None and t.astype("datetime64[M]") != prev.astype("datetime64[M]"):
-                out.append((_MONTH, i, _fmt(local[i], "%b")))
-            elif intraday or day_step[1] in ("day", "week"):
-                if day_step[1] == "week" and not intraday and prev is not None \
-                        and _week(local[i]) == _week(local[i - 1]):
-                    continue
-                out.append((_DAY, i, _fmt(local[i], "%b %d")))
+        if len(days):
+            prev = np.maximum(days - 1, 0)
+            t, before = local[days].astype("datetime64[ms]"), local[prev].astype("datetime64[ms]")
+            first = days == 0
+            new_year = ~first & (t.astype("datetime64[Y]") != before.astype("datetime64[Y]"))
+            new_month = ~first & ~new_year & (t.astype("datetime64[M]") != before.astype("datetime64[M]"))
+            plain = ~new_year & ~new_month
+            if not intraday and day_step[1] == "week":
+                plain &= first | ((local[days] // DAY_MS + 3) // 7 != (local[prev] // DAY_MS + 3) // 7)
+            elif not intraday and day_step[1] != "day":
+                plain &= False
+            out += [(_YEAR, i, "%Y") for i in days[new_year].tolist()]
+            out += [(_MONTH, i, "%b") for i in days[new_month].tolist()]
+            out += [(_DAY, i, "%b %d") for i in days[plain].tolist()]
         if intraday:
             tf_min = self.timeframe.ms // MINUTE_MS
             step = next((s for s in INTRADAY_STEPS_MIN if s >= gap * tf_min), INTRADAY_STEPS_MIN[-1])
@@ -168,21 +170,14 @@ class TimeAxis(pg.AxisItem):
                 lo = max(0, i0 - 1)
                 keys = local[lo:i1 + 1] // (step * MINUTE_MS)
                 hits = np.flatnonzero(keys[1:] != keys[:-1]) + lo + 1
-                day_set = set(days.tolist())
-                for i in hits.tolist():
-                    if i >= i0 and i not in day_set:
-                        out.append((_ROUND, i, _fmt(local[i], "%H:%M")))
+                hits = hits[(hits >= i0) & ~np.isin(hits, days)]
+                out += [(_ROUND, i, "%H:%M") for i in hits.tolist()]
         return out
 
 
 def _fmt(local_ms_value, pattern: str) -> str:
     """Format a wall-clock ms value (no zone arithmetic: it already is the display zone's clock)."""
     return datetime.fromtimestamp(int(local_ms_value) / 1000, tz=timezone.utc).strftime(pattern)
-
-
-def _week(local_ms_value) -> int:
-    """Monday-based week number since the epoch (1970-01-01 was a Thursday)."""
-    return (int(local_ms_value) // DAY_MS + 3) // 7
 
 
 class VolumeAxis(pg.AxisItem):

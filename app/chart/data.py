@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from app.chart.extent import BlockExtent
 from backend.model import Candle
 from backend.pipeline import CandleSeries
 
 _FIELDS = ("open", "high", "low", "close", "volume", "vwap")
-
-
 class ChartData:
     """Candles as columns with spare capacity; ``n`` is the number in use."""
 
@@ -31,6 +30,7 @@ class ChartData:
         self._pv = np.zeros(capacity)  # running Σ vwap·volume and Σ volume within the session
         self._vol = np.zeros(capacity)
         self.day = np.zeros(capacity, dtype=np.int64)  # New York day start of each candle
+        self._extents = {name: BlockExtent() for name in ("low", "high", "session_vwap", "volume")}
 
     @classmethod
     def from_series(cls, series: CandleSeries, day_starts: np.ndarray) -> "ChartData":
@@ -42,6 +42,7 @@ class ChartData:
             getattr(data, name)[:n] = getattr(series, name)
         data.day[:n] = day_starts
         data._recompute_session_vwap(0)
+        data._update_extents(0)
         return data
 
     def upsert(self, candle: Candle, day_start: int) -> tuple[str, int]:
@@ -70,9 +71,26 @@ class ChartData:
         self.volume[i], self.vwap[i], self.day[i] = candle.volume, candle.vwap, day_start
         if kind in ("append", "live") and i == self.n - 1:
             self._session_vwap_last()
+            self._update_extents(i)
         else:
-            self._recompute_session_vwap(int(np.searchsorted(self.day[:self.n], day_start)))
+            session = int(np.searchsorted(self.day[:self.n], day_start))
+            self._recompute_session_vwap(session)
+            self._update_extents(min(i, session))
         return kind, i
+
+    def _update_extents(self, frm: int) -> None:
+        for name, ext in self._extents.items():
+            ext.update(getattr(self, name), self.n, frm)
+
+    def price_extent(self, i0: int, i1: int) -> tuple[float, float]:
+        """(lowest low or session VWAP, highest high or session VWAP) over candles ``[i0, i1)``."""
+        lo, _ = self._extents["low"].extent(self.low, i0, i1)
+        _, hi = self._extents["high"].extent(self.high, i0, i1)
+        vlo, vhi = self._extents["session_vwap"].extent(self.session_vwap, i0, i1)
+        return min(lo, vlo), max(hi, vhi)
+
+    def max_volume(self, i0: int, i1: int) -> float:
+        return self._extents["volume"].extent(self.volume, i0, i1)[1]
 
     def _session_vwap_last(self) -> None:
         """The last candle's session VWAP from the running sums at the one before (O(1) per tick)."""

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from app.chart.extent import BlockExtent
+
 KINDS = ("sma", "ema", "bb", "rsi")
 MAX_PERIOD = 500
 _SPEC_RE = re.compile(r"^(sma|ema|bb|rsi):(\d{1,3})(?::(\d+(?:\.\d+)?))?$")
@@ -139,6 +141,7 @@ class IndicatorColumns:
         self.spec = spec
         self.n = 0
         self.outputs = {name: np.full(capacity, np.nan) for name in spec.outputs}
+        self._extents = {name: BlockExtent() for name in spec.outputs}
         # Running state: the unmasked EMA for ema, the smoothed gain/loss for rsi.
         self._state = {name: np.full(capacity, np.nan) for name in self._state_names()}
 
@@ -154,8 +157,10 @@ class IndicatorColumns:
             return
         if frm == n - 1 and n > self.spec.period + 1:
             self._last(close, n - 1)  # a live tick or a new candle: one value, in plain float arithmetic
-            return
-        getattr(self, f"_{self.spec.kind}")(close, n, frm)
+        else:
+            getattr(self, f"_{self.spec.kind}")(close, n, frm)
+        for name, ext in self._extents.items():
+            ext.update(self.outputs[name], n, frm)
 
     def _last(self, close: np.ndarray, i: int) -> None:
         """The value at ``i`` from the state at ``i - 1`` (the same formulas as the vectorised kinds)."""
@@ -191,9 +196,8 @@ class IndicatorColumns:
         lo, hi = math.inf, -math.inf
         if i1 <= i0:
             return None
-        for arr in self.outputs.values():
-            seg = arr[i0:i1]
-            low, high = float(np.fmin.reduce(seg)), float(np.fmax.reduce(seg))  # NaN only if all are NaN
+        for name, arr in self.outputs.items():
+            low, high = self._extents[name].extent(arr, i0, i1)  # NaN only if all are NaN
             if low == low:
                 lo, hi = min(lo, low), max(hi, high)
         return None if lo > hi else (lo, hi)

@@ -75,7 +75,13 @@ class PriceTag(QGraphicsObject):
 
 
 class SessionShade(pg.GraphicsObject):
-    """Shades runs of pre- and post-market candles across the whole height of the view."""
+    """Shades runs of pre- and post-market candles across the whole height of the view.
+
+    Only while candles are at least :data:`MIN_CANDLE_PX` wide: zoomed out over months the runs
+    would be hairlines, and hundreds of them cost more to fill than the candles cost to draw.
+    """
+
+    MIN_CANDLE_PX = 2.0
 
     def __init__(self) -> None:
         super().__init__()
@@ -83,6 +89,14 @@ class SessionShade(pg.GraphicsObject):
         self.setZValue(-10)
         self._first = np.empty(0, dtype=np.int64)  # first index of each run
         self._last = np.empty(0, dtype=np.int64)  # last index of each run
+        self._shown = True
+
+    def set_visible_range(self, x0: float, x1: float, width_px: float) -> None:
+        """Called on view range/size change: shade only when candles are wide enough to tell apart."""
+        shown = width_px / max(1.0, x1 - x0) >= self.MIN_CANDLE_PX
+        if shown != self._shown:
+            self._shown = shown
+            self.update()
 
     def set_runs(self, first: np.ndarray, last: np.ndarray) -> None:
         self.prepareGeometryChange()
@@ -107,11 +121,18 @@ class SessionShade(pg.GraphicsObject):
         return QRectF(x0, view.top(), x1 - x0, view.height())
 
     def paint(self, p: QPainter, option, widget=None) -> None:
+        if not self._shown:
+            return
         exposed = option.exposedRect
         k0 = int(np.searchsorted(self._last, exposed.left() - 0.5))
         k1 = int(np.searchsorted(self._first, exposed.right() + 0.5, side="right"))
+        # Filled in device pixels: a translucent rect under the view's scaling would be rasterised as a path.
+        to_device = p.transform()
+        p.resetTransform()
         for a, b in zip(self._first[k0:k1].tolist(), self._last[k0:k1].tolist()):
-            p.fillRect(QRectF(a - 0.5, exposed.top(), b - a + 1.0, exposed.height()), SHADE)
+            p.fillRect(to_device.mapRect(QRectF(a - 0.5, exposed.top(), b - a + 1.0, exposed.height())).toAlignedRect(),
+                       SHADE)
+        p.setTransform(to_device)
 
 
 def outside_session(data: ChartData, timeframe: Timeframe, frm: int = 0) -> np.ndarray:

@@ -410,6 +410,7 @@ class ChartView(QWidget):
         width = max(1.0, self.price.vb.width())
         self.candles.set_visible(x0, x1, width)
         self.volumes.set_visible(x0, x1, width)
+        self.shade.set_visible_range(x0, x1, width)
         for _, _, item in self._indicators.values():
             if item is not None:
                 item.set_visible(x0, x1, width)
@@ -426,15 +427,13 @@ class ChartView(QWidget):
         i0, i1 = max(0, int(x0)), min(n, int(x1) + 1)
         if i1 <= i0:
             i0, i1 = max(0, n - 1), n
-        vwap = self.data.session_vwap[i0:i1]
-        lo = min(float(self.data.low[i0:i1].min()), float(vwap.min()))
-        hi = max(float(self.data.high[i0:i1].max()), float(vwap.max()))
+        lo, hi = self.data.price_extent(i0, i1)
         for columns, _, _ in self._indicators.values():
             if columns.spec.pane == "price":
                 extent = columns.extent(i0, i1)
                 if extent is not None:
                     lo, hi = min(lo, extent[0]), max(hi, extent[1])
-        vmax = float(self.data.volume[i0:i1].max()) or 1.0
+        vmax = self.data.max_volume(i0, i1) or 1.0
         if grow_only and (self._manual_y or (y0 <= lo and hi <= y1)) and vmax <= self.volume.vb.viewRange()[1][1]:
             return
         if not self._manual_y:

@@ -124,3 +124,27 @@ def test_specs_parse_and_refuse_with_reasons():
                         ("bb:20:9", "band width"), (20, "kind one of")):
         with pytest.raises(ValueError, match=reason):
             IndicatorSpec.parse(bad)
+
+
+def test_block_extents_match_a_full_scan_through_growth_corrections_and_nan():
+    from app.chart.extent import BLOCK, BlockExtent
+
+    rng = np.random.default_rng(3)
+    values = np.full(10 * BLOCK, np.nan)
+    n, ext = 0, BlockExtent()
+    for step in range(300):
+        if n < len(values) and rng.random() < 0.7:
+            k = min(int(rng.integers(1, BLOCK // 2)), len(values) - n)
+            values[n:n + k] = rng.normal(0, 1, k)
+            if rng.random() < 0.2:
+                values[n:n + k // 3] = np.nan  # a warm-up stretch
+            ext.update(values, min(len(values), n + k), n)
+            n = min(len(values), n + k)
+        elif n:
+            i = int(rng.integers(0, n))
+            values[i] = rng.normal(0, 3)
+            ext.update(values, n, i)
+        i0 = int(rng.integers(0, max(1, n)))
+        i1 = int(rng.integers(i0, n + 1)) if n else 0
+        if i1 > i0 and not np.isnan(values[i0:i1]).all():
+            assert ext.extent(values, i0, i1) == (np.nanmin(values[i0:i1]), np.nanmax(values[i0:i1]))
