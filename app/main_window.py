@@ -42,7 +42,7 @@ from backend.watchlist import default_watch_item
 log = logging.getLogger(__name__)
 
 FIRST_RUN_SIZE = (1600, 1000)  # at most; a smaller screen gets its available area minus the frame
-FRAME_ALLOWANCE = (16, 64)  # window-manager borders and title bar, before they are known
+FRAME_ALLOWANCE = (16, 48)  # window-manager borders and title bar, before they are known
 
 
 def _zone(setting: str) -> tzinfo:

@@ -241,6 +241,8 @@ class ChartView(QWidget):
             self._refresh_markers()
             if self.following:
                 self._show_live_edge()
+            if self._hover is None:
+                self._show_legend()  # the new last candle (its live values follow at the 1 Hz refresh)
         elif self.following and self.data.n:
             self._fit_y(grow_only=True)
         self._update_last_price()

@@ -191,3 +191,62 @@ def test_articles_that_arrive_while_a_history_load_is_in_flight_are_kept(chart):
     chart.add_articles([late])  # streamed in meanwhile
     chart.set_series(series, [])  # the load's result predates it
     assert chart.marker_position("late") is not None
+
+
+def test_live_ticks_and_appends_draw_what_a_fresh_load_of_the_same_candles_draws(qtbot):
+    """The tick path (live picture, tail, dirty rects, incremental indicators) leaves no stale pixels."""
+    rows = extended_day(start=(9, 30), end=(12, 0))
+    specs = [IndicatorSpec.parse(k) for k in ("ema:20", "bb:20:2", "rsi:14")]
+
+    def make():
+        v = ChartView(NY)
+        qtbot.addWidget(v)
+        v.resize(1000, 600)
+        v.show()
+        qtbot.waitExposed(v)
+        v.set_indicators(specs)
+        return v
+
+    def image(v):
+        """What the window's backing store holds — the pixels as painted, not a fresh render."""
+        qtbot.wait(30)
+        return v.screen().grabWindow(v.winId()).toImage()
+
+    mid = rows[-1][4]
+    y_range = (mid - 2.0, mid + 2.0)  # ~100 px a dollar: a band that moves a few cents moves pixels
+
+    def hold_prices(v):  # a scale the user set: ticks never refit it, so only their dirty rects repaint
+        v.price_axis.scale_dragged.emit(1.0)
+        v.price.setYRange(*y_range, padding=0)
+
+    live = make()
+    live.set_series(CandleSeries.from_rows("AAPL", Timeframe.M1, rows[:-40]), [])
+    hold_prices(live)
+    rng = np.random.default_rng(9)
+    for t, o, h, l, c, v_, w in rows[-40:]:  # each new minute arrives as a few ticks, then its final values
+        for k in range(3):
+            close = o + (c - o) * (k + 1) / 3 + rng.normal(0, 0.6)  # wide swings: the lines move many pixels
+            live.apply_candles([Candle("AAPL", Timeframe.M1, t, o, max(h, close), min(l, close), close, v_ * (k + 1) / 3,
+                                       w, 3)])
+            qtbot.wait(5)
+        live.apply_candles([Candle("AAPL", Timeframe.M1, t, o, h, l, c, v_, w, 3)])
+        qtbot.wait(5)
+    # A last minute whose ticks swing the close (and every line) back and forth inside a fixed high-low:
+    # only the tick's dirty rects repaint, and whatever an earlier tick drew must be gone.
+    t, mid = rows[-1][0] + MINUTE_MS, rows[-1][4]
+    for close in (mid + 0.15, mid - 0.15, mid + 0.1, mid - 0.05, mid):
+        live.apply_candles([Candle("AAPL", Timeframe.M1, t, mid, mid + 0.2, mid - 0.2, close, 800.0, mid, 3)])
+        qtbot.wait(20)
+    rows = rows + [(t, mid, mid + 0.2, mid - 0.2, mid, 800.0, mid)]
+    fresh = make()
+    fresh.set_series(CandleSeries.from_rows("AAPL", Timeframe.M1, rows), [])
+    hold_prices(fresh)
+    # Compare the price and volume panes right away (a later full repaint would hide stale pixels), below
+    # the legend and left of the price scale (the live chart's clock may show a countdown there).
+    a, b = image(live), image(fresh)
+    assert a.size() == b.size()
+    top = int(live.graphics.mapFromScene(live.price.vb.sceneBoundingRect().topLeft()).y()) + 40
+    right = int(live.graphics.mapFromScene(live.price.vb.sceneBoundingRect().topRight()).x())
+    bottom = int(live.graphics.mapFromScene(live.volume.vb.sceneBoundingRect().bottomRight()).y())
+    differing = sum(1 for y in range(top, bottom) for x in range(0, right) if a.pixel(x, y) != b.pixel(x, y))
+    assert differing == 0, f"{differing} pixels differ between the live-updated and the freshly loaded chart"
