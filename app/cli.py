@@ -66,21 +66,25 @@ def main(argv: list[str] | None = None) -> int:
 
 def _export(args) -> int:
     from backend.export import ExportError, export_candles, export_news
-    from backend.stores.sqlite import SqliteStore
     from backend.pipeline.runtime import FeedChoice, archive_path, store_path
+    from backend.processing.archiver import Archiver
+    from backend.stores.sqlite import SqliteStore
 
     try:
         start = parse_iso(args.start) if args.start else None
         end = parse_iso(args.end) if args.end else None
-        feed = FeedChoice("live")
+        feed = (FeedChoice("replay", replay_dir=args.replay) if args.replay
+                else FeedChoice("demo") if args.demo else FeedChoice("live"))
         path = store_path(feed)
         if not path.exists():
-            raise ExportError(f"no store at {path}: run the app first (TICKERWIRE_HOME={os.environ.get('TICKERWIRE_HOME', '')})")
-        store = SqliteStore(path)
+            raise ExportError(f"no {feed.label} at {path}: run the app first "
+                              f"(TICKERWIRE_HOME={os.environ.get('TICKERWIRE_HOME', '')})")
+        store = SqliteStore(path, readonly=True)
         out = args.output if args.output else sys.stdout
         if args.what == "candles":
+            archiver = _local_archiver(archive_path(feed), Archiver)
             n = export_candles(store, validate_ticker(args.symbol), Timeframe(args.timeframe), start, end,
-                               args.format, out, archive=_open_archive(archive_path(feed)))
+                               args.format, out, archiver=archiver)
         else:
             n = export_news(store, start, end, args.format, out)
     except (ExportError, ValueError) as exc:
@@ -90,16 +94,20 @@ def _export(args) -> int:
     return 0
 
 
-def _open_archive(path: Path):
-    """The Iceberg archive if there is one and pyiceberg is installed; else None (hot store only)."""
+def _local_archiver(path: Path, archiver_class):
+    """The embedded archive at ``path`` if it exists; None (hot store only) otherwise, saying why if it matters."""
     if not path.exists():
         return None
-    try:
-        from backend.stores.iceberg_archive import IcebergArchive
-    except ImportError:
-        print("tickerwire export: pyiceberg is not installed, so only the hot store is read "
-              "(pip install 'tickerwire[iceberg]')", file=sys.stderr)
+    archiver = archiver_class(lambda: _open_local_archive(path), str(path))
+    if not archiver.enabled:
+        print(f"tickerwire export: {archiver.problem}; only the hot store is read", file=sys.stderr)
         return None
+    return archiver
+
+
+def _open_local_archive(path: Path):
+    from backend.stores.iceberg_archive import IcebergArchive
+
     return IcebergArchive.local(path)
 
 

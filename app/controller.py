@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 
 #: Settings the running pipeline was built from: a change rebuilds it (same mode).
 REBUILD_ON = frozenset({"feed", "subscriptions", "polygon_ws_url", "polygon_rest_url", "guardian_url",
-                        "allowed_lateness_s", "hot_retention_days", "demo_seed", "demo_history_days"})
+                        "guardian_calls_per_day", "allowed_lateness_s", "hot_retention_days", "demo_seed",
+                        "demo_history_days"})
 #: Settings only the window uses (it applies them itself).
 WINDOW_ONLY = frozenset({"timezone", "timeframe", "alerts_enabled", "mode", "demo_speed"})
 

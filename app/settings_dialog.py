@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 from backend import secrets
 from backend.model import WatchItem
 from backend.settings import Settings, SettingsError, validate_watchlist
-from backend.watchlist import default_watch_item
+from backend.watchlist import default_watch_item, query_note
 
 MAX_KEY_LEN = 200
 
@@ -64,6 +64,13 @@ class SettingsDialog(QDialog):
         watch_box = QGroupBox("Watchlist")
         wl = QVBoxLayout(watch_box)
         wl.addWidget(self.table)
+        self.query_note = QLabel("")  # the query the selected line will use (from cached reference data)
+        self.query_note.setTextFormat(Qt.TextFormat.PlainText)
+        self.query_note.setWordWrap(True)
+        _fixed_lines(self.query_note, 2)  # selecting a line never moves the controls below
+        self.table.currentCellChanged.connect(lambda *_: self._show_query_note())
+        self.table.itemChanged.connect(lambda *_: self._show_query_note())
+        wl.addWidget(self.query_note)
         wl.addLayout(row)
 
         keys_box = QGroupBox("API keys (kept in the OS keyring, never in a file)")
@@ -98,9 +105,7 @@ class SettingsDialog(QDialog):
         self.error.setStyleSheet("color: #ef5350; font-weight: bold;")
         # Room for two lines, always: the controls above never move, and a long message cannot widen
         # the dialog (the full text is in the tooltip if it needs more).
-        self.error.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
-        self.error.setFixedHeight(self.error.fontMetrics().lineSpacing() * 2 + 4)
-        self.error.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        _fixed_lines(self.error, 2)
         self._error_from = ""  # "ticker" or "apply": what the shown message is about
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
@@ -185,6 +190,13 @@ class SettingsDialog(QDialog):
         self.table.setItem(r, 1, QTableWidgetItem(item.query))
         self.table.setItem(r, 2, QTableWidgetItem(", ".join(item.sections)))
 
+    def _show_query_note(self) -> None:
+        r = self.table.currentRow()
+        text = query_note(self._cell(r, 0), self._cell(r, 1), tuple(
+            s.strip() for s in self._cell(r, 2).split(","))) if r >= 0 else ""
+        self.query_note.setText(text)
+        self.query_note.setToolTip(text)
+
     def _cell(self, r: int, c: int) -> str:
         item = self.table.item(r, c)
         return item.text() if item else ""
@@ -238,6 +250,13 @@ class SettingsDialog(QDialog):
         if keys and not secrets.keyring_available():
             raise secrets.NoKeyringError(secrets.keyring_problem())
         return watchlist, keys
+
+
+def _fixed_lines(label: QLabel, lines: int) -> None:
+    """A message line of fixed height that never widens its dialog: text appearing moves nothing."""
+    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+    label.setFixedHeight(label.fontMetrics().lineSpacing() * lines + 4)
+    label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
 
 
 class _EnterAdds(QObject):

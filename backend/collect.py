@@ -1,9 +1,12 @@
 """``tickerwire collect``: the live pipeline without a window, for running on a server.
 
-Same sources (Polygon/Massive prices, Guardian news), same embedded pipeline and store as
-the desktop app. SIGINT or SIGTERM (or ``--exit-after``) stop it cleanly: the sources stop
-and hand everything they hold to the pipeline, the pipeline stores it, the store is
-flushed and closed, and the process exits 0. Every source logs one line per state change.
+Same sources (Polygon/Massive prices, Guardian news), same pipeline (assembled by
+:func:`backend.pipeline.runtime.build`, archive and retention included) and store as the
+desktop app. SIGINT or SIGTERM (or ``--exit-after``) stop it cleanly: the sources stop and
+hand everything they hold to the pipeline, the pipeline stores it, the store is flushed and
+closed, and the process exits 0. If the pipeline itself dies it stops with the reason and
+exits 1; if a source cannot run because a package is missing, it stops saying which and how
+to install it, and exits 3. Every source logs one line per state change.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from pathlib import Path
 
 from backend import secrets
@@ -21,6 +25,8 @@ from backend.watchlist import default_watch_item
 log = logging.getLogger("tickerwire.collect")
 
 STOP_TIMEOUT_S = 20.0
+EXIT_PIPELINE_DIED = 1
+EXIT_SOURCE_CANNOT_RUN = 3  # a package it needs is missing (the log names it and the fix)
 
 
 class CollectError(Exception):
@@ -50,6 +56,7 @@ def parse_watch(text: str | None, settings: Settings) -> list[WatchItem]:
 def collect(watch: str | None = None, exit_after: float | None = None, home: Path | None = None) -> int:
     """Run the collector until a signal or ``exit_after`` seconds; return the exit code."""
     from backend.pipeline.runtime import FeedChoice, build, store_path
+    from backend.sources.market_client import missing_packages
 
     home = home or tickerwire_home()
     settings = Settings(home / "settings.json")
@@ -62,17 +69,31 @@ def collect(watch: str | None = None, exit_after: float | None = None, home: Pat
     previous = {sig: signal.signal(sig, lambda signum, frame: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     path = store_path(feed, home)
     pipeline = build("embedded", settings, feed, home=home, watchlist=watchlist)
+    deadline = None if exit_after is None else time.monotonic() + exit_after
     try:
         pipeline.start()
         log.info("collecting %s into %s", ", ".join(i.symbol for i in watchlist), path)
-        stop.wait(exit_after)
-        log.info("stopping: %s", "signal received" if stop.is_set() else f"--exit-after {exit_after:g} s")
+        broken: list[str] = []
+        while not stop.is_set() and not pipeline.failed.is_set() and not broken:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                break
+            stop.wait(min(1.0, left) if left is not None else 1.0)
+            broken = missing_packages(pipeline.statuses())
+        if pipeline.failed.is_set():
+            log.error("stopping: %s", pipeline.failure)
+        elif broken:
+            log.error("stopping: a source cannot run — %s", "; ".join(broken))
+        else:
+            log.info("stopping: %s", "signal received" if stop.is_set() else f"--exit-after {exit_after:g} s")
     finally:
         pipeline.stop(STOP_TIMEOUT_S)  # sources hand over what they hold; it is stored before the store closes
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     log.info("stopped; the store holds %s", _summary(path, watchlist))
-    return 0
+    if pipeline.failed.is_set():
+        return EXIT_PIPELINE_DIED
+    return EXIT_SOURCE_CANNOT_RUN if broken else 0
 
 
 def _summary(path: Path, watchlist: list[WatchItem]) -> str:

@@ -1,4 +1,8 @@
-"""``tickerwire export``: candles as CSV/Parquet and news as CSV/JSON, read from the store."""
+"""``tickerwire export``: candles as CSV/Parquet and news as CSV/JSON, read from either pipeline's store.
+
+The hot store is the embedded SQLite file or the stack's InfluxDB (anything with ``candles``,
+``first_candle_start`` and ``articles``); ranges older than it holds come from the archive.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,10 @@ import csv
 import io
 import json
 from pathlib import Path
-from typing import TextIO
+from typing import Protocol, Sequence, TextIO
 
-from backend.model import Timeframe
-from backend.stores.sqlite import SqliteStore
+from backend.model import Article, Candle, Timeframe
+from backend.processing.archiver import Archiver
 from backend.timeutil import to_iso
 
 CANDLE_COLUMNS = ("time", "open", "high", "low", "close", "volume", "vwap", "trades")
@@ -20,19 +24,29 @@ class ExportError(Exception):
     """The export cannot be made as asked (bad format, missing extra, unwritable file)."""
 
 
-def export_candles(store: SqliteStore, symbol: str, timeframe: Timeframe, start_ms: int | None,
-                   end_ms: int | None, fmt: str, out: TextIO | Path, archive=None) -> int:
+class HotStore(Protocol):
+    """What an export reads from a hot store (SqliteStore, InfluxStore)."""
+
+    def candles(self, symbol: str, timeframe: Timeframe, start_ms: int | None = None,
+                end_ms: int | None = None) -> list[Candle]: ...
+
+    def first_candle_start(self, symbol: str, timeframe: Timeframe) -> int | None: ...
+
+    def articles(self, start_ms: int | None = None, end_ms: int | None = None,
+                 symbols: Sequence[str] | None = None) -> list[Article]: ...
+
+
+def export_candles(store: HotStore, symbol: str, timeframe: Timeframe, start_ms: int | None,
+                   end_ms: int | None, fmt: str, out: TextIO | Path, archiver: Archiver | None = None) -> int:
     """Write candles; return how many. CSV ``time`` is the candle start in ISO 8601 UTC.
 
-    With an ``archive`` (an IcebergArchive), the part of the range older than the hot
-    store's oldest candle is read from the archive.
+    With an ``archiver``, the part of the range older than the hot store's first candle is
+    read from the archive (the same way the chart's history is).
     """
     candles = store.candles(symbol, timeframe, start_ms, end_ms)
-    if archive is not None:
-        oldest = store.oldest_candle_start(symbol, timeframe)
-        older_end = end_ms if oldest is None else oldest if end_ms is None else min(oldest, end_ms)
-        if start_ms is None or older_end is None or start_ms < older_end:
-            candles = archive.candles(symbol, timeframe, start_ms, older_end) + candles
+    if archiver is not None:
+        candles = archiver.fill_range(candles, store.first_candle_start(symbol, timeframe), symbol, timeframe,
+                                      start_ms, end_ms)
     if fmt == "csv":
         rows = [(to_iso(c.start_ms), c.open, c.high, c.low, c.close, c.volume, c.vwap, c.trades) for c in candles]
         _write_csv(out, CANDLE_COLUMNS, rows)
@@ -54,7 +68,7 @@ def export_candles(store: SqliteStore, symbol: str, timeframe: Timeframe, start_
     return len(candles)
 
 
-def export_news(store: SqliteStore, start_ms: int | None, end_ms: int | None, fmt: str, out: TextIO | Path) -> int:
+def export_news(store: HotStore, start_ms: int | None, end_ms: int | None, fmt: str, out: TextIO | Path) -> int:
     """Write articles; return how many."""
     articles = store.articles(start_ms, end_ms)
     records = [{"id": a.id, "published": to_iso(a.published_ms), "title": a.title, "url": a.url,

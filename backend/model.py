@@ -11,6 +11,7 @@ live here so that stores and the bus need nothing but the model). All timestamps
 from __future__ import annotations
 
 import enum
+import json
 import re
 from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
@@ -263,3 +264,13 @@ def impact_from_dict(raw: dict) -> NewsImpact:
     raw = dict(raw)
     windows = tuple(WindowImpact(**{**w, "notes": tuple(w["notes"])}) for w in raw.pop("windows"))
     return NewsImpact(**{**raw, "windows": windows, "notes": tuple(raw["notes"])})
+
+
+def impact_to_json(impact: NewsImpact) -> str:
+    """Encode an impact as JSON (the stored form, also handy for exports)."""
+    return json.dumps(impact_to_dict(impact), separators=(",", ":"))
+
+
+def impact_from_json(text: str) -> NewsImpact:
+    """Decode :func:`impact_to_json`'s output."""
+    return impact_from_dict(json.loads(text))

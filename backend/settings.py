@@ -62,6 +62,9 @@ SCHEMA: dict[str, Option] = {o.name: o for o in (
     Option("polygon_ws_url", str, "", "Polygon/Massive websocket URL (empty = the provider's default)."),
     Option("polygon_rest_url", str, "", "Polygon/Massive REST URL (empty = the provider's default)."),
     Option("guardian_url", str, "https://content.guardianapis.com", "Guardian Open Platform base URL."),
+    Option("guardian_calls_per_day", int, 500,
+           "Guardian API calls per UTC day (500 for a developer key; commercial keys have their own limit). "
+           "TICKERWIRE_GUARDIAN_CALLS_PER_DAY overrides it.", minimum=1, maximum=10_000_000),
     Option("alerts_enabled", bool, True, "Show alerts as desktop notifications (the alert log always records them)."),
     Option("alert_rules", list, None, "Alert rules: {kind, threshold, minutes, cooldown_s, symbols} each."),
     Option("alert_max_age_s", int, DEFAULT_MAX_AGE_MS // 1000,

@@ -6,8 +6,13 @@ import json
 from pathlib import Path
 
 import keyring.backend
+import pytest
 
-from backend.model import Bar
+from backend.model import ROLLUPS, Bar, Candle, Timeframe
+from backend.processing.aggregator import candle_from_values
+from backend.processing.late import candle_values
+from backend.stores.sqlite import SqliteStore
+from backend.timeutil import ny_day_start
 from backend.wire.polygon import parse_frame
 
 SHARED = Path(__file__).resolve().parent / "data" / "samples"  # copies of the shared wire-format samples
@@ -60,3 +65,33 @@ def embedded_pipeline(path, watchlist, sources, **options):
     from backend.pipeline.embedded import EmbeddedProcessor
 
     return PipelineCore(EmbeddedProcessor(path, **options), watchlist, sources)
+
+
+def bucket_start(tf: Timeframe, t: int) -> int:
+    return ny_day_start(t) if tf is Timeframe.D1 else t - t % tf.ms
+
+
+def assert_rollups_fold(path, symbols) -> int:
+    """Every stored roll-up equals the fold of the stored minutes of its bucket; return how many were checked."""
+    store = SqliteStore(path)
+    checked = 0
+    try:
+        for symbol in symbols:
+            minutes = store.candles(symbol, Timeframe.M1)
+            for tf in ROLLUPS:
+                buckets: dict[int, list[Candle]] = {}
+                for m in minutes:
+                    buckets.setdefault(bucket_start(tf, m.start_ms), []).append(m)
+                stored = {c.start_ms: c for c in store.candles(symbol, tf)}
+                assert stored.keys() == buckets.keys(), (symbol, tf)
+                for start, parts in buckets.items():
+                    fold = candle_from_values(symbol, tf, start, [candle_values(p) for p in parts])
+                    got = stored[start]
+                    assert (got.open, got.high, got.low, got.close, got.trades) == \
+                           (fold.open, fold.high, fold.low, fold.close, fold.trades), (symbol, tf, start)
+                    assert got.volume == pytest.approx(fold.volume, rel=1e-12), (symbol, tf, start)
+                    assert got.vwap == pytest.approx(fold.vwap, rel=1e-9), (symbol, tf, start)
+                    checked += 1
+    finally:
+        store.close()
+    return checked

@@ -69,7 +69,7 @@ def test_export_errors_are_messages_not_tracebacks(filled_store, capsys):
 
 def test_export_without_a_store_says_so(capsys):
     assert main(["export", "news", "--format", "json"]) == 2
-    assert "no store" in capsys.readouterr().err
+    assert "no live store" in capsys.readouterr().err
 
 
 def test_gui_smoke_run_writes_a_screenshot(tmp_path):

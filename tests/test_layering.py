@@ -1,4 +1,5 @@
-"""The import rule: backend/ and stack/ never import Qt or app/."""
+"""The import rules: backend/ and stack/ never import Qt or app/; the storage, bus and wire-format layers import
+nothing of the backend but the model, time utilities and their own package."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ FORBIDDEN = ("PySide6", "pyqtgraph", "qasync", "app")
 
 
 def _imports(path: Path):
+    """Every import of a module, at module level or inside a function (a lazy import is still a dependency)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -32,3 +34,18 @@ def test_every_module_says_what_it_is_for():
     missing = [str(p.relative_to(REPO)) for pkg in ("app", "backend", "stack") for p in (REPO / pkg).rglob("*.py")
                if p.stat().st_size and ast.get_docstring(ast.parse(p.read_text(encoding="utf-8"))) is None]
     assert not missing, missing
+
+
+#: Low layers and what of ``backend`` each may import besides itself.
+LOW_LAYERS = {"stores": ("backend.model", "backend.timeutil"),
+              "bus": ("backend.model", "backend.timeutil"),
+              "wire": ("backend.model", "backend.timeutil")}
+
+
+@pytest.mark.parametrize("layer", sorted(LOW_LAYERS))
+def test_low_layers_import_only_the_model_and_time_utilities(layer):
+    allowed = (f"backend.{layer}", *LOW_LAYERS[layer])
+    offenders = [f"{p.relative_to(REPO)} imports {name}"
+                 for p in (REPO / "backend" / layer).rglob("*.py") for name in _imports(p)
+                 if name.startswith("backend") and not name.startswith(allowed)]
+    assert not offenders, offenders

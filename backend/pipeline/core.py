@@ -58,6 +58,8 @@ class PipelineCore:
         self._tasks: list[asyncio.Task] = []
         self._ready = threading.Event()
         self.stopped = threading.Event()
+        self.failed = threading.Event()  # the loop thread or the processor died: nothing is processed any more
+        self.failure = ""
         self.rejected_total = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -135,7 +137,8 @@ class PipelineCore:
         return self.worker.submit(self._seed_snapshots, list(symbols))
 
     def statuses(self) -> list[SourceStatus]:
-        return [s.status for s in self._sources] + self.processor.statuses()
+        own = [SourceStatus("Pipeline", SourceState.FAILED, self.failure)] if self.failure else []
+        return own + [s.status for s in self._sources] + self.processor.statuses()
 
     def catching_up(self) -> bool:
         """True while a source still replays history (its bars raise no alerts)."""
@@ -168,8 +171,12 @@ class PipelineCore:
         asyncio.set_event_loop(loop)
         try:
             loop.run_until_complete(self._main())
+        except BaseException as exc:  # noqa: BLE001 — reported, never silent
+            self._fail(f"the pipeline thread died: {type(exc).__name__}: {exc}")
+            raise
         finally:
             loop.close()
+            self._ready.set()
 
     async def _main(self) -> None:
         self._sources = self._source_factory(self._watchlist)
@@ -177,8 +184,9 @@ class PipelineCore:
             source.set_watchlist(self._watchlist)
         bus = self.processor.bus
         self._source_tasks = [asyncio.create_task(supervise(s, bus), name=f"source:{s.name}") for s in self._sources]
-        self._tasks = self._source_tasks + [asyncio.create_task(self.processor.run(self), name="processor"),
-                                            asyncio.create_task(self._report_status(), name="status")]
+        processing = asyncio.create_task(self.processor.run(self), name="processor")
+        processing.add_done_callback(self._on_processor_done)
+        self._tasks = self._source_tasks + [processing, asyncio.create_task(self._report_status(), name="status")]
         self._ready.set()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
@@ -202,6 +210,20 @@ class PipelineCore:
                         timeout)
         for task in self._tasks:
             task.cancel()
+
+    def _on_processor_done(self, task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            log.error("the %s processor stopped", self.mode, exc_info=exc)
+            self._fail(f"processing stopped: {type(exc).__name__}: {exc}")
+
+    def _fail(self, reason: str) -> None:
+        """Remember why nothing is processed any more, and tell the listeners (the status bar shows it)."""
+        if self.failure:
+            return
+        self.failure = reason
+        self.failed.set()
+        self.emit(PipelineUpdate(statuses=self.statuses()))
 
     async def _report_status(self) -> None:
         while True:

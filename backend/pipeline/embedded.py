@@ -56,11 +56,8 @@ class StoreHistory:
     def candle_rows(self, symbol: str, timeframe: Timeframe, limit: int) -> list[tuple]:
         rows = self._store.candle_columns(symbol, timeframe, limit=limit)
         trimmed = self._store.meta("retention_cutoff_ms") is not None  # else the store holds all there is
-        archiver = self._archiver
-        if archiver is not None and archiver.enabled and trimmed and len(rows) < limit:
-            end = rows[0][0] if rows else int(time.time() * 1000)
-            older = archiver.candles_before(symbol, timeframe, end)[-(limit - len(rows)):]
-            rows = [(c.start_ms, c.open, c.high, c.low, c.close, c.volume, c.vwap) for c in older] + rows
+        if self._archiver is not None and trimmed:
+            rows = self._archiver.top_up(rows, symbol, timeframe, limit)
         return rows
 
     def candles(self, symbol: str, timeframe: Timeframe, start_ms: int | None = None,
@@ -121,11 +118,18 @@ class EmbeddedProcessor:
         self._aggregator = CandleAggregator(self._lateness, history=StoreDayHistory(store))
         self._signals = SignalProcessor(store)
         if self._archive_dir is not None:
-            self._archiver = Archiver(self._archive_dir)
+            self._archiver = Archiver(self._open_archive, str(self._archive_dir))
         if self._retention_days:
-            self._retention = HotStoreRetention(store, self._archiver, self._retention_days)
+            self._retention = HotStoreRetention(
+                store, self._archiver, self._retention_days,
+                record_mark=lambda symbol, cutoff: store.set_meta(f"archived_through:{symbol}", str(cutoff)))
         self.history = StoreHistory(store, self._signals.impacts, self._archiver)
         self._maintain()
+
+    def _open_archive(self):
+        from backend.stores.iceberg_archive import IcebergArchive  # pyiceberg and pyarrow: only once it is used
+
+        return IcebergArchive.local(self._archive_dir)
 
     def close(self) -> None:
         if self._archiver is not None:

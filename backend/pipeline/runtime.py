@@ -9,8 +9,9 @@ trader's history.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 from backend.model import WatchItem
 from backend.pipeline.contract import SourceFactory
@@ -38,17 +39,24 @@ class FeedChoice:
 
 @dataclass(frozen=True, slots=True)
 class StackConnection:
-    """Where a running stack is, with the credentials to use it (never logged: ``repr`` hides the token)."""
+    """Where a running stack is, with the credentials to use it (never logged: ``repr`` hides every secret).
+
+    ``archive`` holds the pyiceberg catalog properties of the stack's archive (catalog, warehouse, S3
+    endpoint and keys); empty for a stack without one.
+    """
 
     kafka_bootstrap: str
     influx_url: str
     influx_bucket: str
     influx_org: str = ""
     influx_token: str = ""
+    archive: Mapping[str, str] = field(default_factory=dict)
+    archive_where: str = ""
     run_sink: bool = True
 
     def __repr__(self) -> str:
-        return f"StackConnection(kafka={self.kafka_bootstrap!r}, influx={self.influx_url!r})"
+        return (f"StackConnection(kafka={self.kafka_bootstrap!r}, influx={self.influx_url!r}, "
+                f"archive={self.archive_where!r})")
 
 
 def data_dir(feed: FeedChoice, home: Path | None = None) -> Path:
@@ -118,7 +126,21 @@ def build(mode: str, settings: Settings, feed: FeedChoice, *, home: Path | None 
         influx = InfluxSettings(url=stack.influx_url, token=stack.influx_token or "tickerwire:local",
                                 org=stack.influx_org or "tickerwire", bucket=stack.influx_bucket,
                                 retention_days=settings.get("hot_retention_days"))
-        processor = StackProcessor(stack.kafka_bootstrap, influx, run_sink=stack.run_sink)
+        processor = StackProcessor(stack.kafka_bootstrap, influx, run_sink=stack.run_sink,
+                                   open_archive=_archive_opener(stack), archive_where=stack.archive_where)
     else:
         raise ValueError(f"unknown pipeline mode {mode!r}; choose one of {', '.join(MODES)}")
     return PipelineCore(processor, watchlist, sources)
+
+
+def _archive_opener(stack: StackConnection):
+    """Opens the stack's Iceberg archive on first use (pyiceberg is imported only then); None without one."""
+    if not stack.archive:
+        return None
+
+    def open_archive():
+        from backend.stores.iceberg_archive import IcebergArchive
+
+        return IcebergArchive.from_properties(stack.archive)
+
+    return open_archive

@@ -3,9 +3,14 @@
     sources ──(KafkaSourceBus: encode the parsed batches)──▶ stock-prices / news-articles
     Flink candle job ──▶ candles / articles topics;  Flink impact job ──▶ impacts topic
     InfluxDB sink (a consumer group per bucket) ──▶ InfluxDB, offsets committed after the write
+    archive sink (a consumer group per archive) ──▶ Iceberg, offsets committed after the append
     live feed (a consumer group of its own, from the newest offset) ──▶ the core's listeners
     alerts (worker thread) ◀── the live feed's candles, articles and impacts
-    history, news, impacts and snapshots ◀── InfluxDB
+    history, news, impacts and snapshots ◀── InfluxDB, and the archive behind its retention
+
+InfluxDB keeps ``hot_retention_days``: every hour the candles older than that are appended to the
+archive and, once it confirmed them, deleted (:mod:`backend.processing.retention`) — the server's
+own expiry is off, so nothing leaves the hot store that the archive does not hold.
 
 The app sees exactly what it sees in embedded mode: :class:`PipelineUpdate` s with
 candles, articles, impacts and alerts, and futures for history. Impacts are computed by
@@ -23,17 +28,20 @@ import logging
 import threading
 import time
 import uuid
+from dataclasses import replace
 from typing import Callable, Sequence
 
 from confluent_kafka import Consumer, TopicPartition
 
 from backend.bus.base import Batch, PriceBatch
-from backend.bus.kafka import (ARTICLES, CANDLES, DECODERS, IMPACTS, BusError, KafkaPublisher, Record,
-                               SinkConsumer, default_topics, ensure_topics)
+from backend.bus.kafka import ARTICLES, CANDLES, DECODERS, IMPACTS, BusError, KafkaPublisher, default_topics, ensure_topics
 from backend.bus.schema import SchemaError
 from backend.model import Article, Candle, NewsImpact, Timeframe, WatchItem
 from backend.pipeline.contract import Host
+from backend.pipeline.stack_sinks import ArchiveSink, InfluxSink, run_until
 from backend.pipeline.updates import PipelineUpdate
+from backend.processing.archiver import DEFAULT_INTERVAL_S, Archiver
+from backend.processing.retention import HotStoreRetention
 from backend.signals.alerts import DEFAULT_MAX_AGE_MS, DEFAULT_RULES, Alert, AlertEngine, AlertRule
 from backend.signals.live_history import LiveCandleHistory
 from backend.sources.base import SourceState, SourceStatus, StatusTracker
@@ -43,16 +51,12 @@ from backend.timeutil import DAY_MS
 
 log = logging.getLogger(__name__)
 
-SINK_GROUP = "tickerwire-influx-sink"
 #: How far back "the newest candle" of a symbol is looked for in InfluxDB.
 LATEST_LOOKBACK_MS = 10 * DAY_MS
+#: How often InfluxDB is trimmed to the hot store's retention (archive first).
+RETENTION_INTERVAL_S = 3600.0
 #: Recent bar publications remembered to stamp the live candles they produce (message → pixel latency).
 ENTRY_STAMPS = 50_000
-
-
-def sink_group(influx: InfluxSettings) -> str:
-    """One consumer group per InfluxDB destination: a new bucket is filled from the start of the topics."""
-    return f"{SINK_GROUP}-{uuid.uuid5(uuid.NAMESPACE_URL, influx.url + '/' + influx.bucket).hex[:12]}"
 
 
 class KafkaSourceBus:
@@ -125,14 +129,16 @@ class KafkaSourceBus:
 
 
 class InfluxHistory:
-    """History queries on InfluxDB (worker thread)."""
+    """History queries on InfluxDB, with the archive behind its retention (worker thread)."""
 
-    def __init__(self, store: InfluxStore) -> None:
+    def __init__(self, store: InfluxStore, archiver: Archiver | None) -> None:
         self._store = store
+        self._archiver = archiver
 
     def candle_rows(self, symbol: str, timeframe: Timeframe, limit: int) -> list[tuple]:
         candles = self._store.candles(symbol, timeframe)[-limit:]
-        return [(c.start_ms, c.open, c.high, c.low, c.close, c.volume, c.vwap) for c in candles]
+        rows = [(c.start_ms, c.open, c.high, c.low, c.close, c.volume, c.vwap) for c in candles]
+        return self._archiver.top_up(rows, symbol, timeframe, limit) if self._archiver is not None else rows
 
     def candles(self, symbol: str, timeframe: Timeframe, start_ms: int | None = None,
                 end_ms: int | None = None) -> list[Candle]:
@@ -159,17 +165,28 @@ class StackProcessor:
 
     Args:
         bootstrap_servers: Kafka's ``host:port[,…]``.
-        influx: Where InfluxDB is and how to write to it.
-        run_sink: Run the Kafka → InfluxDB sink in this process (off when the stack runs its own).
+        influx: Where InfluxDB is and how to write to it (its ``retention_days`` is applied here, archive first).
+        run_sink: Run the sinks (InfluxDB, archive) in this process (off when the stack runs its own).
+        open_archive: Opens the stack's Iceberg archive (None: no archive, so InfluxDB keeps everything).
+        archive_where: Where that archive is, for messages and its sink's consumer group.
+        archive_interval_s: How often the archive sink appends (one Iceberg commit per interval).
     """
 
     mode = "stack"
     store_label = "the stack (InfluxDB)"
 
-    def __init__(self, bootstrap_servers: str, influx: InfluxSettings, *, run_sink: bool = True) -> None:
+    def __init__(self, bootstrap_servers: str, influx: InfluxSettings, *, run_sink: bool = True,
+                 open_archive: Callable[[], object] | None = None, archive_where: str = "",
+                 archive_interval_s: float = DEFAULT_INTERVAL_S) -> None:
         self._bootstrap = bootstrap_servers
-        self._influx_settings = influx
+        self._retention_days = influx.retention_days
+        self._influx_settings = replace(influx, retention_days=None)  # no expiry that the archive did not confirm
         self._run_sink = run_sink
+        self._archiver = (Archiver(open_archive, archive_where, archive_interval_s) if open_archive is not None
+                          else None)
+        self._archive = StatusTracker("Archive")
+        self._retention: HotStoreRetention | None = None
+        self._next_retention = 0.0
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._kafka = StatusTracker("Kafka")
@@ -190,7 +207,9 @@ class StackProcessor:
         except BusError as exc:
             raise StoreError(f"Kafka at {self._bootstrap} is not reachable: {exc}") from exc
         self.store = InfluxStore(self._influx_settings, on_health=self._on_influx_health)
-        self.history = InfluxHistory(self.store)
+        self.history = InfluxHistory(self.store, self._archiver)
+        if self._retention_days:
+            self._retention = HotStoreRetention(self.store, self._archiver, self._retention_days)
         self._live_history = LiveCandleHistory(self.store)
         self._alerts = AlertEngine(DEFAULT_RULES, self._live_history, DEFAULT_MAX_AGE_MS)
         self._publisher = KafkaPublisher(self._bootstrap)
@@ -217,18 +236,37 @@ class StackProcessor:
     # -- pipeline thread --------------------------------------------------------------------------
 
     async def run(self, host: Host) -> None:
-        """Start the live feed and the sink on threads of their own; serve delivery reports until cancelled."""
+        """Start the live feed and the sinks on threads of their own; serve delivery reports and run the hot
+        store's retention until cancelled."""
         self._host = host
         live_feed = self._open_live_feed()
         self._spawn("tickerwire-live-feed", lambda: self._run_live_feed(live_feed))
         if self._run_sink:
-            self._spawn("tickerwire-influx-sink", self._run_sink_consumer)
+            self._spawn("tickerwire-influx-sink", lambda: run_until(
+                self._stop, lambda: InfluxSink(self._bootstrap, self.store, self._publisher, self._influx),
+                self._influx))
+            if self._archiver is not None:
+                self._spawn("tickerwire-archive-sink", lambda: run_until(
+                    self._stop, lambda: ArchiveSink(self._bootstrap, self._archiver, self._archive), self._archive))
         try:
             while True:
                 self.bus.poll()
+                if self._retention is not None and time.monotonic() >= self._next_retention:
+                    self._next_retention = time.monotonic() + RETENTION_INTERVAL_S
+                    host.worker.submit(self._enforce_retention)
                 await asyncio.sleep(0.05)
         finally:
             self._stop.set()
+
+    def _enforce_retention(self) -> None:
+        """InfluxDB trimmed to the retention, archive first (worker thread)."""
+        try:
+            outcome = self._retention.enforce(int(time.time() * 1000))
+        except StoreError as exc:
+            outcome = None
+            log.warning("hot store retention skipped: %s", exc)
+        if outcome is not None and outcome.paused:
+            self._archive.set(SourceState.BACKING_OFF, f"retention paused, nothing deleted: {outcome.paused}")
 
     def busy(self) -> bool:
         if self.bus is None:
@@ -237,7 +275,7 @@ class StackProcessor:
         return self.bus.pending() > 0
 
     def statuses(self) -> list[SourceStatus]:
-        return [self._kafka.status, self._influx.status]
+        return [self._kafka.status, self._influx.status] + ([self._archive.status] if self._archiver else [])
 
     def set_watchlist(self, items: list[WatchItem]) -> None:
         """Nothing to do: sources route news themselves, and the core filters what listeners get."""
@@ -248,41 +286,6 @@ class StackProcessor:
         thread = threading.Thread(target=target, name=name, daemon=True)
         self._threads.append(thread)
         thread.start()
-
-    def _consume(self, make_consumer: Callable[[], SinkConsumer], tracker: StatusTracker) -> None:
-        """Poll until stopped. A failed write leaves its offsets uncommitted; the consumer is then
-        recreated, so it resumes from the last commit and the batch is read again (at-least-once)."""
-        consumer = make_consumer()
-        try:
-            while not self._stop.is_set():
-                try:
-                    consumer.poll_once(timeout=0.2)
-                except (BusError, StoreError) as exc:
-                    tracker.set(SourceState.BACKING_OFF, str(exc))
-                    consumer.close()
-                    self._stop.wait(1.0)
-                    consumer = make_consumer()
-        finally:
-            consumer.close()
-
-    def _run_sink_consumer(self) -> None:
-        """Kafka → InfluxDB: upsert, flush, and only then commit (at-least-once; points are idempotent)."""
-        def write(records: list[Record]) -> None:
-            candles = [r.value for r in records if isinstance(r.value, Candle)]
-            articles = [r.value for r in records if isinstance(r.value, Article)]
-            impacts = [r.value for r in records if isinstance(r.value, NewsImpact)]
-            if candles:
-                self.store.upsert_candles(candles)
-            if articles:
-                self.store.upsert_articles(articles)
-            if impacts:
-                self.store.upsert_impacts(impacts)
-            self.store.flush()  # raises StoreError when InfluxDB is down: offsets stay uncommitted
-            self._influx.count(len(records))
-
-        group = sink_group(self._influx_settings)
-        self._consume(lambda: SinkConsumer(self._bootstrap, group, [CANDLES, ARTICLES, IMPACTS], write,
-                                           dead_letters=self._publisher), self._influx)
 
     def _open_live_feed(self) -> Consumer:
         """A consumer assigned to the current end of ``candles``, ``articles`` and ``impacts``: it sees everything

@@ -306,10 +306,12 @@ class AlertEngine:
             advanced = candle.start_ms > state.latest_ms
             previous_latest, state.latest_ms = state.latest_ms, candle.start_ms
             for rule in self._active(RuleKind.PRICE_MOVE, symbol):
-                out += self._check_price_move(rule, candle, live)
+                if self._could_fire(candle.start_ms, live):
+                    out += self._check_price_move(rule, candle, live)
             if advanced and previous_latest > -(1 << 62):
                 for rule in self._active(RuleKind.VOLUME_Z, symbol):
-                    out += self._check_volume(rule, symbol, candle.start_ms, live)
+                    if self._could_fire(candle.start_ms - rule.minutes * MINUTE_MS, live):
+                        out += self._check_volume(rule, symbol, candle.start_ms, live)
         return out
 
     def _check_price_move(self, rule: AlertRule, candle: Candle, live: bool) -> list[Alert]:
@@ -366,9 +368,13 @@ class AlertEngine:
     def _active(self, kind: RuleKind, symbol: str) -> list[AlertRule]:
         return [r for r in self._rules if r.kind is kind and r.applies_to(symbol)]
 
+    def _could_fire(self, at_ms: int, live: bool) -> bool:
+        """Whether an alert about ``at_ms`` could be raised now (else its figures are not worth reading)."""
+        return live and at_ms >= self._clock_ms - self._max_age_ms
+
     def _fire(self, rule: AlertRule, symbol: str, at_ms: int, live: bool, message: str,
               article_id: str | None = None, value: float | None = None) -> list[Alert]:
-        if not live or at_ms < self._clock_ms - self._max_age_ms:
+        if not self._could_fire(at_ms, live):
             return []
         cooldown = self._cooldowns.setdefault((rule.id, symbol), _Cooldown())
         if at_ms < cooldown.last_ms + rule.cooldown_s * 1000:

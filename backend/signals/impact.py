@@ -52,7 +52,7 @@ from backend.signals.baseline import (
     sessions_from_candles,
     volume_zscore,
 )
-from backend.timeutil import NEW_YORK, is_trading_day, ny_date, ny_day_start, session_bounds
+from backend.timeutil import DAY_MS, HOUR_MS, NEW_YORK, is_trading_day, ny_date, ny_day_start, session_bounds
 
 WINDOW_MINUTES: tuple[int, ...] = (1, 5, 15, 60)
 
@@ -252,15 +252,23 @@ class ImpactTracker:
 
     def apply(self, candles: Sequence[Candle], articles: Sequence[Article]) -> list[NewsImpact]:
         """Take one batch and return the impacts that changed."""
-        touched: dict[str, tuple[int, int]] = {}  # symbol -> (min, max) start of its changed 1m candles
-        days: set[tuple[str, int]] = set()
+        touched: dict[str, list[int]] = {}  # symbol -> [min, max] start of its changed 1m candles
+        m1 = Timeframe.M1
         for c in candles:
-            if c.timeframe == Timeframe.M1:
-                lo, hi = touched.get(c.symbol, (c.start_ms, c.start_ms))
-                touched[c.symbol] = (min(lo, c.start_ms), max(hi, c.start_ms))
-                days.add((c.symbol, ny_day_start(c.start_ms)))
-        for symbol, day_start in days:
-            self._sessions.invalidate(symbol, day_start)
+            if c.timeframe is m1:
+                t = c.start_ms
+                span = touched.get(c.symbol)
+                if span is None:
+                    touched[c.symbol] = [t, t]
+                elif t < span[0]:
+                    span[0] = t
+                elif t > span[1]:
+                    span[1] = t
+        for symbol, (lo, hi) in touched.items():
+            day = ny_day_start(lo)
+            while day <= hi:  # every New York day the changed minutes span
+                self._sessions.invalidate(symbol, day)
+                day = ny_day_start(day + DAY_MS + 2 * HOUR_MS)
         changed: dict[tuple[str, str], NewsImpact] = {}
         for article in articles:
             for symbol in sorted(article.symbols):

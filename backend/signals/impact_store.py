@@ -9,11 +9,10 @@ candle reads it needs. Both belong to the store's thread (the pipeline's worker)
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from typing import Iterable, Sequence
 
-from backend.model import Candle, NewsImpact, Timeframe, impact_from_dict, impact_to_dict
+from backend.model import Candle, NewsImpact, Timeframe, impact_from_json, impact_to_json
 from backend.stores.base import StoreError
 from backend.stores.sqlite import SqliteStore
 
@@ -26,16 +25,6 @@ CREATE TABLE IF NOT EXISTS news_impacts (
 CREATE INDEX IF NOT EXISTS news_impacts_by_symbol ON news_impacts (symbol, published);
 """
 _M1 = str(Timeframe.M1)
-
-
-def impact_to_json(impact: NewsImpact) -> str:
-    """Encode an impact as JSON (the stored form, also handy for exports)."""
-    return json.dumps(impact_to_dict(impact), separators=(",", ":"))
-
-
-def impact_from_json(text: str) -> NewsImpact:
-    """Decode :func:`impact_to_json`'s output."""
-    return impact_from_dict(json.loads(text))
 
 
 class ImpactStore:

@@ -1,12 +1,12 @@
 """Relevance: why an article matched a watched symbol, and whether it is about the company.
 
-A Guardian query for a symbol ("Amazon", "Apple", "Meta OR Facebook", "Ford Motor",
-"Target Corporation") searches the whole article, so it also returns the rainforest,
-the fruit, meta-analyses, people named Ford and inflation targets. The section filter
-(business/technology/money by default) removes most of those; :func:`explain` decides
-the rest from the title and trail text, and says why:
+A Guardian query for a company's name ("Amazon", "Apple", "Meta OR Facebook", "Ford",
+"Target") searches the whole article in every section, so it also returns the rainforest,
+the fruit, meta-analyses, people named Ford and inflation targets. :func:`explain` decides
+from the title and trail text, and says why:
 
-1. **Section**: the article's section must be one of the item's sections (if it has any).
+1. **Section**: the article's section must be one of the item's sections (if it has any:
+   default items have none since issue 15; sections typed in the settings are overrides).
 2. **Company references**: the company's names, matched case-sensitively ("Apple", not
    "apple"), and unambiguous aliases (products, units, executives: "iPhone", "AWS",
    "Zuckerberg") — minus every span a **namesake pattern** explains ("Amazon rainforest",
@@ -18,10 +18,15 @@ the rest from the title and trail text, and says why:
    and nothing supports the company reading — an alias, a company-shaped mention
    ("Amazon shares", "Ford said", "shares in Target") or a business word ("profit",
    "investors", "layoffs") — the article is about the namesake.
+4. **Culture sections** (:data:`CULTURE_SECTIONS`: film, books, sport, food, travel…): the
+   name alone is not enough there ("Snow White review – Disney's remake…"); the same support
+   as in 3 is needed.
 
-:data:`COMPANY_PROFILES` holds this knowledge for the default watchlist's companies;
-a symbol without a profile is matched on its query terms found in the title or trail.
-Measured on the labeled set in ``tests/data/relevance`` (see its README).
+:data:`COMPANY_PROFILES` holds this knowledge for well-known companies. Another ticker using
+its default query gets the press names of its company from the reference data
+(:func:`backend.watchlist.press_names`), matched as proper nouns; any other query is matched
+on its own terms in any case. Measured on the labeled sets in ``tests/data/relevance`` (see
+its README).
 
 For the GUI: ``explain(article, item)`` returns a :class:`Relevance` whose ``reason``
 is one sentence for a tooltip and whose ``*_hits`` fields list the evidence.
@@ -34,6 +39,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from backend.model import Article, WatchItem
+from backend.watchlist import default_query, press_names, reference_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +139,11 @@ COMPANY_PROFILES: dict[str, CompanyProfile] = {
     "NFLX": CompanyProfile(names=("Netflix",), aliases=("Ted Sarandos", "Reed Hastings")),
     "BRK.B": CompanyProfile(names=("Berkshire Hathaway", "Berkshire"),
                             aliases=("Warren Buffett", "Buffett", "Greg Abel", "Charlie Munger")),
-    "JPM": CompanyProfile(names=("JPMorgan", "JP Morgan", "JPMorgan Chase"), aliases=("Jamie Dimon", "Dimon", "Chase")),
+    "JPM": CompanyProfile(names=("JPMorgan", "JP Morgan", "JPMorgan Chase"), aliases=("Jamie Dimon", "Dimon", "Chase"),
+                          namesakes=(r"\bJ\.? ?P\.? Morgan and (?:his|him)\b", r"\bJ\.? ?Pierpont Morgan\b",
+                                     r"\bMorgan Library\b"),
+                          context=("Gilded Age", "financier", "mansions?", "robber barons?", "19th-century",
+                                   "exhibition")),
     "DIS": CompanyProfile(names=("Disney",), aliases=("Bob Iger", "Iger", r"Disney\+", "Pixar", "Marvel", "ESPN"),
                           namesakes=(r"\bWalt Disney\b(?! Co)",), context=("animator",)),
     "INTC": CompanyProfile(names=("Intel",), aliases=("Pat Gelsinger", "Lip-Bu Tan", "Xeon", "Core Ultra")),
@@ -150,6 +160,11 @@ COMPANY_PROFILES: dict[str, CompanyProfile] = {
 #: Context for every company: stories where others use the brand (scams), not the company's own news.
 BRAND_MISUSE = ("scams?", "scammed", "scammers", "fraudsters", "pretending to be", "impersonat(?:ing|ors?|ion)",
                 "phishing")
+
+#: Sections where a company's name is mostly culture (reviews, recipes, travel tips, sport, parenting):
+#: there the name alone is not enough, the title or trail must also say something about the company.
+CULTURE_SECTIONS = frozenset("""film books music culture artanddesign stage tv-and-radio lifeandstyle fashion food
+travel sport football education science childrens-books-site theobserver""".split())
 
 #: Words that make a news item read as business news about a company.
 BUSINESS_WORDS = (
@@ -264,6 +279,9 @@ def explain(article: Article, item: WatchItem) -> Relevance:
     elif context and not support:
         about, why = False, (f"{', '.join(company_hits)} with namesake context ({', '.join(context)}) "
                              "and nothing about the company")
+    elif article.section in CULTURE_SECTIONS and not support:
+        about, why = False, (f"{', '.join(company_hits)} in a {article.section} story with nothing about the "
+                             "company (no alias, company-shaped mention or business word)")
     else:
         about = True
         why = f"names the company ({', '.join(company_hits)})"
@@ -294,10 +312,27 @@ def _alternation(words: tuple[str, ...] | list[str]) -> str:
     return "|".join(sorted(words, key=len, reverse=True))
 
 
+def profile_for(symbol: str, query: str) -> tuple[CompanyProfile, bool]:
+    """The profile used for ``symbol`` with ``query`` and whether its names are proper nouns (case-sensitive).
+
+    A built-in profile wins; a symbol using its default query gets the press names of its
+    company from the ticker's reference data ("Ford Motor Company" → "Ford Motor", "Ford");
+    any other query is matched on its own terms, in any case.
+    """
+    if symbol in COMPANY_PROFILES:
+        return COMPANY_PROFILES[symbol], True
+    legal = reference_name(symbol)
+    if legal and query == default_query(symbol):
+        names = press_names(legal)
+        if names:
+            return CompanyProfile(names=names), True
+    return CompanyProfile(names=tuple(_query_terms(query))), False
+
+
 @lru_cache(maxsize=512)
 def _rules_for(symbol: str, query: str) -> _Rules:
-    profile = COMPANY_PROFILES.get(symbol) or CompanyProfile(names=tuple(_query_terms(query)))
-    flags = 0 if symbol in COMPANY_PROFILES else re.IGNORECASE
+    profile, proper = profile_for(symbol, query)
+    flags = 0 if proper else re.IGNORECASE
     names = _alternation([re.escape(n) for n in profile.names])
     word = r"(?<![\w-])(?:{})(?:'s)?(?![\w-])"
     return _Rules(

@@ -96,13 +96,23 @@ log = logging.getLogger(__name__)
 
 
 async def supervise(source: Source, bus, restart_after_s: float = 2.0) -> None:
-    """Run a source on ``bus``; if it crashes, log it and restart it after a pause — it never dies silently."""
+    """Run a source on ``bus``; if it crashes, log it and restart it after a pause — it never dies silently.
+
+    A missing package (``ImportError``) is not retried — a restart cannot install it: the source is
+    marked ``failed`` with the reason (if it has a ``fail`` method) and the task waits to be cancelled.
+    """
     while True:
         try:
             await source.run(bus)
             return
         except asyncio.CancelledError:
             raise
+        except ImportError as exc:
+            log.error("source %s cannot run: %s", source.name, exc)
+            fail = getattr(source, "fail", None)
+            if fail is not None:
+                fail(str(exc))
+            await asyncio.Event().wait()
         except Exception:
             log.exception("source %s crashed; restarting in %.0f s", source.name, restart_after_s)
             await asyncio.sleep(restart_after_s)

@@ -66,7 +66,7 @@ class StoredMarket:
             return None
         from backend.stores.sqlite import SqliteStore
 
-        store = SqliteStore(self.path)
+        store = SqliteStore(self.path, readonly=True)  # the pipeline's worker is the store's writer
         try:
             return query(store)
         finally:

@@ -1,11 +1,12 @@
-"""The Guardian developer key's budget: calls per day, and how often each query may be polled.
+"""The Guardian key's budget: calls per day, and how often the watchlist may be swept.
 
 A developer key allows 1 call per second (a :class:`~backend.sources.backoff.TokenBucket`)
-and 500 calls per day. :class:`DailyBudget` counts the calls of the current UTC day (and
-is persisted, so a restart does not forget them). :func:`sweep_interval_s` spreads the
-calls left over the rest of the day, weighting New York's regular session (when news
-moves prices) ``market_weight`` times more than other hours, so the poll interval adapts
-to the number of queries and to what has been spent.
+and 500 calls per day (commercial keys: the ``guardian_calls_per_day`` setting).
+:class:`DailyBudget` counts the calls of the current UTC day (and is persisted, so a restart
+does not forget them). :func:`sweep_interval_s` spreads the calls left over the rest of the
+day, weighting New York's regular session (when news moves prices) ``market_weight`` times
+more than other hours, so the sweep interval adapts to the calls a sweep makes (one for a
+whole watchlist whose query fits one request) and to what has been spent.
 """
 
 from __future__ import annotations
@@ -77,10 +78,10 @@ def weighted_ms(start_ms: int, end_ms: int, market_weight: float) -> float:
 
 
 def sweep_interval_s(queries: int, remaining: int, now_ms: int, market_weight: float = 4.0,
-                     min_interval_s: float = 60.0, reserve: float = 0.05, limit: int = 500) -> float | None:
-    """Seconds between two polls of each query so that the calls left last until the reset.
+                     min_interval_s: float = 30.0, reserve: float = 0.05, limit: int = 500) -> float | None:
+    """Seconds between two sweeps so that the calls left last until the reset.
 
-    A sweep polls every query once (one call each when nothing new spans pages). Returns
+    A sweep makes ``queries`` calls (one each when nothing new spans pages). Returns
     None when no call is left for today (wait for the reset). ``reserve`` keeps a share of
     the daily limit for extra pages, retries and newly added watch items.
     """

@@ -186,6 +186,34 @@ class StoppableSource:
         return True
 
 
+class UnavailableSource(StoppableSource):
+    """Stands in for a live source that cannot even be built (its module's imports failed).
+
+    It shows ``failed`` with the reason in the status bar and ``collect``'s log, publishes nothing,
+    and stops when asked, so the rest of the pipeline (the other source, the store) keeps working.
+    """
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__()
+        self.name = name
+        self._status = LiveStatus(name, log)
+        self._status.set(SourceState.FAILED, reason)
+
+    @property
+    def status(self) -> SourceStatus:
+        return self._status.status
+
+    def set_watchlist(self, items: list) -> None:
+        """Nothing to subscribe to."""
+
+    async def run(self, bus) -> None:
+        stop = self._bind_loop()
+        try:
+            await stop.wait()
+        finally:
+            self._mark_stopped()
+
+
 class MaskingFilter(logging.Filter):
     """A logging filter that masks ``api-key=…`` in a record's message and arguments."""
 

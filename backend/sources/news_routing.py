@@ -18,12 +18,17 @@ from backend.signals.relevance import route_article
 from backend.wire.guardian import parse_search_page
 
 
+def route_symbols(article: Article, items: Iterable[WatchItem]) -> frozenset[str]:
+    """The symbols of the items whose company ``article`` is about (in their sections, if they have any)."""
+    return frozenset(i.symbol for i in items if route_article(article, i))
+
+
 def route_articles(articles: Iterable[Article], items: Iterable[WatchItem]) -> list[Article]:
     """The articles about at least one item's company, each tagged with those items' symbols."""
     items = list(items)
     out = []
     for article in articles:
-        symbols = frozenset(i.symbol for i in items if route_article(article, i))
+        symbols = route_symbols(article, items)
         if symbols:
             out.append(replace(article, symbols=symbols))
     return out

@@ -1,9 +1,10 @@
 """Polygon.io / Massive stocks websocket source (``AM``/``A`` aggregates) with gap backfill.
 
-Built on the official ``polygon-api-client`` ``WebSocketClient`` (raw frames, key passed
-explicitly, host from settings). Its own reconnect loop is switched off
-(``max_reconnects=0``: that counter spans the client's whole life, so any finite value
-eventually ends the stream): every drop ends ``connect()`` and this source reconnects
+Built on the official client's ``WebSocketClient`` (``polygon-api-client`` or its successor
+``massive``, see :mod:`backend.sources.market_client`): raw frames, key passed explicitly,
+host from settings. A missing client package shows as ``failed`` with the reason. The
+client's own reconnect loop is switched off (``max_reconnects=0``: that counter spans the
+client's whole life, so any finite value eventually ends the stream): every drop ends ``connect()`` and this source reconnects
 forever with capped exponential backoff and jitter, showing ``backing off`` meanwhile.
 
 Data path, chosen so the receive loop never waits:
@@ -46,6 +47,7 @@ from backend.model import MINUTE_MS, Bar, WatchItem
 from backend.sources.backoff import Backoff, BackoffPolicy
 from backend.sources.base import SourceState, SourceStatus
 from backend.sources.live import KeyProvider, LiveStatus, RedactingLogger, StoppableSource, key_provider, mask
+from backend.sources.market_client import MissingDependency, load_market_client
 from backend.sources.polygon_rest import fetch_minutes, rest_client
 from backend.sources.state import JsonState
 from backend.timeutil import NEW_YORK, is_trading_day, ny_date, previous_trading_days
@@ -209,9 +211,23 @@ class PolygonSource(StoppableSource):
         if added or removed:
             log.info("%s: watching %s", self.name, ", ".join(symbols) or "nothing")
 
+    def fail(self, reason: str) -> None:
+        """Show the source as failed (a missing package: nothing to retry until it is installed)."""
+        self._status.set(SourceState.FAILED, reason)
+
     async def run(self, bus: Bus) -> None:
         """Connect, stream and backfill until cancelled or asked to stop."""
         stop = self._bind_loop()
+        try:
+            self._market_client = load_market_client()
+        except MissingDependency as exc:
+            self.fail(str(exc))
+            try:
+                await stop.wait()
+            finally:
+                self._mark_stopped()
+            return
+        self._status.extra(client=self._market_client.distribution)
         self._inbox_ready = asyncio.Event()
         self._rest_slot = asyncio.Semaphore(1)
         pump = asyncio.create_task(self._pump(bus), name="polygon-pump")
@@ -271,9 +287,7 @@ class PolygonSource(StoppableSource):
 
     async def _connect_once(self, key: str) -> tuple[str, str, float]:
         """One connection's life: ('auth', message, 0) or ('drop', reason, seconds it lived)."""
-        from polygon import WebSocketClient
-        from polygon.exceptions import AuthError
-
+        WebSocketClient, AuthError = self._market_client.WebSocketClient, self._market_client.AuthError
         self._generation += 1
         self._push(_Marker(self._generation))
         self._established = asyncio.Event()
@@ -461,7 +475,8 @@ class PolygonSource(StoppableSource):
             try:
                 key = self._key()
                 if self._rest is None or self._rest_key != key:
-                    self._rest = rest_client(key, self.config.rest_url, self.config.rest_timeout_s,
+                    self._rest = rest_client(self._market_client, key, self.config.rest_url,
+                                             self.config.rest_timeout_s,
                                              self.config.rest_retries)
                     self._rest_key = key
                 async with self._rest_slot:  # one REST call at a time: the client keeps one connection per host

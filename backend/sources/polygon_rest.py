@@ -16,6 +16,7 @@ import logging
 from types import SimpleNamespace
 
 from backend.model import MINUTE_MS, Bar
+from backend.sources.market_client import MarketClient
 from backend.wire.polygon import bar_from_message
 
 log = logging.getLogger(__name__)
@@ -47,11 +48,9 @@ def _strict_loads(text, *args, **kwargs):
 STRICT_JSON = SimpleNamespace(loads=_strict_loads, dumps=json.dumps)
 
 
-def rest_client(api_key: str, base_url: str, timeout_s: float = 10.0, retries: int = 3):
-    """The official ``RESTClient`` for ``base_url`` with the key passed explicitly."""
-    from polygon import RESTClient
-
-    return RESTClient(api_key=api_key, base=base_url.rstrip("/"), connect_timeout=timeout_s,
+def rest_client(client: MarketClient, api_key: str, base_url: str, timeout_s: float = 10.0, retries: int = 3):
+    """The official ``RESTClient`` (of the loaded client package) for ``base_url`` with the key passed explicitly."""
+    return client.RESTClient(api_key=api_key, base=base_url.rstrip("/"), connect_timeout=timeout_s,
                       read_timeout=timeout_s, retries=retries, pagination=True, custom_json=STRICT_JSON)
 
 

@@ -159,16 +159,24 @@ class IcebergArchive:
     def local(cls, warehouse_dir: str | os.PathLike[str], **kwargs: int) -> "IcebergArchive":
         """Open (creating if needed) an embedded archive: SQLite catalog + file warehouse in one directory."""
         root = Path(warehouse_dir).expanduser()
-        root.mkdir(parents=True, exist_ok=True)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the archive's directory {root}: {exc}") from exc
         return cls.from_config(ArchiveConfig(kind="sql", warehouse=str(root)), **kwargs)
 
     @classmethod
     def from_config(cls, config: ArchiveConfig, **kwargs: int) -> "IcebergArchive":
         """Open the archive a :class:`ArchiveConfig` describes (embedded or stack mode)."""
+        return cls.from_properties(config.catalog_properties(), **kwargs)
+
+    @classmethod
+    def from_properties(cls, properties: Mapping[str, str], **kwargs: int) -> "IcebergArchive":
+        """Open the archive behind a pyiceberg catalog given by its properties (``type``, ``uri``, ``s3.*``…)."""
         try:
-            catalog = load_catalog("tickerwire", **config.catalog_properties())
+            catalog = load_catalog("tickerwire", **properties)
         except Exception as exc:
-            raise StoreError(f"cannot load the {config.kind} Iceberg catalog: {exc}") from exc
+            raise StoreError(f"cannot load the {properties.get('type', '')} Iceberg catalog: {exc}") from exc
         return cls(catalog, **kwargs)
 
     # -- writing ---------------------------------------------------------------------------

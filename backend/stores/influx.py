@@ -37,9 +37,10 @@ from typing import Callable, Iterable, Sequence
 
 from backend.model import Article, Candle, NewsImpact, Timeframe
 from backend.stores.base import StoreError
-from backend.stores.influx_lines import encode_articles, encode_candles, impact_line, line_time_ms
+from backend.stores.influx_lines import CANDLES, encode_articles, encode_candles, impact_line, line_time_ms
 from backend.stores.influx_queries import (FluxError, candles_query, csv_rows, first_candle_query, impacts_query,
-                                           news_query, parse_candles, parse_impacts, parse_news, parse_time_ms)
+                                           news_query, parse_candles, parse_impacts, parse_news, parse_time_ms,
+                                           symbols_before_query)
 from backend.stores.retention import DAY_MS, Retention
 
 try:
@@ -484,6 +485,35 @@ class InfluxStore:
             return parse_news(text)
         except FluxError as exc:
             raise StoreError(f"Flux query failed: {exc}") from exc
+
+    # -- archive-first retention (backend.processing.retention) ----------------------------
+
+    def symbols_with_candles_before(self, cutoff_ms: int) -> list[str]:
+        """Symbols with a candle (of any timeframe) starting before ``cutoff_ms``.
+
+        Raises:
+            StoreError: the server is unreachable or the query failed.
+        """
+        self._flush_before_read()
+        try:
+            rows = csv_rows(self._query(symbols_before_query(self.settings.bucket, cutoff_ms, self.retention.v1)))
+            return sorted({r["_value"] for r in rows if r.get("_value")})
+        except FluxError as exc:
+            raise StoreError(f"Flux query failed: {exc}") from exc
+
+    def candles_in(self, symbol: str, start_ms: int | None, end_ms: int) -> list[Candle]:
+        """Every timeframe's candles of ``symbol`` starting in ``[start_ms, end_ms)``."""
+        return [c for tf in Timeframe for c in self.candles(symbol, tf, start_ms, end_ms)]
+
+    def delete_candles_before(self, symbol: str, cutoff_ms: int) -> int:
+        """Delete ``symbol``'s candles older than ``cutoff_ms`` (after the archive confirmed them); return how many.
+
+        Raises:
+            StoreError: the server refused or could not be reached.
+        """
+        doomed = len(self.candles_in(symbol, None, cutoff_ms))
+        self.retention.delete_series_older_than(CANDLES, "symbol", symbol, cutoff_ms)
+        return doomed
 
     def _flush_before_read(self) -> None:
         if self._buffer:

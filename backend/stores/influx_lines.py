@@ -24,8 +24,7 @@ from __future__ import annotations
 import math
 from typing import Iterable, Iterator
 
-from backend.model import Article, Candle, NewsImpact
-from backend.signals.impact_store import impact_to_json
+from backend.model import Article, Candle, NewsImpact, impact_to_json
 
 CANDLES = "candles"
 NEWS = "news"

@@ -14,8 +14,7 @@ import datetime as dt
 import io
 from typing import Iterator, Sequence
 
-from backend.model import Article, Candle, NewsImpact, Timeframe
-from backend.signals.impact_store import impact_from_json
+from backend.model import Article, Candle, NewsImpact, Timeframe, impact_from_json
 from backend.stores.influx_lines import IMPACTS, QUERY_SEP
 
 #: Bounds used when a range end is open (Flux needs explicit times).
@@ -88,6 +87,15 @@ def first_candle_query(bucket: str, symbol: str, timeframe: Timeframe) -> str:
         + _range(None, None, f'r._measurement == "candles" and r.symbol == {flux_string(symbol)}'
                  f' and r.timeframe == {flux_string(timeframe.value)} and r._field == "close"', False)
         + '  |> first()\n  |> keep(columns: ["_time"])\n'
+    )
+
+
+def symbols_before_query(bucket: str, end_ms: int, stop_inclusive: bool = False) -> str:
+    """Flux for the distinct symbols that have a candle before ``end_ms`` (one row per symbol, in ``_value``)."""
+    return (
+        f"from(bucket: {flux_string(bucket)})\n"
+        + _range(None, end_ms, 'r._measurement == "candles" and r._field == "close"', stop_inclusive)
+        + '  |> keep(columns: ["symbol", "_value"])\n  |> group()\n  |> distinct(column: "symbol")\n'
     )
 
 

@@ -51,6 +51,10 @@ def _quote_ident(name: str) -> str:
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _quote_string(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
 def _rfc3339(ms: int) -> str:
     stamp = dt.datetime.fromtimestamp(ms // 1000, tz=dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
     return f"{stamp}.{ms % 1000:03d}Z"
@@ -136,6 +140,22 @@ class Retention:
             self.influxql(f"DELETE WHERE time < '{_rfc3339(cutoff_ms)}'", database=db)
         else:  # pragma: no cover - needs an InfluxDB 2 server
             body = {"start": "1970-01-01T00:00:00Z", "stop": _rfc3339(cutoff_ms)}
+            query = urllib.parse.urlencode({"org": self.org, "bucket": self.bucket})
+            self._request(f"/api/v2/delete?{query}", json.dumps(body).encode(), "application/json")
+
+    def delete_series_older_than(self, measurement: str, tag: str, value: str, cutoff_ms: int) -> None:
+        """Delete the points of one series (``measurement`` where ``tag`` = ``value``) with time < ``cutoff_ms``.
+
+        Raises:
+            StoreError: the server refused or could not be reached.
+        """
+        if self.v1:
+            db = BucketName.parse(self.bucket).database
+            self.influxql(f"DELETE FROM {_quote_ident(measurement)} WHERE {_quote_ident(tag)} = "
+                          f"'{_quote_string(value)}' AND time < '{_rfc3339(cutoff_ms)}'", database=db)
+        else:  # pragma: no cover - needs an InfluxDB 2 server
+            body = {"start": "1970-01-01T00:00:00Z", "stop": _rfc3339(cutoff_ms),
+                    "predicate": f'_measurement="{measurement}" AND {tag}="{value}"'}
             query = urllib.parse.urlencode({"org": self.org, "bucket": self.bucket})
             self._request(f"/api/v2/delete?{query}", json.dumps(body).encode(), "application/json")
 

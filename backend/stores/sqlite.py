@@ -18,6 +18,7 @@ into one commit.
 from __future__ import annotations
 
 import sqlite3
+from itertools import chain
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -53,16 +54,26 @@ CREATE TABLE IF NOT EXISTS article_symbols (
 """
 
 _UPSERT_CANDLE = "INSERT OR REPLACE INTO candles VALUES (?,?,?,?,?,?,?,?,?,?)"
+#: Candles per statement when upserting many: one multi-row statement costs less than as many single ones.
+_ROWS_PER_STATEMENT = 64
+_UPSERT_CANDLES = "INSERT OR REPLACE INTO candles VALUES " + ",".join(["(?,?,?,?,?,?,?,?,?,?)"] * _ROWS_PER_STATEMENT)
 _SEPARATOR = "\x1f"
 
 
 class SqliteStore:
     """Candles and articles in one SQLite file (see the module docstring)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
+        """``readonly`` opens an existing store for reading only (exports, another thread's look): it never
+        creates, migrates or locks it for writing."""
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.readonly = readonly
         try:
+            if readonly:
+                self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
+                                           isolation_level=None, check_same_thread=False)
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -75,10 +86,15 @@ class SqliteStore:
     # -- writes -------------------------------------------------------------------------------
 
     def upsert_candles(self, candles: Iterable[Candle]) -> None:
-        """Insert or replace candles in one transaction."""
+        """Insert or replace candles in one transaction (a later one of the same key wins)."""
+        rows = candles if isinstance(candles, list) else list(candles)
+        whole = len(rows) - len(rows) % _ROWS_PER_STATEMENT
         try:
             with self.transaction():
-                self._db.executemany(_UPSERT_CANDLE, candles)
+                if whole:
+                    self._db.executemany(_UPSERT_CANDLES, [tuple(chain.from_iterable(rows[i:i + _ROWS_PER_STATEMENT]))
+                                                          for i in range(0, whole, _ROWS_PER_STATEMENT)])
+                self._db.executemany(_UPSERT_CANDLE, rows[whole:])
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"writing candles to {self.path} failed: {exc}") from exc
 
@@ -182,7 +198,7 @@ class SqliteStore:
             ).fetchone()
         return row[0] if row else None
 
-    def oldest_candle_start(self, symbol: str, timeframe: Timeframe) -> int | None:
+    def first_candle_start(self, symbol: str, timeframe: Timeframe) -> int | None:
         """Start of the oldest candle the store still holds for a symbol and timeframe."""
         row = self._db.execute("SELECT MIN(start) FROM candles WHERE symbol = ? AND timeframe = ?",
                                (symbol, str(timeframe))).fetchone()
@@ -257,7 +273,8 @@ class SqliteStore:
 
     def close(self) -> None:
         try:
-            self.flush()
+            if not self.readonly:
+                self.flush()
         finally:
             self._db.close()
 

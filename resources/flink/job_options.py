@@ -12,7 +12,11 @@ from pathlib import Path
 
 def kafka_source_sql(name: str, topic: str, args: argparse.Namespace) -> str:
     """A raw-bytes Kafka source (key ``k``, value ``payload``, with topic/partition/offset for dead
-    letters) that starts from the job's committed group offsets, else the earliest."""
+    letters). Resumed from a checkpoint, it continues from the checkpoint's offsets (with the state
+    that goes with them); started without one, it reads the topic from the earliest retained record,
+    never from committed group offsets: the job's state starts empty then, and only a replay of the
+    retained log makes every open bucket the fold of all its children again (from group offsets it
+    would rebuild today's roll-ups from the bars after them alone)."""
     return f"""
         CREATE TABLE {name} (
             k STRING,
@@ -25,8 +29,7 @@ def kafka_source_sql(name: str, topic: str, args: argparse.Namespace) -> str:
             'topic' = '{topic}',
             'properties.bootstrap.servers' = '{args.bootstrap_servers}',
             'properties.group.id' = '{args.group_id}',
-            'properties.auto.offset.reset' = 'earliest',
-            'scan.startup.mode' = 'group-offsets',
+            'scan.startup.mode' = 'earliest-offset',
             'key.format' = 'raw',
             'key.fields' = 'k',
             'value.format' = 'raw',

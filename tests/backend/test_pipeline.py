@@ -218,3 +218,26 @@ def test_a_failing_batch_is_retried_and_processing_goes_on(tmp_path, monkeypatch
     assert list(stored.close) == [expected[("AAPL", Timeframe.M1, t)].close for t in stored.start]
     assert not failures
     assert "processing a group" in caplog.text and "database is locked" in caplog.text
+
+
+def test_a_processor_that_dies_is_reported_not_silent(tmp_path, monkeypatch):
+    """If processing itself stops (a bug), the pipeline says so: a failed "Pipeline" status for the window's
+    status bar and ``failed`` for ``collect``'s exit code."""
+    from backend.pipeline.embedded import EmbeddedProcessor
+    from backend.sources.base import SourceState
+
+    async def broken(self, host):
+        raise RuntimeError("a bug in processing")
+
+    monkeypatch.setattr(EmbeddedProcessor, "run", broken)
+    got = Collector()
+    pipeline = embedded_pipeline(tmp_path / "store.sqlite", [default_watch_item("AAPL")], lambda items: [])
+    pipeline.add_listener(got)
+    pipeline.start()
+    try:
+        assert pipeline.failed.wait(10)
+        status = next(s for s in pipeline.statuses() if s.name == "Pipeline")
+        assert status.state is SourceState.FAILED and "a bug in processing" in status.detail
+        got.wait_for(lambda c: any(s.name == "Pipeline" for u in c.updates for s in u.statuses))
+    finally:
+        pipeline.stop()

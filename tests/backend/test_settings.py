@@ -13,9 +13,15 @@ from backend.watchlist import default_watch_item
 
 
 def test_defaults_find_the_company_not_the_rainforest():
+    """The company's name, every section: the relevance matcher keeps the rainforest out (issue 15)."""
+    from backend.model import Article
+    from backend.signals.relevance import route_article
+
     amzn = default_watch_item("amzn")
-    assert amzn.symbol == "AMZN" and amzn.query == "Amazon"
-    assert "global-development" not in amzn.sections and "technology" in amzn.sections
+    assert amzn.symbol == "AMZN" and amzn.query == "Amazon" and amzn.sections == ()
+    forest = Article("environment/x", 0, "Amazon deforestation falls to lowest level in a decade", "u", "environment")
+    walkout = Article("uk-news/x", 0, "Amazon warehouse workers stage walkout over pay", "u", "uk-news")
+    assert not route_article(forest, amzn) and route_article(walkout, amzn)
 
 
 @pytest.mark.parametrize("symbols, message", [

@@ -4,9 +4,15 @@
   from a :class:`~fakes.market.FakeMarket`, ``page_size`` bars per page with a ``next_url``
   cursor while more remain; no ``results`` key when there are none (as the real API does).
 * ``GET /search`` (``api-key`` query parameter) searches a corpus of Guardian results:
-  ``q`` (terms joined by `` OR ``, matched in title and trail text), ``section`` (``a|b``),
-  ``from-date`` (date or date-time), ``order-by`` (``newest``/``oldest``), ``page-size``
-  (≤ 50 here, as the brief requires), ``page``, ``show-fields``.
+  ``q`` (the documented syntax — AND, OR, NOT, quoted phrases, parentheses — matched on whole
+  words in the title, trail text and live blog entries, see :mod:`fakes.guardian_query`),
+  ``section`` (``a|b``), ``from-date`` (date or date-time), ``order-by`` (``newest``/``oldest``),
+  ``page-size`` (≤ 50, as documented), ``page``, ``show-fields`` and ``show-blocks``
+  (``body:published-since:MS``: each result's body blocks published since then; a live blog
+  has one per entry). :meth:`FakeApis.guardian_answer` is the same logic without a socket (for
+  an ``httpx.MockTransport`` on a virtual clock).
+* ``GET /v3/reference/tickers/{ticker}`` (``Authorization: Bearer KEY``) answers the company name
+  from :attr:`FakeApis.tickers` (404 ``NOT_FOUND`` for a ticker it does not know).
 
 Both take injectable faults, one per request in order: ``"429:SECONDS"`` (with Retry-After),
 ``"429"`` (without), ``"500"``, ``"503"``, ``"timeout:SECONDS"`` (sleep before answering),
@@ -27,9 +33,11 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from fakes.guardian_query import QueryError, matches
 from fakes.market import FakeMarket
 
 _AGGS_RE = re.compile(r"^/v2/aggs/ticker/([^/]+)/range/1/minute/([^/]+)/([^/]+)$")
+_TICKER_RE = re.compile(r"^/v3/reference/tickers/([^/]+)$")
 
 
 def _time_ms(text: str, end: bool = False) -> int:
@@ -67,7 +75,9 @@ class GuardianCorpus:
         self._items: dict[str, dict] = {}
         self._lock = threading.Lock()
 
-    def add(self, id: str, published: str, title: str, section: str, trail: str = "", type: str = "article") -> dict:
+    def add(self, id: str, published: str, title: str, section: str, trail: str = "", type: str = "article",
+            blocks: list[dict] | None = None) -> dict:
+        """Add a result; a live blog's ``blocks`` are its entries (``title``, ``bodyTextSummary``, ``publishedDate``)."""
         item = {
             "id": id, "type": type, "sectionId": section, "sectionName": section.replace("-", " ").title(),
             "webPublicationDate": published, "webTitle": title, "webUrl": f"https://www.theguardian.com/{id}",
@@ -75,9 +85,21 @@ class GuardianCorpus:
             "fields": {"trailText": trail, "thumbnail": f"https://media.guim.co.uk/{abs(hash(id)) % 999}/500.jpg"},
             "isHosted": False, "pillarId": "pillar/news", "pillarName": "News",
         }
+        if blocks is not None:
+            item["_blocks"] = list(blocks)
         with self._lock:
             self._items[id] = item
         return item
+
+    def add_entry(self, id: str, published: str, title: str, text: str = "") -> None:
+        """A new live blog entry: the blog is republished (its publication date moves to the entry's)."""
+        with self._lock:
+            item = dict(self._items[id])
+            entry = {"id": f"block-{len(item.get('_blocks', []))}", "title": title, "bodyTextSummary": text,
+                     "publishedDate": published, "firstPublishedDate": published}
+            item["_blocks"] = item.get("_blocks", []) + [entry]
+            item["webPublicationDate"] = published
+            self._items[id] = item
 
     def republish(self, id: str, published: str, title: str) -> None:
         """A live blog update: same id, newer publication date and title."""
@@ -89,11 +111,12 @@ class GuardianCorpus:
             return [dict(i) for i in self._items.values()]
 
     def search(self, q: str, sections: list[str], from_ms: int | None) -> list[dict]:
-        terms = [t.strip().lower() for t in q.split(" OR ") if t.strip()]
+        """Results matching ``q`` (raises QueryError), in ``sections`` (any if empty), published from ``from_ms``."""
         out = []
         for item in self.items():
-            text = (item["webTitle"] + " " + item["fields"].get("trailText", "")).lower()
-            if terms and not any(t in text for t in terms):
+            entries = " ".join(f"{b.get('title', '')} {b.get('bodyTextSummary', '')}" for b in item.get("_blocks", ()))
+            text = f"{item['webTitle']} {item['fields'].get('trailText', '')} {entries}"
+            if q.strip() and not matches(q, text):
                 continue
             if sections and item["sectionId"] not in sections:
                 continue
@@ -118,6 +141,9 @@ class FakeApis:
         self.rest_faults = FaultQueue()
         self.guardian_faults = FaultQueue()
         self.rest_requests: list[str] = []
+        self.tickers: dict[str, str] = {}  # reference data: ticker → company name
+        self.reference_faults = FaultQueue()
+        self.reference_requests: list[str] = []
         self.guardian_requests: list[dict] = []  # query parameters (api-key replaced by whether it was valid)
         self._lock = threading.Lock()
         apis = self
@@ -148,7 +174,8 @@ class FakeApis:
         return self
 
     def close(self) -> None:
-        self._server.shutdown()
+        if self._thread.is_alive():  # never started: used without a socket (guardian_answer)
+            self._server.shutdown()
         self._server.server_close()
 
     # -- plumbing ---------------------------------------------------------------------------------------
@@ -163,6 +190,9 @@ class FakeApis:
             return self._aggs(h, m.group(1), m.group(2), m.group(3), query)
         if parts.path == "/search":
             return self._search(h, query)
+        m = _TICKER_RE.match(parts.path)
+        if m:
+            return self._ticker(h, m.group(1))
         self._reply(h, 404, {"message": "not found"})
 
     @staticmethod
@@ -230,34 +260,81 @@ class FakeApis:
     # -- Guardian -------------------------------------------------------------------------------------
 
     def _search(self, h, query: dict) -> None:
+        status, body, headers = self.guardian_answer(query)
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        if status != 200 or not self._apply_fault(h, self.guardian_faults.pop(), data):
+            self._reply(h, status, data, headers)
+
+    def guardian_answer(self, query: dict) -> tuple[int, dict | bytes, dict]:
+        """The /search answer to ``query`` (its parameters, ``api-key`` included): status, body, headers."""
+        query = dict(query)
         key = query.pop("api-key", None)
         with self._lock:
             self.guardian_requests.append(dict(query, key_valid=key in self.guardian_keys, at=time.monotonic()))
         if key not in self.guardian_keys:
             message = "Invalid authentication credentials" if key else "No API key found in request"
-            return self._reply(h, self.guardian_reject_status, {"message": message})
+            return self.guardian_reject_status, {"message": message}, {}
         try:
             size = int(query.get("page-size", 10))
             page = int(query.get("page", 1))
             from_ms = _time_ms(query["from-date"]) if "from-date" in query else None
+            since = _blocks_since(query.get("show-blocks"))
         except ValueError as exc:
-            return self._reply(h, 400, {"response": {"status": "error", "message": str(exc)}})
+            return 400, {"response": {"status": "error", "message": str(exc)}}, {}
         if not 1 <= size <= 50:
-            return self._reply(h, 400, {"response": {"status": "error", "message": "page-size must be 1..50"}})
+            return 400, {"response": {"status": "error", "message": "page-size must be 1..50"}}, {}
         sections = [s for s in query.get("section", "").split("|") if s]
-        hits = self.corpus.search(query.get("q", ""), sections, from_ms)
+        try:
+            hits = self.corpus.search(query.get("q", ""), sections, from_ms)
+        except QueryError as exc:
+            return 400, {"response": {"status": "error", "message": f"invalid query: {exc}"}}, {}
         if query.get("order-by", "relevance") == "oldest":
             hits.reverse()
         pages = math.ceil(len(hits) / size)
         if page > max(1, pages):
-            return self._reply(h, 400, {"response": {
-                "status": "error", "message": "requested page is beyond the number of available pages"}})
-        results = hits[(page - 1) * size: page * size]
-        if "show-fields" not in query:
-            results = [{k: v for k, v in r.items() if k != "fields"} for r in results]
+            return 400, {"response": {
+                "status": "error", "message": "requested page is beyond the number of available pages"}}, {}
+        results = [_shown(r, "show-fields" in query, since) for r in hits[(page - 1) * size: page * size]]
         body = {"response": {"status": "ok", "userTier": "developer", "total": len(hits),
                              "startIndex": (page - 1) * size + 1, "pageSize": size, "currentPage": page,
                              "pages": pages, "orderBy": query.get("order-by", "relevance"), "results": results}}
-        data = json.dumps(body).encode()
-        if not self._apply_fault(h, self.guardian_faults.pop(), data):
-            self._reply(h, 200, data)
+        return 200, body, {}
+
+    # -- Polygon reference data -------------------------------------------------------------------------
+
+    def _ticker(self, h, symbol: str) -> None:
+        with self._lock:
+            self.reference_requests.append(symbol)
+        if h.headers.get("Authorization", "") not in {f"Bearer {k}" for k in self.polygon_keys}:
+            return self._reply(h, 401, {"status": "ERROR", "request_id": "x", "error": "Unknown API Key"})
+        fault = self.reference_faults.pop()
+        if fault is not None:
+            return self._apply_fault(h, fault, b"{}")
+        name = self.tickers.get(symbol)
+        if name is None:
+            return self._reply(h, 404, {"status": "NOT_FOUND", "request_id": "x", "message": "Ticker not found."})
+        self._reply(h, 200, {"request_id": "x", "status": "OK", "results": {
+            "ticker": symbol, "name": name, "market": "stocks", "locale": "us", "primary_exchange": "XNYS",
+            "type": "CS", "active": True, "currency_name": "usd"}})
+
+
+def _blocks_since(value: str | None) -> int | None:
+    """``body:published-since:MS`` → MS; None when blocks were not asked for; ValueError for another form."""
+    if not value:
+        return None
+    prefix = "body:published-since:"
+    if not value.startswith(prefix):
+        raise ValueError(f"show-blocks {value!r} is not supported by this server")
+    return int(value[len(prefix):])
+
+
+def _shown(item: dict, fields: bool, since: int | None) -> dict:
+    """A stored result as the API shows it: fields only when asked, body blocks since ``since``."""
+    out = {k: v for k, v in item.items() if not k.startswith("_") and (fields or k != "fields")}
+    if since is not None:
+        blocks = item.get("_blocks")
+        if blocks is None:  # an article's body is one block, published with it
+            blocks = [{"id": "body", "title": "", "bodyTextSummary": item["fields"].get("trailText", ""),
+                       "publishedDate": item["webPublicationDate"]}]
+        out["blocks"] = {"body": [b for b in blocks if _time_ms(b["publishedDate"]) >= since]}
+    return out

@@ -265,21 +265,20 @@ def test_late_bars_follow_the_in_window_rules_like_the_embedded_pipeline_and_the
     assert all(letter.source_topic == PRICES and letter.offset >= 0 for letter in letters)
 
 
-def test_a_stopped_job_resumes_from_its_checkpoint_without_losing_open_candles(kafka_broker, tmp_path):
-    """A new job process resumes from the newest checkpoint: its state (the open minutes and roll-ups) and
-    offsets. Started empty from the committed offsets instead, it would rebuild the candles that span the
-    stop from the later bars alone."""
+def _stop_mid_stream_and_restart(kafka_broker, tmp_path, name: str, symbols: list[str], seed: int,
+                                 while_stopped=lambda job: None):
+    """A job on a topic of its own takes half the bars and commits them, stops; the other half is published while
+    no job runs (and ``while_stopped(job)`` happens); a new job process starts. Return (expected, found, job)."""
     from backend.bus.kafka import TopicSpec, ensure_topics
     from stack.local.flink import FlinkJob
 
-    prices = "resume-prices"  # its own input; its candles (symbols RS*) go to the shared candles topic
+    prices = f"{name}-prices"  # its own input; its candles go to the shared candles topic
     ensure_topics(kafka_broker.bootstrap_servers, [TopicSpec(prices, 1)])
-    bars = bars_of(generated_frames(["RSA", "RSB", "RSC"], minutes=40, seed=5))
+    bars = bars_of(generated_frames(symbols, minutes=40, seed=seed))
     half = len(bars) // 2
-    options = {"prices-topic": prices, "group-id": "resume-test",
-               "checkpoint-interval-ms": "1000"}
+    options = {"prices-topic": prices, "group-id": f"{name}-test", "checkpoint-interval-ms": "1000"}
     publisher = KafkaPublisher(kafka_broker.bootstrap_servers)
-    sink = CandleSink(kafka_broker.bootstrap_servers, "test-resume", tmp_path / "sink.db")
+    sink = CandleSink(kafka_broker.bootstrap_servers, f"test-{name}", tmp_path / "sink.db")
     job = FlinkJob(kafka_broker.bootstrap_servers, tmp_path / "job" / "job.log", options=options)
     try:
         job.start(timeout=240)
@@ -287,17 +286,38 @@ def test_a_stopped_job_resumes_from_its_checkpoint_without_losing_open_candles(k
         first = aggregate(bars[:half])
         found = sink.wait_for(first, SETTLE_S)
         assert not differences(first, found), "\n".join(differences(first, found)) + "\n" + job.log_tail()
-        _wait_for_committed(kafka_broker.bootstrap_servers, "resume-test", prices, half)
+        _wait_for_committed(kafka_broker.bootstrap_servers, f"{name}-test", prices, half)
         job.stop()
-        publish(publisher, bars[half:], topic=prices)  # while no job runs
+        while_stopped(job)
+        publish(publisher, bars[half:], topic=prices)
         job.start(timeout=240)
         expected = aggregate(bars)
         found = sink.wait_for(expected, SETTLE_S)
     finally:
         job.stop()
         sink.close()
+    return expected, found, job
+
+
+def test_a_stopped_job_resumes_from_its_checkpoint_without_losing_open_candles(kafka_broker, tmp_path):
+    """A new job process resumes from the newest checkpoint: its state (the open minutes and roll-ups) and
+    offsets. Started empty from the committed offsets instead, it would rebuild the candles that span the
+    stop from the later bars alone."""
+    expected, found, job = _stop_mid_stream_and_restart(kafka_broker, tmp_path, "resume", ["RSA", "RSB", "RSC"], 5)
     assert not differences(expected, found), "\n".join(differences(expected, found)) + "\n" + job.log_tail()
     assert "resuming from" in job.log_path.read_text()
+
+
+def test_a_job_started_without_its_checkpoint_rebuilds_open_candles_from_the_whole_log(kafka_broker, tmp_path):
+    """Its checkpoints gone (a lost volume, a state-incompatible upgrade), a job starts with empty state. It must
+    not continue from the committed offsets — today's roll-ups would then be the fold of the later bars alone —
+    but replay the retained log, so every candle is again the fold of all its children."""
+    import shutil
+
+    expected, found, job = _stop_mid_stream_and_restart(kafka_broker, tmp_path, "fresh", ["FSA", "FSB"], 9,
+                                                        lambda job: shutil.rmtree(job.checkpoint_dir))
+    assert not differences(expected, found), "\n".join(differences(expected, found)) + "\n" + job.log_tail()
+    assert "resuming from" not in job.log_path.read_text()  # it really started without state
 
 
 def _wait_for_committed(bootstrap_servers: str, group: str, topic: str, offset: int, timeout: float = 60) -> None:

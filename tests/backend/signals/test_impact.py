@@ -8,9 +8,9 @@ from datetime import date
 import pytest
 from signal_builders import DAY, PREVIOUS_DAYS, article, minute_candle, ny_ms, session
 
-from backend.model import MINUTE_MS
+from backend.model import MINUTE_MS, impact_from_json, impact_to_json
 from backend.signals.impact import ImpactTracker, compute_impact, session_anchor
-from backend.signals.impact_store import ImpactStore, StoreCandleHistory, impact_from_json, impact_to_json
+from backend.signals.impact_store import ImpactStore, StoreCandleHistory
 from backend.stores.sqlite import SqliteStore
 
 SYMBOL = "AMZN"

@@ -10,11 +10,12 @@ import pytest
 
 from backend.model import Article, WatchItem
 from backend.signals.relevance import explain, route_article
-from backend.watchlist import default_watch_item
+from backend.watchlist import LEGACY_SECTIONS, default_watch_item
 from backend.wire.guardian import parse_search_page
 
 LABELED = Path(__file__).resolve().parents[2] / "data" / "relevance"
-PRECISION_TARGET, RECALL_TARGET = 0.95, 0.80
+WIDE = LABELED / "wide"  # tickers outside the first set and sections outside business/technology/money
+PRECISION_TARGET, RECALL_TARGET = 0.95, 0.90
 
 
 @dataclass(frozen=True)
@@ -26,12 +27,12 @@ class Case:
     note: str
 
 
-def labeled_cases() -> list[Case]:
+def labeled_cases(folder: Path = LABELED) -> list[Case]:
     """Every (item, symbol) pair: the symbol's page parsed as the pipeline parses it, with its label."""
-    with open(LABELED / "labels.csv", encoding="utf-8") as f:
+    with open(folder / "labels.csv", encoding="utf-8") as f:
         labels = {(r["symbol"], r["id"]): r for r in csv.DictReader(f)}
     cases = []
-    for page_file in sorted(LABELED.glob("*.json")):
+    for page_file in sorted(folder.glob("*.json")):
         symbol = page_file.stem
         page = parse_search_page(page_file.read_text(encoding="utf-8"), query=default_watch_item(symbol).query)
         assert not page.error and not page.rejected, (page_file, page.error, page.rejected)
@@ -46,14 +47,14 @@ def score(cases: list[Case], decide) -> tuple[float, float, list[str]]:
     tp = fp = fn = 0
     mistakes = []
     for case in cases:
-        predicted = decide(case.article, default_watch_item(case.symbol))
+        predicted = bool(decide(case.article, default_watch_item(case.symbol)))
         tp += predicted and case.about
         fp += predicted and not case.about
         fn += case.about and not predicted
         if predicted != case.about:
             kind = "FP" if predicted else "FN"
             mistakes.append(f"{kind} {case.symbol:5} [{case.article.section}] {case.article.title} ({case.note})")
-    return tp / (tp + fp), tp / (tp + fn), mistakes
+    return (tp / (tp + fp) if tp + fp else 1.0), tp / (tp + fn), mistakes
 
 
 def section_only(article: Article, item: WatchItem) -> bool:
@@ -68,7 +69,7 @@ def test_labeled_set_is_big_varied_and_in_the_real_format():
     positives = [c for c in cases if c.about]
     assert 0.35 <= len(positives) / len(cases) <= 0.65
     # Hard cases on both sides: namesakes inside the default sections, the company outside them.
-    allowed = default_watch_item("AMZN").sections
+    allowed = LEGACY_SECTIONS  # the sections every default item had before issue 15
     assert sum(1 for c in cases if not c.about and c.article.section in allowed) >= 25
     assert sum(1 for c in cases if c.about and c.article.section not in allowed) >= 5
 
@@ -131,18 +132,19 @@ def test_namesake_context_without_company_support_is_the_namesake():
 
 def test_lower_case_common_words_and_unnamed_companies_do_not_match():
     r = explain(business("Bank of England holds rates as inflation stays above target"), default_watch_item("TGT"))
-    assert not r.matched and r.company_hits == () and r.query_hits == ()
+    # The Guardian matches "Target" in any case, so the query finds it; the matcher wants the company's name.
+    assert not r.matched and r.company_hits == () and r.query_hits == ("Target",)
     assert r.reason == "the company is not named in the title or trail (the query matched elsewhere)"
 
 
 def test_section_outside_the_items_sections_is_explained_and_not_routed():
     article = business("Amazon warehouse workers stage walkout over pay", section="uk-news")
-    r = explain(article, default_watch_item("AMZN"))
-    assert r.about_company and not r.section_allowed and not r.matched and not route_article(article,
-                                                                                            default_watch_item("AMZN"))
+    override = WatchItem("AMZN", "Amazon", LEGACY_SECTIONS)  # sections typed in the settings
+    r = explain(article, override)
+    assert r.about_company and not r.section_allowed and not r.matched and not route_article(article, override)
     assert r.reason.startswith("section 'uk-news' is not one of business, technology, money; names the company")
-    anywhere = WatchItem("AMZN", "Amazon", ())  # an item without sections takes every section
-    assert explain(article, anywhere).matched
+    assert default_watch_item("AMZN").sections == ()  # the default item takes every section
+    assert explain(article, default_watch_item("AMZN")).matched
 
 
 def test_a_symbol_without_a_profile_matches_its_query_terms_in_any_case():
@@ -150,3 +152,45 @@ def test_a_symbol_without_a_profile_matches_its_query_terms_in_any_case():
     r = explain(business("palantir wins NHS data contract", "Alex Karp hails the deal"), item)
     assert r.matched and r.query_hits == ("Palantir", "Alex Karp") and r.company_hits == ("palantir", "Alex Karp")
     assert not explain(business("Pentagon software deal"), item).matched
+
+
+# -- the wide set: any ticker, any section ----------------------------------------------------------
+
+#: Before issue 15 a new user's items were "Ford Motor", "Target Corporation"… in business/technology/money.
+OLD_DEFAULTS = {"F": "Ford Motor", "TGT": "Target Corporation", "DIS": "Disney", "BA": "Boeing", "KO": "Coca-Cola",
+                "JPM": "JPMorgan", "GOOGL": "Alphabet OR Google", "META": "Meta OR Facebook"}
+
+
+def returned_by(query: str, article: Article) -> bool:
+    """Whether the Guardian would return the item for ``query`` judged on its title and trail (``a b`` = a AND b)."""
+    text = f"{article.title} {article.summary}".lower()
+    return any(all(w.lower() in text for w in alt.replace('"', " ").split()) for alt in query.split(" OR "))
+
+
+def before_issue_15(article: Article, item: WatchItem) -> bool:
+    old = WatchItem(item.symbol, OLD_DEFAULTS[item.symbol], LEGACY_SECTIONS)
+    return returned_by(old.query, article) and route_article(article, old)
+
+
+def test_wide_set_reaches_the_targets_per_split_and_reports_each_symbol():
+    """Precision and recall on F, TGT, DIS, BA, KO, JPM, GOOGL, META in any section, with the default items."""
+    cases = labeled_cases(WIDE)
+    assert {"F", "TGT", "DIS", "BA", "KO", "JPM"} <= {c.symbol for c in cases}
+    assert {"us-news", "media", "games", "world"} <= {c.article.section for c in cases if c.about}
+    old_p, old_r, _ = score(cases, before_issue_15)
+    print(f"\nwide set: {len(cases)} pairs, {sum(c.about for c in cases)} about the company")
+    print(f"before issue 15 (old queries, sections): precision {old_p:.1%}  recall {old_r:.1%}")
+    figures = {}
+    for split in ("dev", "heldout", None):
+        part = [c for c in cases if split is None or c.split == split]
+        p, r, mistakes = score(part, route_article)
+        figures[split] = (p, r)
+        print(f"default items, {split or 'all':8} ({len(part):3} pairs): precision {p:.1%}  recall {r:.1%}")
+        if split == "heldout":
+            print("  " + "\n  ".join(mistakes))
+    for symbol in sorted({c.symbol for c in cases}):
+        p, r, _ = score([c for c in cases if c.symbol == symbol], route_article)
+        print(f"  {symbol:6} precision {p:6.1%}  recall {r:6.1%}")
+    assert old_r < 0.5  # the set shows what the old defaults missed
+    precision, recall = figures[None]
+    assert precision >= PRECISION_TARGET and recall >= RECALL_TARGET

@@ -39,8 +39,23 @@ def test_bad_ws_url_is_a_failed_state_not_a_crash(tmp_path):
     assert "ws:// or wss://" in status.detail
 
 
-def test_stream_and_startup_backfill_give_every_minute_once(tmp_path, server_loop, ws, apis, market):
-    """History before the start comes from REST (several next_url pages), the rest from the stream."""
+def _installed(package: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(package) is not None
+
+
+@pytest.mark.parametrize("client", [
+    "polygon",
+    pytest.param("massive", marks=pytest.mark.skipif(not _installed("massive"), reason="massive not installed")),
+])
+def test_stream_and_startup_backfill_give_every_minute_once(tmp_path, server_loop, ws, apis, market, client,
+                                                            monkeypatch):
+    """History before the start comes from REST (several next_url pages), the rest from the stream.
+
+    Run on each official client: ``polygon-api-client`` (the default install) and its successor ``massive``.
+    """
+    monkeypatch.setenv("TICKERWIRE_MARKET_CLIENT", client)
     server_loop.call(ws.tick(70))  # 70 minutes happen before the app starts: 3 pages of 25 per symbol
     source = PolygonSource(items(*market.symbols), "good-key", fast_polygon_config(ws.url, apis.url, tmp_path),
                            clock=market.clock)
@@ -57,6 +72,7 @@ def test_stream_and_startup_backfill_give_every_minute_once(tmp_path, server_loo
     assert ws.connections_total == 1 and source.status.reconnects == 0
     saved = json.loads((tmp_path / "polygon_state.json").read_text())["covered"]
     assert saved["AAPL"] == max(t for (s, t) in market.truth() if s == "AAPL")
+    assert source.status.extra["client"] == {"polygon": "polygon-api-client", "massive": "massive"}[client]
 
 
 def test_watchlist_change_subscribes_on_the_open_connection(tmp_path, server_loop, ws, apis, market):
@@ -178,3 +194,19 @@ def test_second_aggregates_subscription(tmp_path, server_loop, ws, apis):
     stored = stored_minutes(tmp_path / "s.sqlite", ["AAPL"])
     for (sym, t), bar in market.truth().items():
         assert stored[(sym, t)].volume == bar["v"] and stored[(sym, t)].high == bar["h"]
+
+
+def test_a_missing_client_package_is_a_failed_state_with_the_fix(tmp_path, ws, apis, monkeypatch):
+    """No restart loop and no unretrieved task exception: the status says what is missing and how to install it."""
+    import sys
+
+    for name in ("polygon", "massive"):
+        monkeypatch.setitem(sys.modules, name, None)  # importing it now raises ImportError, as when not installed
+    source = PolygonSource(items("AAPL"), "good-key", fast_polygon_config(ws.url, apis.url, tmp_path))
+    with RunningPipeline(tmp_path / "s.sqlite", items("AAPL"), [source]) as run:
+        status = wait_until(lambda: source.status.state is SourceState.FAILED and source.status)
+        time.sleep(0.3)
+        assert ws.connections_total == 0 and apis.rest_requests == []
+        run.stop()
+    assert "polygon-api-client" in status.detail and "massive" in status.detail
+    assert "pip install -e ." in status.detail

@@ -136,7 +136,8 @@ def test_guardian_source_survives_any_body(body):
     except _Transient as exc:
         assert "malformed response" in str(exc)
         return
-    fresh, marks, newest, _ = source.triage(results, "Amazon", 0, {})
+    (query,) = source.plan()
+    fresh, marks, newest, _ = source.triage(results, query, 0)
     assert len(fresh) == len(marks) <= len(results)
     assert len(fresh) + len(source.rejected) <= len(results)
 

@@ -1,4 +1,4 @@
-"""Fixtures for the live-source tests: the fake market and its websocket and HTTP servers."""
+"""Fixtures for the backend tests that need the providers: the fake market and its websocket and HTTP servers."""
 
 from __future__ import annotations
 
