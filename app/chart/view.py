@@ -25,18 +25,14 @@ from app.chart.indicator_items import IndicatorItem
 from app.chart.indicators import IndicatorColumns, IndicatorSpec
 from app.chart.items import DOWN, UP, VWAP, CandleItem, VolumeItem
 from app.chart.lines import PALETTE, indicator_color
+from app.chart.markers import MARKER_HIGHLIGHT, NewsMarkers
 from app.chart.overlays import PriceTag, SessionShade, outside_session, price_y, runs
-from app.impact_view import impact_colour, impact_size
-from app.text import rich_tooltip
 from backend.model import Article, Candle, Timeframe
 from backend.pipeline import CandleSeries
 from backend.timeutil import ny_day_start
 
 LIVE_WINDOW = 120  # candles shown when following the live edge
 MIN_WINDOW = 10  # the closest zoom, in candles
-MARKER = QColor(66, 165, 245)
-MARKER_HIGHLIGHT = QColor(255, 235, 59)
-MARKER_GAP_PX, MARKER_STACK_PX = 12, 15  # a marker's height above its candle; each stacked one's step
 RSI_LEVELS = (30.0, 70.0)
 
 
@@ -54,9 +50,6 @@ class ChartView(QWidget):
         self.data = ChartData()
         self.following = True
         self.clock = FeedClock()
-        self._articles: dict[str, Article] = {}
-        self._impacts: dict = {}  # article id → NewsImpact for this symbol
-        self._highlighted: str | None = None
         self._adjusting = False
         self._manual_y = False  # the user scaled the prices: stop fitting them
         self._hover: int | None = None  # candle under the mouse
@@ -108,11 +101,8 @@ class ChartView(QWidget):
         self.price.addItem(self.candles)
         self.volume.addItem(self.volumes)
 
-        self.markers = pg.ScatterPlotItem(symbol="t1", size=13, pen=pg.mkPen("#0d47a1"), brush=MARKER,
-                                          hoverable=True, hoverSize=17, tip=self._marker_tip)
-        self.markers.setZValue(10)
-        self.markers.sigClicked.connect(self._on_markers_clicked)
-        self.price.addItem(self.markers)
+        self.news = NewsMarkers(self.price, lambda: self.tz, self.article_clicked.emit)
+        self.markers = self.news.item
 
         self.last_line = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen(UP, style=Qt.PenStyle.DotLine))
         self.last_line.setZValue(5)
@@ -156,7 +146,7 @@ class ChartView(QWidget):
     def begin_load(self, symbol: str, timeframe: Timeframe) -> None:
         """A history load for ``symbol`` started: keep its streamed candles until :meth:`set_series`."""
         if symbol != self.symbol:
-            self._articles = {}
+            self.news.articles = {}
         self.symbol, self.timeframe = symbol, Timeframe(timeframe)
         self._loading = []
         self._loading_articles = True
@@ -165,14 +155,14 @@ class ChartView(QWidget):
 
     def set_impacts(self, impacts: dict) -> None:
         """Impacts of this symbol's articles (article id → NewsImpact): marker colour and size."""
-        self._impacts = dict(impacts)
-        self._refresh_markers()
+        self.news.impacts = dict(impacts)
+        self.news.refresh()
 
     def apply_impacts(self, impacts: list) -> None:
         mine = [i for i in impacts if i.symbol == self.symbol]
         if mine:
-            self._impacts.update((i.article_id, i) for i in mine)
-            self._refresh_markers()
+            self.news.impacts.update((i.article_id, i) for i in mine)
+            self.news.refresh()
 
     def set_series(self, series: CandleSeries, articles: list[Article]) -> None:
         """Show a freshly loaded symbol/timeframe, then the candles that streamed in meanwhile."""
@@ -190,15 +180,15 @@ class ChartView(QWidget):
         self.shade.set_runs(*runs(outside_session(self.data, self.timeframe)))
         # The loaded articles, and those that streamed in while the load was in flight (they may have been
         # stored after the load read the store).
-        streamed_articles = list(self._articles.values()) if self._loading_articles else []
-        self._articles = {a.id: a for a in articles}
-        self._articles.update((a.id, a) for a in streamed_articles)
+        streamed_articles = list(self.news.articles.values()) if self._loading_articles else []
+        self.news.articles = {a.id: a for a in articles}
+        self.news.articles.update((a.id, a) for a in streamed_articles)
         self._loading_articles = False
-        self._highlighted = None
+        self.news.highlighted = None
         self.jump_line.setVisible(False)
         self.apply_candles(streamed)
         self._update_limits()
-        self._refresh_markers()
+        self.news.refresh(self.data)
         self._update_last_price()
         self.placeholder.setText(f"Waiting for {self.symbol} {self.timeframe} candles…")
         self.placeholder.setVisible(self.data.n == 0)
@@ -238,7 +228,7 @@ class ChartView(QWidget):
             self.placeholder.setVisible(False)
         if appended:
             self._update_limits()
-            self._refresh_markers()
+            self.news.refresh(self.data)
             if self.following:
                 self._show_live_edge()
             if self._hover is None:
@@ -251,8 +241,8 @@ class ChartView(QWidget):
         mine = [a for a in articles if self.symbol in a.symbols]
         if mine:
             for a in mine:
-                self._articles[a.id] = a
-            self._refresh_markers()
+                self.news.articles[a.id] = a
+            self.news.refresh()
 
     # -- indicators -------------------------------------------------------------------------------
 
@@ -321,12 +311,12 @@ class ChartView(QWidget):
 
     def show_article(self, article_id: str) -> bool:
         """Scroll the chart to an article's marker and highlight it; False if it is not on this chart."""
-        article = self._articles.get(article_id)
+        article = self.news.articles.get(article_id)
         if article is None or self.data.index_at(article.published_ms) is None:
             return False
-        self._highlighted = article_id
+        self.news.highlighted = article_id
         self._center_on(self.data.index_at(article.published_ms))
-        self._refresh_markers()
+        self.news.refresh()
         return True
 
     def show_time(self, t_ms: int) -> bool:
@@ -347,11 +337,7 @@ class ChartView(QWidget):
 
     def marker_position(self, article_id: str) -> tuple[float, float] | None:
         """Where an article's marker is, in data coordinates (for tests and tooling)."""
-        for spot in self.markers.points():
-            if spot.data() == article_id:
-                pos = spot.pos()
-                return pos.x(), pos.y()
-        return None
+        return self.news.position(article_id)
 
     def keyPressEvent(self, event) -> None:  # noqa: N802 (Qt API)
         key = event.key()
@@ -447,8 +433,8 @@ class ChartView(QWidget):
         if self.last_line.isVisible() and self.last_line.value() != self.last_price:
             self.last_line.setValue(self.last_price)  # exact again at the new scale
         self._place_price_tag()
-        if self._articles:
-            self._refresh_markers()  # markers keep their pixel distance above the candles
+        if self.news.articles:
+            self.news.refresh()  # markers keep their pixel distance above the candles
 
     def _on_price_scale_dragged(self, factor: float) -> None:
         self._manual_y = True
@@ -551,52 +537,7 @@ class ChartView(QWidget):
             text += "<br>" + "  ".join(studies)
         self.readout.setText(text)
 
-    # -- markers, mouse ---------------------------------------------------------------------------
-
-    def _refresh_markers(self) -> None:
-        """One marker per article a few pixels above its candle; several on one candle stack upwards, and
-        the highlighted one is drawn last (on top)."""
-        d = self.data
-        (_, _), (y0, y1) = self.price.vb.viewRange()
-        per_px = (y1 - y0) / max(1.0, self.price.vb.height())
-        placed, spots, highlighted = {}, [], None
-        for a in sorted(self._articles.values(), key=lambda a: a.published_ms):
-            x = d.index_at(a.published_ms)
-            if x is None:
-                continue
-            i = min(int(x), d.n - 1)
-            k = placed.get(i, 0)
-            placed[i] = k + 1
-            impact = self._impacts.get(a.id)
-            y = d.high[i] + (MARKER_GAP_PX + k * MARKER_STACK_PX) * per_px
-            spot = {"pos": (x, y), "data": a.id, "size": impact_size(impact),
-                    "brush": impact_colour(impact) if impact else MARKER}
-            if a.id == self._highlighted:
-                spot.update(size=spot["size"] + 5, brush=MARKER_HIGHLIGHT)
-                highlighted = spot
-            else:
-                spots.append(spot)
-        if highlighted is not None:
-            spots.append(highlighted)  # drawn last: never under another marker
-        self.markers.setData(spots)
-
-    def _marker_tip(self, x, y, data):
-        article = self._articles.get(data)
-        if article is None:
-            return ""
-        when = datetime.fromtimestamp(article.published_ms / 1000, tz=self.tz).strftime("%b %d %H:%M")
-        impact = self._impacts.get(data)
-        headline = impact.headline if impact else None
-        move = f" ({headline.return_pct:+.2f}% at +{headline.minutes}m)" if headline and headline.return_pct is not None else ""
-        return rich_tooltip(f"{when} — {article.title}{move}")
-
-    def _on_markers_clicked(self, _item, points, _ev):
-        if len(points):
-            article = self._articles.get(points[0].data())
-            if article is not None:
-                self._highlighted = article.id
-                self._refresh_markers()
-                self.article_clicked.emit(article)
+    # -- mouse --------------------------------------------------------------------------------------
 
     def _on_mouse_moved(self, pos):
         vb = self.price.vb

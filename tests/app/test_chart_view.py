@@ -63,7 +63,7 @@ def test_jumping_to_an_article_on_1d_keeps_the_candles_readable_and_the_marker_o
     for spot in chart.markers.points():
         by_x.setdefault(spot.pos().x(), []).append(spot.data())
     shared = next(ids for ids in by_x.values() if len(ids) >= 2)
-    article = chart._articles[shared[0]]
+    article = chart.news.articles[shared[0]]
     w.show_article(article)
     qtbot.wait(50)
     (x0, x1), _ = chart.price.vb.viewRange()

@@ -116,7 +116,7 @@ def test_launch_set_a_watchlist_and_click_a_news_marker(make_window, qtbot, shot
     assert w.details.headline.text() == clicked.args[0].title
     qtbot.waitUntil(lambda: "return" in w.details.impact.text() or "No price impact" in w.details.impact.text(),
                     timeout=10_000)
-    assert chart._highlighted == article_id
+    assert chart.news.highlighted == article_id
     save(w, shots, "04-news-marker-clicked.png")
     assert sorted(p.name for p in shots.glob("*.png")) == ["01-launch.png", "02-settings-invalid-ticker.png",
                                                             "03-watchlist-set.png", "04-news-marker-clicked.png"]
