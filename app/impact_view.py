@@ -14,6 +14,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyMod
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
+from app.text import rich_tooltip
 from backend.model import Article, NewsImpact, WindowImpact
 from backend.signals.impact import WINDOW_MINUTES
 
@@ -79,6 +80,9 @@ class ImpactModel(QAbstractTableModel):
                 self._rows.append(impact)
             self.endInsertRows()
 
+    def has_title(self, article_id: str) -> bool:
+        return article_id in self._titles
+
     def impacts_for(self, symbol: str) -> dict[str, NewsImpact]:
         return {i.article_id: i for i in self._rows if i.symbol == symbol}
 
@@ -105,13 +109,19 @@ class ImpactModel(QAbstractTableModel):
             if role == SORT_ROLE:
                 return impact.published_ms
             if role == Qt.ItemDataRole.ToolTipRole and impact.notes:
-                return "\n".join(impact.notes)
+                return rich_tooltip("\n".join(impact.notes))
             return None
         if col == 1:
             return impact.symbol if role in (Qt.ItemDataRole.DisplayRole, SORT_ROLE) else None
         if col == 2:
-            title = self._titles.get(impact.article_id, impact.article_id)
-            return title if role in (Qt.ItemDataRole.DisplayRole, SORT_ROLE, Qt.ItemDataRole.ToolTipRole) else None
+            title = self._titles.get(impact.article_id)
+            if role == Qt.ItemDataRole.ForegroundRole and title is None:
+                return FLAT
+            if title is None:
+                title = "(loading the headline…)"
+            if role == Qt.ItemDataRole.ToolTipRole:
+                return rich_tooltip(title)
+            return title if role in (Qt.ItemDataRole.DisplayRole, SORT_ROLE) else None
         if col < 3 + len(WINDOW_MINUTES):
             window, field = impact.windows[col - 3], "return_pct"
         else:
@@ -122,7 +132,7 @@ class ImpactModel(QAbstractTableModel):
         if role == SORT_ROLE:
             return value if value is not None else float("-inf")
         if role == Qt.ItemDataRole.ToolTipRole:
-            return why or None
+            return rich_tooltip(why) if why else None
         if role == Qt.ItemDataRole.ForegroundRole and field == "return_pct" and value is not None:
             return UP if value >= 0 else DOWN
         if role == Qt.ItemDataRole.TextAlignmentRole:
@@ -130,15 +140,31 @@ class ImpactModel(QAbstractTableModel):
         return None
 
 
+class WatchedImpacts(QSortFilterProxyModel):
+    """Sorts by :data:`SORT_ROLE` and shows only the rows of watched symbols."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self._symbols: set[str] | None = None  # None: every symbol
+
+    def set_symbols(self, symbols) -> None:
+        self._symbols = set(symbols)
+        self.beginFilterChange()
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def filterAcceptsRow(self, row: int, parent) -> bool:  # noqa: N802 (Qt API)
+        return self._symbols is None or self.sourceModel().impact_at(row).symbol in self._symbols
+
+
 class ImpactTable(QTableView):
-    """Sortable impact table; a click emits ``impact_selected``."""
+    """Sortable impact table of the watched symbols; a click emits ``impact_selected``."""
 
     impact_selected = Signal(object)  # NewsImpact
 
     def __init__(self, tz: tzinfo, parent=None) -> None:
         super().__init__(parent)
         self.model_ = ImpactModel(tz)
-        self.proxy = QSortFilterProxyModel(self)
+        self.proxy = WatchedImpacts(self)
         self.proxy.setSourceModel(self.model_)
         self.proxy.setSortRole(SORT_ROLE)
         self.setModel(self.proxy)
@@ -157,19 +183,31 @@ class ImpactTable(QTableView):
 
 
 def impact_html(impacts: list[NewsImpact]) -> str:
-    """A small HTML table of an article's impact per symbol and window, with reasons for gaps."""
+    """A small HTML table of an article's impact per symbol and window.
+
+    A figure that cannot be measured shows "—" (or "…" while pending) with a numbered note under
+    the table saying why: a QLabel never shows an HTML ``title``, so the reason must be text.
+    """
     if not impacts:
         return "<i>No price impact measured yet.</i>"
     parts = []
     for impact in impacts:
         base = f"from {impact.base_price:.2f}" if impact.base_price is not None else "no price before publication"
+        reasons: dict[str, int] = {}
         rows = []
         for w in impact.windows:
-            cells = [_cell(w, f) for f in ("return_pct", "range_pct", "volume_z")]
-            rows.append(f"<tr><td>+{w.minutes}m</td>" + "".join(
-                f"<td align='right' title='{escape(why)}'>{escape(text)}</td>" for text, _, why in cells) + "</tr>")
+            cells = []
+            for text, _, why in (_cell(w, f) for f in ("return_pct", "range_pct", "volume_z")):
+                mark = ""
+                if why:
+                    number = reasons.setdefault(why, len(reasons) + 1)
+                    mark = f"<sup>{number}</sup>"
+                cells.append(f"<td align='right'>{escape(text)}{mark}</td>")
+            rows.append(f"<tr><td>+{w.minutes}m</td>{''.join(cells)}</tr>")
         notes = "".join(f"<br><small>{escape(n)}</small>" for n in impact.notes)
-        parts.append(f"<b>{impact.symbol}</b> <small>({escape(base)}{', market closed at publication' if impact.out_of_hours else ''})</small>"
+        footnotes = "".join(f"<br><small><sup>{k}</sup> {escape(why)}</small>" for why, k in reasons.items())
+        parts.append(f"<b>{escape(impact.symbol)}</b> <small>({escape(base)}"
+                     f"{', market closed at publication' if impact.out_of_hours else ''})</small>"
                      "<table cellspacing='6'><tr><th></th><th>return</th><th>range</th><th>vol z</th></tr>"
-                     + "".join(rows) + f"</table>{notes}")
+                     + "".join(rows) + f"</table>{footnotes}{notes}")
     return "".join(parts)

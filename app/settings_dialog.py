@@ -1,14 +1,17 @@
 """Settings dialog: watchlist editor, API keys (OS keyring), feed and time zone.
 
 Nothing is applied until everything validates; a bad entry gets a message naming the
-line and the problem, and the settings stay as they were.
+line and the problem, and the settings stay as they were. Enter in the ticker box adds the
+symbol (several in a row) and never closes the dialog; the message goes away as soon as
+what it names is fixed, and its line has a fixed height so nothing moves when it appears.
 """
 
 from __future__ import annotations
 
+from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtWidgets import (
     QAbstractItemView, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QGroupBox, QHBoxLayout,
-    QHeaderView, QLabel, QLineEdit, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout,
+    QHeaderView, QLabel, QLineEdit, QPushButton, QSizePolicy, QTableWidget, QTableWidgetItem, QVBoxLayout,
 )
 
 from backend import secrets
@@ -29,17 +32,28 @@ class SettingsDialog(QDialog):
         self.settings = settings
 
         self.table = QTableWidget(0, 3)
-        self.table.setHorizontalHeaderLabels(["Symbol", "News query", "Guardian sections (comma-separated)"])
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.setHorizontalHeaderLabels(["Symbol", "News query", "Guardian sections"])
+        self.table.horizontalHeaderItem(1).setToolTip("What the Guardian is searched for (e.g. Apple)")
+        self.table.horizontalHeaderItem(2).setToolTip("Guardian section ids, comma-separated "
+                                                      "(e.g. business, technology, money)")
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         for item in settings.watchlist:
             self._append_row(item)
+        self.table.itemChanged.connect(self._on_table_edited)
         self.new_symbol = QLineEdit()
-        self.new_symbol.setPlaceholderText("Ticker, e.g. NFLX or BRK.B")
+        self.new_symbol.setPlaceholderText("Ticker, e.g. NFLX or BRK.B — Enter adds it")
         self.new_symbol.setMaxLength(64)
-        self.new_symbol.returnPressed.connect(self.add_symbol)
+        self._enter = _EnterAdds(self)
+        self.new_symbol.installEventFilter(self._enter)
+        self.new_symbol.textEdited.connect(self._revalidate)
         add, remove = QPushButton("Add"), QPushButton("Remove")
         up, down = QPushButton("Move up"), QPushButton("Move down")
+        for button in (add, remove, up, down):
+            button.setAutoDefault(False)  # Enter anywhere in the watchlist box never presses them
         add.clicked.connect(self.add_symbol)
         remove.clicked.connect(self.remove_selected)
         up.clicked.connect(lambda: self._move(-1))
@@ -51,7 +65,9 @@ class SettingsDialog(QDialog):
         wl = QVBoxLayout(watch_box)
         wl.addWidget(self.table)
         self.query_note = QLabel("")  # the query the selected line will use (from cached reference data)
+        self.query_note.setTextFormat(Qt.TextFormat.PlainText)
         self.query_note.setWordWrap(True)
+        _fixed_lines(self.query_note, 2)  # selecting a line never moves the controls below
         self.table.currentCellChanged.connect(lambda *_: self._show_query_note())
         self.table.itemChanged.connect(lambda *_: self._show_query_note())
         wl.addWidget(self.query_note)
@@ -61,6 +77,8 @@ class SettingsDialog(QDialog):
         kf = QFormLayout(keys_box)
         self.polygon_key = self._key_edit(secrets.POLYGON)
         self.guardian_key = self._key_edit(secrets.GUARDIAN)
+        for edit in (self.polygon_key, self.guardian_key):
+            edit.textEdited.connect(self._revalidate)
         kf.addRow("Polygon / Massive", self.polygon_key)
         kf.addRow("Guardian", self.guardian_key)
         self.keyring_note = QLabel(secrets.keyring_problem())
@@ -82,8 +100,13 @@ class SettingsDialog(QDialog):
         ff.addRow("Time zone", self.timezone)
 
         self.error = QLabel("")
+        self.error.setTextFormat(Qt.TextFormat.PlainText)
         self.error.setWordWrap(True)
         self.error.setStyleSheet("color: #ef5350; font-weight: bold;")
+        # Room for two lines, always: the controls above never move, and a long message cannot widen
+        # the dialog (the full text is in the tooltip if it needs more).
+        _fixed_lines(self.error, 2)
+        self._error_from = ""  # "ticker" or "apply": what the shown message is about
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -95,23 +118,58 @@ class SettingsDialog(QDialog):
 
     def add_symbol(self) -> bool:
         """Add the typed ticker with its default query and sections; show why not if it is invalid."""
-        text = self.new_symbol.text()
+        problem = self._ticker_problem(self.new_symbol.text())
+        if problem:
+            self._show_error(problem, "ticker")
+            return False
+        self._append_row(default_watch_item(self.new_symbol.text()))
+        self.table.scrollToBottom()  # the new line in view
+        self.new_symbol.clear()
+        self._show_error("", "")
+        return True
+
+    def _ticker_problem(self, text: str) -> str:
         try:
             item = default_watch_item(text)
         except ValueError as exc:
-            self.error.setText(str(exc))
-            return False
+            return str(exc)
         if item.symbol in self._symbols():
-            self.error.setText(f"{item.symbol} is already in the watchlist")
-            return False
-        self._append_row(item)
-        self.new_symbol.clear()
-        self.error.clear()
-        return True
+            return f"{item.symbol} is already in the watchlist"
+        return ""
+
+    def _show_error(self, message: str, source: str) -> None:
+        self.error.setText(message)
+        self.error.setToolTip(message)
+        self._error_from = source if message else ""
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        super().showEvent(event)
+        self.new_symbol.setFocus()  # typing right away adds tickers; it never edits the first row
+
+    def _on_table_edited(self, *_) -> None:
+        """A cell edit is checked at once: the line it breaks is named, and the message goes once fixed."""
+        if self._error_from != "ticker":
+            self._error_from = "apply"
+        self._revalidate()
+
+    def _revalidate(self, *_) -> None:
+        """After an edit: drop the message once its problem is fixed (or name the one that is left)."""
+        if self._error_from == "ticker":
+            text = self.new_symbol.text()
+            if not text.strip() or not self._ticker_problem(text):
+                self._show_error("", "")
+        elif self._error_from == "apply":
+            try:
+                self._validated()
+            except (SettingsError, secrets.NoKeyringError, ValueError) as exc:
+                self._show_error(str(exc), "apply")
+            else:
+                self._show_error("", "")
 
     def remove_selected(self) -> None:
         for r in sorted({i.row() for i in self.table.selectedIndexes()}, reverse=True):
             self.table.removeRow(r)
+        self._revalidate()
 
     def _move(self, delta: int) -> None:
         r = self.table.currentRow()
@@ -134,8 +192,10 @@ class SettingsDialog(QDialog):
 
     def _show_query_note(self) -> None:
         r = self.table.currentRow()
-        self.query_note.setText(query_note(self._cell(r, 0), self._cell(r, 1), tuple(
-            s.strip() for s in self._cell(r, 2).split(","))) if r >= 0 else "")
+        text = query_note(self._cell(r, 0), self._cell(r, 1), tuple(
+            s.strip() for s in self._cell(r, 2).split(","))) if r >= 0 else ""
+        self.query_note.setText(text)
+        self.query_note.setToolTip(text)
 
     def _cell(self, r: int, c: int) -> str:
         item = self.table.item(r, c)
@@ -164,12 +224,20 @@ class SettingsDialog(QDialog):
         try:
             self.apply()
         except (SettingsError, secrets.NoKeyringError, ValueError) as exc:
-            self.error.setText(str(exc))
+            self._show_error(str(exc), "apply")
             return
         super().accept()
 
     def apply(self) -> None:
         """Validate everything, then save; raise with a user-facing message and change nothing if invalid."""
+        watchlist, keys = self._validated()
+        self.settings.update({"watchlist": watchlist, "feed": self.feed.currentData(),
+                              "timezone": self.timezone.currentData()})
+        for name, value in keys.items():
+            secrets.set_key(name, value)
+
+    def _validated(self) -> tuple[list[WatchItem], dict[str, str]]:
+        """The watchlist and keys as entered, checked; raise with the user-facing message."""
         watchlist = validate_watchlist(self.watch_items())
         keys = {}
         for name, edit in ((secrets.POLYGON, self.polygon_key), (secrets.GUARDIAN, self.guardian_key)):
@@ -181,7 +249,25 @@ class SettingsDialog(QDialog):
                 keys[name] = value
         if keys and not secrets.keyring_available():
             raise secrets.NoKeyringError(secrets.keyring_problem())
-        self.settings.update({"watchlist": watchlist, "feed": self.feed.currentData(),
-                              "timezone": self.timezone.currentData()})
-        for name, value in keys.items():
-            secrets.set_key(name, value)
+        return watchlist, keys
+
+
+def _fixed_lines(label: QLabel, lines: int) -> None:
+    """A message line of fixed height that never widens its dialog: text appearing moves nothing."""
+    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+    label.setFixedHeight(label.fontMetrics().lineSpacing() * lines + 4)
+    label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+
+
+class _EnterAdds(QObject):
+    """Enter in the ticker box adds the symbol and stops there (the dialog's OK button never sees it)."""
+
+    def __init__(self, dialog: SettingsDialog) -> None:
+        super().__init__(dialog)
+        self._dialog = dialog
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt API)
+        if event.type() == QEvent.Type.KeyPress and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self._dialog.add_symbol()
+            return True
+        return False

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPointF, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPen, QPolygonF
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QStyledItemDelegate, QTableView
+from PySide6.QtGui import QColor, QPainter, QPalette, QPen, QPolygonF
+from PySide6.QtWidgets import (
+    QAbstractItemView, QHeaderView, QStyle, QStyledItemDelegate, QTableView,
+)
 
 from backend.processing.snapshots import SymbolSnapshot
 
@@ -78,9 +80,14 @@ class WatchlistModel(QAbstractTableModel):
 
 
 class SparklineDelegate(QStyledItemDelegate):
-    """Paints precomputed, normalised points scaled into the cell (no data work in paint)."""
+    """Paints precomputed, normalised points scaled into the cell (no data work in paint).
+
+    On a selected row the line takes the selection's text colour: green or red on the selection's
+    blue cannot be read.
+    """
 
     def paint(self, painter: QPainter, option, index) -> None:
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)  # the view drew the selection
         points, up = index.data(SPARK_ROLE) or ([], True)
         if len(points) < 2:
             return
@@ -88,7 +95,8 @@ class SparklineDelegate(QStyledItemDelegate):
         poly = QPolygonF([QPointF(r.left() + x * r.width(), r.bottom() - y * r.height()) for x, y in points])
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.setPen(QPen(UP if up else DOWN, 1.3))
+        color = option.palette.color(QPalette.ColorRole.HighlightedText) if selected else (UP if up else DOWN)
+        painter.setPen(QPen(color, 1.6 if selected else 1.3))
         painter.drawPolyline(poly)
         painter.restore()
 

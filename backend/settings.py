@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -23,6 +24,9 @@ log = logging.getLogger(__name__)
 MAX_WATCHLIST = 100
 MAX_QUERY_LEN = 200
 MAX_SECTIONS = 10
+MAX_INDICATORS = 8
+#: ``<kind>:<period>[:<band width>]`` — app.chart.indicators computes them (kinds sma, ema, bb, rsi; period 2-500).
+_INDICATOR_RE = re.compile(r"^(sma|ema|bb|rsi):([2-9]|[1-9]\d|[1-4]\d\d|500)(:\d(\.\d{1,2})?)?$")
 
 
 class SettingsError(ValueError):
@@ -66,12 +70,16 @@ SCHEMA: dict[str, Option] = {o.name: o for o in (
     Option("alert_max_age_s", int, DEFAULT_MAX_AGE_MS // 1000,
            "An event older than this behind the newest one seen raises no alert (seconds).",
            minimum=0, maximum=86_400),
+    Option("chart_symbol", str, "", "Workspace: the symbol the chart showed last (restored if still watched)."),
+    Option("indicators", list, None, "Workspace: chart indicators, e.g. ema:20, sma:50, bb:20:2, rsi:14."),
 )}
 
 
 def _check(option: Option, value: Any) -> Any:
     if option.name == "watchlist":
         return validate_watchlist(value)
+    if option.name == "indicators":
+        return validate_indicators(value)
     if option.name == "alert_rules":
         try:
             return [rule.to_dict() for rule in rules_from_settings(value)]
@@ -128,6 +136,23 @@ def validate_watchlist(items: Any) -> list[WatchItem]:
     return out
 
 
+def validate_indicators(value: Any) -> list[str]:
+    """Check the ``indicators`` setting: a short list of ``kind:period`` strings, normalised to lower case."""
+    if not isinstance(value, (list, tuple)):
+        raise SettingsError("indicators must be a list such as ['ema:20', 'rsi:14']")
+    if len(value) > MAX_INDICATORS:
+        raise SettingsError(f"at most {MAX_INDICATORS} indicators")
+    out: list[str] = []
+    for n, item in enumerate(value, 1):
+        text = item.strip().lower() if isinstance(item, str) else ""
+        if not _INDICATOR_RE.match(text):
+            raise SettingsError(f"indicator {n}: {item!r} is not <kind>:<period> (sma, ema, bb or rsi; period 2-500; "
+                                "e.g. ema:20 or bb:20:2)")
+        if text not in out:
+            out.append(text)
+    return out
+
+
 def tickerwire_home() -> Path:
     """Data and settings directory: ``$TICKERWIRE_HOME`` or ``~/.local/share/tickerwire``."""
     env = os.environ.get("TICKERWIRE_HOME")
@@ -176,6 +201,8 @@ class Settings:
             return [default_watch_item(s) for s in DEFAULT_WATCHLIST]
         if name == "alert_rules":
             return [rule.to_dict() for rule in DEFAULT_RULES]
+        if name == "indicators":
+            return []
         return option.default
 
     @property

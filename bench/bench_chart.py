@@ -1,7 +1,10 @@
 """TickerWire's chart speed with N one-minute candles: first paint, live-candle update, append, zoomed-out panning, RSS.
 
 Targets (issue 2, at 100,000 candles): live update ≤ 2 ms median and ≤ 8 ms p95 including the
-repaint; panning fully zoomed out ≥ 30 frames/s. Every update timing runs until Qt has
+repaint; panning fully zoomed out ≥ 30 frames/s. ``--indicators ema:20,bb:20:2`` measures the chart
+with those indicators on instead (implementation ``tickerwire-indicators``; issue 17: the targets
+hold with two on). ``python -m bench --implementations tickerwire,tickerwire-indicators,finplot``
+runs both beside finplot in one run. Every update timing runs until Qt has
 painted the frame that shows the change (Qt repaints only the dirty region, as in the app).
 The measurement itself lives in :mod:`bench.chart_harness`, shared with the finplot and
 classic-QPicture implementations of issue 7's comparison. Run under a real X server:
@@ -22,7 +25,11 @@ class TickerWireChart(harness.ChartAdapter):
     name = "tickerwire"
     binding = "PySide6"
 
-    def __init__(self) -> None:
+    def __init__(self, indicators: tuple[str, ...] = ()) -> None:
+        self.indicators = tuple(indicators)
+        if self.indicators:
+            self.name = "tickerwire-indicators"
+            self.extra = {"indicators": list(self.indicators)}
         # Imported before the harness's first RSS reading, as the references import their libraries.
         from app.chart.view import ChartView
         from backend.model import Candle, Timeframe
@@ -34,6 +41,10 @@ class TickerWireChart(harness.ChartAdapter):
         self.series = self._series_class.from_rows("BENCH", self._m1, rows)
         self.view = self._view_class(ZoneInfo("America/New_York"))
         self.view.resize(harness.WIDTH, harness.HEIGHT)
+        if self.indicators:
+            from app.chart.indicators import IndicatorSpec
+
+            self.view.set_indicators([IndicatorSpec.parse(key) for key in self.indicators])
         self.view.show()
 
     @property
@@ -73,8 +84,16 @@ class TickerWireChart(harness.ChartAdapter):
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    results = harness.main(TickerWireChart, "chart_tickerwire", argv)
-    return results
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--indicators", default="", help="measure with these on, e.g. ema:20,bb:20:2")
+    known, rest = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    if known.indicators:
+        keys = tuple(k for k in known.indicators.split(",") if k)
+        return harness.main(lambda: TickerWireChart(keys), "chart_tickerwire_indicators", rest)
+    return harness.main(TickerWireChart, "chart_tickerwire", rest)
 
 
 if __name__ == "__main__":

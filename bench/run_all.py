@@ -32,7 +32,10 @@ from bench.common import RESULTS, machine
 ROOT = Path(__file__).resolve().parents[1]
 REQUIREMENTS = ROOT / "bench" / "requirements-finplot.txt"
 XVFB = ["xvfb-run", "-a", "-s", "-screen 0 1920x1080x24"]
-CHARTS = {"tickerwire": "bench.bench_chart", "qpicture": "bench.chart_qpicture", "finplot": "bench.chart_finplot"}
+CHARTS = {"tickerwire": "bench.bench_chart", "qpicture": "bench.chart_qpicture", "finplot": "bench.chart_finplot",
+          "tickerwire-indicators": "bench.bench_chart"}
+#: Extra arguments per implementation: TickerWire's chart with two indicators on (issue 17).
+CHART_ARGS = {"tickerwire-indicators": ["--indicators", "ema:20,bb:20:2"]}
 PIPELINE = ("ingest", "kafka", "influx", "app")
 
 
@@ -76,9 +79,9 @@ def _gui_env() -> tuple[list[str], dict]:
     return XVFB, env
 
 
-def run_chart(python: Path, module: str, size: int, timeout: float) -> dict:
+def run_chart(python: Path, module: str, size: int, timeout: float, extra: list[str] = ()) -> dict:
     prefix, env = _gui_env()
-    cmd = [*prefix, str(python), "-m", module, "--sizes", str(size), "--json", "--no-save"]
+    cmd = [*prefix, str(python), "-m", module, "--sizes", str(size), "--json", "--no-save", *extra]
     load = [round(x, 2) for x in os.getloadavg()]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     for line in proc.stdout.splitlines():
@@ -123,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average at start: {summary['load_average_start']} on {os.cpu_count()} CPUs", flush=True)
 
     if "chart" in only:
-        pythons = {"tickerwire": Path(sys.executable), "qpicture": Path(sys.executable)}
+        pythons = {"tickerwire": Path(sys.executable), "qpicture": Path(sys.executable),
+                   "tickerwire-indicators": Path(sys.executable)}
         impls = args.implementations.split(",")
         if "finplot" in impls:
             pythons["finplot"] = bench_venv_python()
@@ -132,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             for impl in impls:
                 print(f"chart: {impl} with {size:,} candles ...", flush=True)
                 try:
-                    charts.append(run_chart(pythons[impl], CHARTS[impl], size, args.timeout))
+                    charts.append(run_chart(pythons[impl], CHARTS[impl], size, args.timeout, CHART_ARGS.get(impl, [])))
                 except (RuntimeError, subprocess.TimeoutExpired) as exc:
                     summary["errors"][f"chart {impl} {size}"] = str(exc)
                     print(f"  failed: {str(exc)[:500]}", flush=True)

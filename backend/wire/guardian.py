@@ -8,15 +8,17 @@ and ``fields.thumbnail``. Parsing never raises: a bad page or item is rejected w
 
 from __future__ import annotations
 
-import html
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from html.parser import HTMLParser
 
 from backend.model import Article
 
-_TAG_RE = re.compile(r"<[^>]+>")
+#: Tags whose start or end separates words (a paragraph, a line break, a list item…).
+_BREAKING_TAGS = frozenset({"p", "br", "div", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote",
+                            "tr", "td", "th", "figure", "figcaption", "hr"})
+_HIDDEN_TAGS = frozenset({"script", "style", "template"})
 
 
 @dataclass(slots=True)
@@ -44,9 +46,46 @@ def format_time_ms(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+class _TextCollector(HTMLParser):
+    """Collects an HTML fragment's text nodes; entities become the characters they stand for."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag, attrs) -> None:
+        if tag in _HIDDEN_TAGS:
+            self._hidden += 1
+        elif tag in _BREAKING_TAGS:
+            self.parts.append(" ")
+
+    def handle_startendtag(self, tag, attrs) -> None:
+        if tag in _BREAKING_TAGS:
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag) -> None:
+        if tag in _HIDDEN_TAGS:
+            self._hidden = max(0, self._hidden - 1)
+        elif tag in _BREAKING_TAGS:
+            self.parts.append(" ")
+
+    def handle_data(self, data) -> None:
+        if not self._hidden:
+            self.parts.append(data)
+
+
 def plain_text(fragment: str) -> str:
-    """Strip the HTML the API puts in ``trailText``."""
-    return html.unescape(_TAG_RE.sub("", fragment)).strip()
+    """The text of the HTML the API puts in ``trailText`` (and, rarely, ``webTitle``).
+
+    The result is plain text, to be shown as such: tags are dropped (attribute values and
+    all), entities become characters — so ``&lt;img&gt;`` is the literal text ``<img>``, not
+    markup — and runs of whitespace (including non-breaking spaces) become one space.
+    """
+    parser = _TextCollector()
+    parser.feed(fragment)
+    parser.close()
+    return " ".join("".join(parser.parts).split())
 
 
 def parse_search_page(

@@ -72,7 +72,7 @@ def test_click_ticker_item_selects_symbol_and_scrolls_chart(main_window, qtbot):
     w.ticker.scrollToItem(item)
     rect = w.ticker.visualItemRect(item)
     qtbot.mouseClick(w.ticker.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
-    qtbot.waitUntil(lambda: w.chart.symbol == "AMZN" and w.chart._highlighted == other.id, timeout=20_000)
+    qtbot.waitUntil(lambda: w.chart.symbol == "AMZN" and w.chart.news.highlighted == other.id, timeout=20_000)
     x, _ = w.chart.marker_position(other.id)
     (x0, x1), _ = w.chart.price.vb.viewRange()
     assert x0 <= x <= x1
