@@ -48,7 +48,7 @@ def connection_for(endpoints: Endpoints | None) -> StackConnection:
     if not endpoints.catalog_uri:  # the local-process InfluxDB 1.8 runs without authentication
         return StackConnection(endpoints.kafka_bootstrap, endpoints.influx_url, endpoints.influx_bucket,
                                influx_org=endpoints.influx_org)
-    creds = credentials.load()
+    creds = credentials.load()  # the Stack tab's stack: the default name
     if creds is None:
         raise ValueError(f"the stack's credentials are not in {credentials.location()}; stop the stack with "
                          "'delete data' and start it again to generate new ones")

@@ -1,11 +1,11 @@
 """Credentials of the Docker stack: generated once per install, kept in the OS keyring (or a private file).
 
 InfluxDB's admin and read-only passwords, PostgreSQL's catalog password, the S3 access key and
-secret, and Grafana's admin password are random values made on the first start. They live in the
-OS keyring under the service of :mod:`backend.secrets` (entries ``stack/<name>``). On a machine
-without a keyring (a server, CI) they go to ``$TICKERWIRE_HOME/stack/credentials.json`` instead,
-readable only by the user (0600 in a 0700 directory); the first time, :func:`ensure` says so through
-its ``notice`` callback. Values never reach a log line, an image, a plan or a container's
+secret, and Grafana's admin password are random values made on the first start of a stack. They live
+in the OS keyring under the service of :mod:`backend.secrets` (entries ``stack/<stack>/<name>``: each
+stack name has its own, as each has its own volumes). On a machine without a keyring (a server, CI)
+they go to ``$TICKERWIRE_HOME/stack/<stack>.credentials.json`` instead, readable only by the user
+(0600 in a 0700 directory); the first time, :func:`ensure` says so through its ``notice`` callback. Values never reach a log line, an image, a plan or a container's
 environment: :mod:`stack.apply` writes them into the containers as files.
 """
 
@@ -24,8 +24,8 @@ import keyring.errors
 from backend.secrets import SERVICE, NoKeyringError, keyring_available
 from backend.settings import tickerwire_home
 
-_PREFIX = "stack/"
-FILE_NAME = "credentials.json"
+#: The stack name of ``tickerwire stack`` and the Stack tab.
+DEFAULT_STACK = "tickerwire"
 
 
 @dataclass(frozen=True)
@@ -63,62 +63,68 @@ def _generate(name: str) -> str:
     return secrets.token_urlsafe(32)
 
 
-def credentials_file(home: Path | None = None) -> Path:
-    """Where the credentials go on a machine without an OS keyring."""
-    return (home or tickerwire_home()) / "stack" / FILE_NAME
+def credentials_file(home: Path | None = None, stack: str = DEFAULT_STACK) -> Path:
+    """Where a stack's credentials go on a machine without an OS keyring."""
+    return (home or tickerwire_home()) / "stack" / f"{stack}.credentials.json"
 
 
-def location(home: Path | None = None) -> str:
-    """Where the credentials are kept here, for messages."""
-    return "the OS keyring" if keyring_available() else str(credentials_file(home))
+def _entry(stack: str, name: str) -> str:
+    return f"stack/{stack}/{name}"
 
 
-def ensure(home: Path | None = None, notice: Callable[[str], None] | None = None) -> StackCredentials:
-    """Load the credentials, generating and storing any that are missing.
+def location(home: Path | None = None, stack: str = DEFAULT_STACK) -> str:
+    """Where a stack's credentials are kept here, for messages."""
+    return "the OS keyring" if keyring_available() else str(credentials_file(home, stack))
+
+
+def ensure(home: Path | None = None, notice: Callable[[str], None] | None = None,
+           stack: str = DEFAULT_STACK) -> StackCredentials:
+    """Load a stack's credentials, generating and storing any that are missing.
 
     Args:
         home: The app's data directory (default ``$TICKERWIRE_HOME``), for the file fallback.
         notice: Told once, when the credentials file is created because no keyring exists.
+        stack: The stack's name.
 
     Raises:
         NoKeyringError: the keyring refused a value, or the file cannot be written.
     """
     if keyring_available():
-        return _ensure_keyring()
-    return _ensure_file(credentials_file(home), notice)
+        return _ensure_keyring(stack)
+    return _ensure_file(credentials_file(home, stack), notice)
 
 
-def load(home: Path | None = None) -> StackCredentials | None:
-    """The stored credentials, or None when the stack never started here."""
+def load(home: Path | None = None, stack: str = DEFAULT_STACK) -> StackCredentials | None:
+    """A stack's stored credentials, or None when it never started here."""
     if keyring_available():
         try:
-            values = {name: keyring.get_password(SERVICE, _PREFIX + name) for name in NAMES}
+            values = {name: keyring.get_password(SERVICE, _entry(stack, name)) for name in NAMES}
         except keyring.errors.KeyringError:
             return None
         return StackCredentials(**values) if all(values.values()) else None
-    stored = _read_file(credentials_file(home))
+    stored = _read_file(credentials_file(home, stack))
     return StackCredentials(**stored) if all(stored.get(name) for name in NAMES) else None
 
 
-def forget(home: Path | None = None) -> None:
-    """Delete the stored credentials (after the stack's volumes were deleted: a new install's secrets)."""
+def forget(home: Path | None = None, stack: str = DEFAULT_STACK) -> None:
+    """Delete a stack's credentials (after its volumes were deleted: a new install's secrets)."""
     if keyring_available():
         for name in NAMES:
             try:
-                keyring.delete_password(SERVICE, _PREFIX + name)
+                keyring.delete_password(SERVICE, _entry(stack, name))
             except keyring.errors.PasswordDeleteError:
                 pass
-    credentials_file(home).unlink(missing_ok=True)
+    credentials_file(home, stack).unlink(missing_ok=True)
 
 
-def _ensure_keyring() -> StackCredentials:
+def _ensure_keyring(stack: str) -> StackCredentials:
     values = {}
     try:
         for name in NAMES:
-            value = keyring.get_password(SERVICE, _PREFIX + name)
+            value = keyring.get_password(SERVICE, _entry(stack, name))
             if not value:
                 value = _generate(name)
-                keyring.set_password(SERVICE, _PREFIX + name, value)
+                keyring.set_password(SERVICE, _entry(stack, name), value)
             values[name] = value
     except keyring.errors.KeyringError as exc:
         raise NoKeyringError(f"the OS keyring refused the stack's credentials: {exc}") from exc

@@ -66,7 +66,8 @@ class DockerBackend:
         self.plan = plan(self.spec, self.tree)
         self.services = self.plan.services
         self._notice = notice
-        self._credentials = credentials or (lambda: stack_credentials.ensure(self.home, self._notice))
+        self._credentials = credentials or (
+            lambda: stack_credentials.ensure(self.home, self._notice, self.spec.name))
         self._stack = DockerStack(self.plan, self.tree, self._credentials, **options)
         self._supervise = supervise
 
@@ -92,7 +93,7 @@ class DockerBackend:
         supervisor.stop(self.state_dir, self.spec.name)
         self._stack.teardown(delete_data)
         if delete_data:
-            stack_credentials.forget(self.home)
+            stack_credentials.forget(self.home, self.spec.name)
 
     def status(self) -> list[ServiceStatus]:
         return self._stack.status()

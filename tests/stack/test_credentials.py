@@ -29,7 +29,7 @@ def test_credentials_are_generated_once_into_the_keyring_and_then_reused(memory_
     values = [first.get(name) for name in credentials.NAMES]
     assert len(set(values)) == len(values) and all(len(v) >= 16 for v in values)
     stored = {user: pw for (service, user), pw in memory_keyring.passwords.items() if service == SERVICE}
-    assert stored == {f"stack/{name}": first.get(name) for name in credentials.NAMES}
+    assert stored == {f"stack/tickerwire/{name}": first.get(name) for name in credentials.NAMES}
     assert not credentials.credentials_file(tmp_path).exists()
     assert not [v for v in values if v in repr(first)]
     assert credentials.location(tmp_path) == "the OS keyring"
@@ -37,7 +37,7 @@ def test_credentials_are_generated_once_into_the_keyring_and_then_reused(memory_
 
 def test_a_missing_entry_is_regenerated_alone(memory_keyring, tmp_path):
     first = credentials.ensure(tmp_path)
-    keyring.delete_password(SERVICE, "stack/grafana_password")
+    keyring.delete_password(SERVICE, "stack/tickerwire/grafana_password")
     second = credentials.ensure(tmp_path)
     assert second.grafana_password != first.grafana_password
     assert second.influx_admin_password == first.influx_admin_password
@@ -65,10 +65,13 @@ def test_an_unreadable_credentials_file_is_reported(no_keyring, tmp_path):
         credentials.ensure(tmp_path)
 
 
-def test_forget_removes_them_from_the_keyring(memory_keyring, tmp_path):
-    credentials.ensure(tmp_path)
+def test_each_stack_has_its_own_and_forget_removes_only_its_own(memory_keyring, tmp_path):
+    mine = credentials.ensure(tmp_path)
+    bench = credentials.ensure(tmp_path, stack="twbench")
+    assert bench.influx_admin_password != mine.influx_admin_password
+    credentials.forget(tmp_path, stack="twbench")
+    assert credentials.load(tmp_path, stack="twbench") is None and credentials.load(tmp_path) == mine
     credentials.forget(tmp_path)
-    assert credentials.load(tmp_path) is None
     assert not any(user.startswith("stack/") for _, user in memory_keyring.passwords)
 
 
