@@ -2,11 +2,11 @@
 
 :class:`StackPanel` drives a :class:`stack.types.StackBackend` (Docker or local processes) — the
 same code as ``tickerwire stack`` — and never blocks the GUI thread: every backend call runs on a
-small thread pool, and results come back as Qt signals (queued to the GUI thread). It shows a
-Start / Stop / Cancel row with a "delete data" choice, the backend's note (e.g. "Docker not found"
-and what the local processes are), one row per service with its state and health (polled every
-few seconds), a progress bar per image being built or pulled, the start's activity log and a
-service's logs.
+small thread pool, and results come back through a queue the GUI thread empties every 50 ms (worker
+threads never touch Qt). It shows a Start / Stop / Cancel row with a "delete data" choice, the
+backend's note (e.g. "Docker not found" and what the local processes are), one row per service with
+its state and health (polled every few seconds), a progress bar per image being built or pulled, the
+start's activity log and a service's logs.
 
 Construct it with a factory, which is called once on a worker thread (it may import docker-py
 and plan the stack)::
@@ -19,11 +19,12 @@ and plan the stack)::
 
 from __future__ import annotations
 
+import queue
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton, QTableWidget,
@@ -39,11 +40,8 @@ _STATE_COLORS = {"running": "#26a69a", "exited": "#ef5350", "dead": "#ef5350", "
                  "skipped": "#888", "restarting": "#ffb74d"}
 
 
-class _Calls(QObject):
-    """Carries results from worker threads to the GUI thread (signals emitted off-thread are queued)."""
-
-    done = Signal(str, object)  # (what, Future)
-    progress = Signal(object)  # stack.types.Progress
+#: How often the GUI thread takes the worker threads' results and progress events.
+DRAIN_INTERVAL_MS = 50
 
 
 class StackPanel(QWidget):
@@ -74,18 +72,20 @@ class StackPanel(QWidget):
         self._state = "loading"
         self._status_pending = False
         self._bars: dict[str, QProgressBar] = {}
-        # Unparented on purpose: worker threads may still report after the panel is deleted (a pull
-        # finishing after shutdown); they then emit on this live object, whose connections to the
-        # deleted panel Qt has already removed — instead of emitting on a destroyed C++ object.
-        self._calls = _Calls()
+        # Worker threads never touch Qt: they put results and progress events in this queue, and a timer on
+        # the GUI thread takes them out. (A signal emitted on a worker thread takes Qt's connection locks
+        # and then waits for the GIL, while the GUI thread, holding the GIL, may wait for one of those locks
+        # deleting an object: a deadlock seen with the Docker backend, whose calls take longer.)
+        self._inbox: queue.SimpleQueue = queue.SimpleQueue()
         self._closing = False
-        # Queued even when emitted on the GUI thread (a call that finished before add_done_callback).
-        self._calls.done.connect(self._on_call_done, Qt.ConnectionType.QueuedConnection)
-        self._calls.progress.connect(self._on_backend_progress, Qt.ConnectionType.QueuedConnection)
         self._build_ui()
         self._timer = QTimer(self)
         self._timer.setInterval(STATUS_INTERVAL_MS)
         self._timer.timeout.connect(self.refresh_status)
+        self._drain = QTimer(self)
+        self._drain.setInterval(DRAIN_INTERVAL_MS)
+        self._drain.timeout.connect(self._on_drain_timeout)
+        self._drain.start()
         self._apply_state("loading")
         self._submit("backend", self._factory)
 
@@ -206,15 +206,18 @@ class StackPanel(QWidget):
         ``wait`` also waits for calls already running (tests, before deleting the panel); the window
         never does, so that closing it never blocks the GUI thread on the Docker engine.
         """
+        if self._closing:
+            return
         self._closing = True
         self._timer.stop()
+        self._drain.stop()  # a call still running reports into the queue, which nobody reads any more
         self._cancel.set()
         self._pool.shutdown(wait=wait, cancel_futures=True)
 
     def _report_progress(self, progress) -> None:
         """Called on worker threads by the backend."""
         if not self._closing:
-            self._calls.progress.emit(progress)
+            self._inbox.put(("progress", progress))
 
     # --- plumbing ---------------------------------------------------------------------------------------
 
@@ -223,13 +226,25 @@ class StackPanel(QWidget):
             future = self._pool.submit(call)
         except RuntimeError:  # the pool was shut down: the panel is closing
             return
-        calls = self._calls
-        future.add_done_callback(lambda f: None if self._closing else calls.done.emit(what, f))
+        inbox = self._inbox
+        future.add_done_callback(lambda f: inbox.put((what, f)))
 
-    @Slot(str, object)
+    @Slot()
+    def _on_drain_timeout(self) -> None:
+        """Hand what the worker threads reported to the GUI's handlers, in the order it came."""
+        while not self._closing:
+            try:
+                what, item = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+            if what == "progress":
+                self._on_backend_progress(item)
+            else:
+                self._on_call_done(what, item)
+
     def _on_call_done(self, what: str, future: Future) -> None:
         if self._closing or future.cancelled():
-            return  # queued before shutdown: the panel's widgets may already be gone
+            return
         error = future.exception()
         handler = getattr(self, f"_on_{what}_done")
         handler(None if error else future.result(), error)
@@ -304,10 +319,9 @@ class StackPanel(QWidget):
         if not error:
             self.endpoints_ready.emit(endpoints)
 
-    @Slot(object)
     def _on_backend_progress(self, event: Progress) -> None:
         if self._closing:
-            return  # queued before shutdown: the panel's widgets may already be gone
+            return
         if event.phase in ("pull", "build"):
             if event.total:
                 bar = self._pull_bar(event.subject)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -26,6 +27,20 @@ def _isolated_home(tmp_path, monkeypatch):
     for var in ("MASSIVE_API_KEY", "POLYGON_API_KEY", "GUARDIAN_API_KEY"):
         monkeypatch.delenv(var, raising=False)
     yield
+
+
+@pytest.fixture(autouse=True)
+def _collect_qt_garbage_on_the_gui_thread(request):
+    """After a Qt test, collect its garbage here, on the GUI thread.
+
+    Closed windows leave Python wrappers of Qt objects in reference cycles. Left to the cyclic GC, they
+    may be freed on whichever thread allocates next — a worker thread of the next test (the Stack
+    panel's, planning the Docker stack) — and a Qt object destroyed there deadlocks against the GUI
+    thread (seen: the suite hung in tests/app with a Docker engine present).
+    """
+    yield
+    if "qtbot" in request.fixturenames:
+        gc.collect()
 
 
 @pytest.fixture
