@@ -542,7 +542,6 @@ class MainWindow(QMainWindow):
             self.news_panel.splitter.restoreState(news)
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt API)
-        self._keys.detach()
         self.stack_panel.shutdown()
         self.controller.shutdown()  # a pipeline switched away from finishes stopping, then the running one stops
         state = self._ui_state()
