@@ -96,5 +96,5 @@ def merge_updates(a: PipelineUpdate, b: PipelineUpdate) -> PipelineUpdate:
         candles=list(candles.values()), articles=list(articles.values()), snapshots=list(snapshots.values()),
         statuses=b.statuses or a.statuses, rejected=a.rejected + b.rejected,
         impacts=list(impacts.values()), alerts=a.alerts + b.alerts,
-        entered_ns=min(entered) if entered else 0,
+        entered_ns=min(entered) if entered else 0, clock_ms=max(a.clock_ms, b.clock_ms),
     )

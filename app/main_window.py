@@ -406,6 +406,8 @@ class MainWindow(QMainWindow):
             self.watchlist.model_.apply(update.snapshots)
         if update.statuses:
             self.indicators.apply(update.statuses)
+        if update.clock_ms:
+            self.chart.clock.observe(update.clock_ms, time.monotonic())
         if update.entered_ns and update.candles and self._awaiting_paint_ns == 0:
             self._awaiting_paint_ns = update.entered_ns
 

@@ -171,6 +171,7 @@ class EmbeddedProcessor:
                 update.articles = store.upsert_articles(articles)
             update.impacts, update.alerts = self._signals.apply(candles, update.articles, live=not catching_up)
         update.candles = candles
+        update.clock_ms = max((bar.end_ms for bar in bars), default=0)
         if self._archiver is not None:
             self._archiver.add(candles, update.articles)
         if time.monotonic() >= self._next_maintenance:
