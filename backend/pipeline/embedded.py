@@ -127,9 +127,9 @@ class EmbeddedProcessor:
         self._maintain()
 
     def _open_archive(self):
-        from backend.stores.iceberg_archive import IcebergArchive  # pyiceberg and pyarrow: only once it is used
+        from backend.processing.archive_process import ArchiveProcess  # pyiceberg and pyarrow stay out of here
 
-        return IcebergArchive.local(self._archive_dir)
+        return ArchiveProcess(local=str(self._archive_dir))
 
     def close(self) -> None:
         if self._archiver is not None:
