@@ -9,7 +9,6 @@ will fire and where to change it.
 from __future__ import annotations
 
 import bisect
-import re
 from datetime import datetime, tzinfo
 
 from PySide6.QtCore import Qt, Signal
@@ -25,26 +24,15 @@ from backend.signals.alerts import Alert
 
 MAX_LOG = 1000
 ALERT_ROLE = Qt.ItemDataRole.UserRole
-_LONG_DECIMAL = re.compile(r"(?<![\d.])(\d[\d,]*\.\d{3,})(?![\d.])")
-
-
-def format_price(value: float) -> str:
-    """A price as a trader writes it: two decimals (four below a dollar)."""
-    return f"{value:,.4f}" if abs(value) < 1 else f"{value:,.2f}"
 
 
 def alert_text(alert: Alert) -> str:
-    """What happened, without the symbol (shown in its own column) and with prices as prices.
-
-    The engine's messages start with the symbol (``"NFLX +2.04% …"``, ``"AAPL: headline"``) and
-    print prices with ``:g`` (``228.814``); both are tidied here.
-    """
-    text = alert.message
+    """What happened, without the symbol (shown in its own column); the engine's messages start with it
+    (``"NFLX +2.04% …"``, ``"AAPL: headline"``) for the tray, where it is needed."""
     for prefix in (f"{alert.symbol}: ", f"{alert.symbol} "):
-        if text.startswith(prefix):
-            text = text[len(prefix):]
-            break
-    return _LONG_DECIMAL.sub(lambda m: format_price(float(m.group(1).replace(",", ""))), text)
+        if alert.message.startswith(prefix):
+            return alert.message[len(prefix):]
+    return alert.message
 
 
 class AlertLog(QListWidget):

@@ -4,7 +4,8 @@ Pipeline updates arrive on pipeline threads; the bridge merges them while the GU
 busy and delivers at most one merged :class:`PipelineUpdate` per GUI turn through
 ``updated`` — so a fast feed can never flood the Qt event queue. Results of the
 pipeline's futures (history loads) come back through :meth:`deliver` as callbacks on
-the GUI thread.
+the GUI thread (through a :class:`~app.gui_inbox.GuiInbox`: no Python object crosses Qt's
+signals from another thread).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Signal, Slot
 
+from app.gui_inbox import GuiInbox
 from backend.pipeline import Pipeline, PipelineUpdate
 
 log = logging.getLogger(__name__)
@@ -25,8 +27,7 @@ class PipelineBridge(QObject):
     """Turns pipeline callbacks and futures into Qt signals on the GUI thread."""
 
     updated = Signal(object)  # PipelineUpdate (merged)
-    _wake = Signal()
-    _future_done = Signal(object, object, object)  # future, on_result, on_error
+    _wake = Signal()  # carries nothing across threads: the update waits in _pending
 
     def __init__(self, pipeline: Pipeline, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -34,7 +35,7 @@ class PipelineBridge(QObject):
         self._lock = threading.Lock()
         self._pending: PipelineUpdate | None = None
         self._wake.connect(self._deliver_update)
-        self._future_done.connect(self._on_future_done)
+        self._inbox = GuiInbox(self)
         self.attach(pipeline)
 
     def attach(self, pipeline) -> None:
@@ -47,7 +48,7 @@ class PipelineBridge(QObject):
     def deliver(self, future: concurrent.futures.Future, on_result: Callable[[Any], None],
                 on_error: Callable[[BaseException], None] | None = None) -> None:
         """Call ``on_result(future.result())`` on the GUI thread when the future completes."""
-        future.add_done_callback(lambda f: self._future_done.emit(f, on_result, on_error))
+        future.add_done_callback(lambda f: self._inbox.post(lambda: self._on_future_done(f, on_result, on_error)))
 
     # -- pipeline threads -------------------------------------------------------------------------
 
@@ -69,7 +70,6 @@ class PipelineBridge(QObject):
         if update is not None:
             self.updated.emit(update)
 
-    @Slot(object, object, object)
     def _on_future_done(self, future, on_result, on_error) -> None:
         try:
             result = future.result()
@@ -96,5 +96,5 @@ def merge_updates(a: PipelineUpdate, b: PipelineUpdate) -> PipelineUpdate:
         candles=list(candles.values()), articles=list(articles.values()), snapshots=list(snapshots.values()),
         statuses=b.statuses or a.statuses, rejected=a.rejected + b.rejected,
         impacts=list(impacts.values()), alerts=a.alerts + b.alerts,
-        entered_ns=min(entered) if entered else 0,
+        entered_ns=min(entered) if entered else 0, clock_ms=max(a.clock_ms, b.clock_ms),
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+from dataclasses import replace
 from typing import Callable
 
 from PySide6.QtCore import QObject, Signal
@@ -20,17 +21,13 @@ from PySide6.QtCore import QObject, Signal
 from app.bridge import PipelineBridge
 from backend.pipeline import Pipeline
 from backend.pipeline.runtime import FeedChoice, StackConnection, build
-from backend.settings import Settings
+from backend.settings import SCHEMA, Settings
 from backend.signals.alerts import rules_from_settings
 
 log = logging.getLogger(__name__)
 
-#: Settings the running pipeline was built from: a change rebuilds it (same mode).
-REBUILD_ON = frozenset({"feed", "subscriptions", "polygon_ws_url", "polygon_rest_url", "guardian_url",
-                        "guardian_calls_per_day", "allowed_lateness_s", "hot_retention_days", "demo_seed",
-                        "demo_history_days"})
-#: Settings only the window uses (it applies them itself).
-WINDOW_ONLY = frozenset({"timezone", "timeframe", "alerts_enabled", "mode", "demo_speed"})
+#: Settings the running pipeline was built from: a change rebuilds it (same mode). Declared in the schema.
+REBUILD_ON = frozenset(name for name, option in SCHEMA.items() if option.applies == "rebuild")
 
 Builder = Callable[[str, StackConnection | None], Pipeline]
 
@@ -47,7 +44,7 @@ class PipelineController(QObject):
         super().__init__(parent)
         self.settings = settings
         self.feed = feed
-        self._builder = builder or (lambda mode, stack: build(mode, settings, feed, stack=stack))
+        self._builder = builder or (lambda mode, stack: build(mode, settings, self.feed, stack=stack))
         self.stack: StackConnection | None = None
         self.bridge = PipelineBridge(pipeline or self._builder("embedded", None), self)
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tickerwire-mode")
@@ -126,6 +123,8 @@ class PipelineController(QObject):
         elif name in ("alert_rules", "alert_max_age_s"):
             self.apply_alert_rules()
         elif name in REBUILD_ON:
+            if name == "demo_speed" and self.feed.kind == "demo":
+                self.feed = replace(self.feed, speed=value)
             log.info("setting %s changed: rebuilding the %s pipeline", name, self.mode)
             if not self.rebuild():
                 self._rebuild_waiting = True

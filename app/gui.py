@@ -15,7 +15,7 @@ def run_gui(args) -> int:
     """Run the GUI until the window closes (or ``--exit-after``); return the exit code."""
     t0 = time.perf_counter()
     import qasync
-    from PySide6.QtCore import QCoreApplication, QEvent, QTimer
+    from PySide6.QtCore import QCoreApplication, QEvent, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
     from app.controller import PipelineController
@@ -24,6 +24,9 @@ def run_gui(args) -> int:
     from backend.pipeline.runtime import FeedChoice
     from backend.settings import Settings
 
+    # QtWebEngine (the Grafana tab) is loaded only when that tab is first opened; a late start needs shared
+    # OpenGL contexts, which must be asked for before the application exists.
+    QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("TickerWire")
     settings = Settings()

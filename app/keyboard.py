@@ -1,6 +1,6 @@
 """Keyboard habits of trading terminals: type a ticker anywhere to jump to it, arrows through the watchlist.
 
-:class:`TypeToJump` watches the window's key presses: a letter typed while no text field has the
+:class:`TypeToJump` gives the window shortcuts: a letter typed while no text field has the
 focus opens :class:`SymbolJump` (a small box over the chart) with that letter in it; Enter shows
 the symbol (a unique prefix of a watched symbol is enough), and offers to add a valid ticker that
 is not on the watchlist (Enter again adds it). Escape closes it. Up/Down step through the watchlist
@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Callable
 
 from PySide6.QtCore import QEvent, QObject, QPoint, Qt, Signal
+from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView, QAbstractSpinBox, QApplication, QComboBox, QFrame, QLabel, QLineEdit, QPlainTextEdit,
     QTextEdit, QVBoxLayout, QWidget,
@@ -123,36 +124,29 @@ class SymbolJump(QFrame):
 
 
 class TypeToJump(QObject):
-    """An application event filter for one window: letters open the jump box, Up/Down step the watchlist."""
+    """Window shortcuts: letters open the jump box, Up/Down step the watchlist.
+
+    Shortcuts, not an application-wide event filter: a text field keeps its letters (it claims them as a
+    shortcut override), nothing runs in Python for the window's other events, and nothing is left behind
+    when the window goes (a Python filter on the application also saw events of objects being destroyed).
+    """
 
     def __init__(self, window: QWidget, jump: SymbolJump, step: Callable[[int], None],
                  anchor: Callable[[], QPoint]) -> None:
         super().__init__(window)
-        self._window, self._jump, self._step, self._anchor = window, jump, step, anchor
-        QApplication.instance().installEventFilter(self)
+        self._jump, self._step, self._anchor = jump, step, anchor
+        for letter in "ABCDEFGHIJKLMNOPQRSTUVWXYZ":
+            for sequence in (letter, f"Shift+{letter}"):
+                shortcut = QShortcut(QKeySequence(sequence), window)
+                shortcut.activated.connect(lambda letter=letter: self._jump.start(letter, self._anchor()))
+        for key, delta in ((Qt.Key.Key_Up, -1), (Qt.Key.Key_Down, 1)):
+            shortcut = QShortcut(QKeySequence(key), window)
+            shortcut.activated.connect(lambda key=key, delta=delta: self._arrow(key, delta))
 
-    def detach(self) -> None:
-        app = QApplication.instance()
-        if app is not None:
-            app.removeEventFilter(self)
-
-    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt API)
-        if event.type() != QEvent.Type.KeyPress or not isinstance(watched, QWidget):
-            return False
-        if watched.window() is not self._window or self._jump.isVisible():
-            return False
+    def _arrow(self, key: Qt.Key, delta: int) -> None:
+        """Up/Down step the watchlist, unless a list or a field has the focus: it gets its arrow back."""
         focus = QApplication.focusWidget()
-        if isinstance(focus, TEXT_INPUTS) or (isinstance(focus, QComboBox) and focus.isEditable()):
-            return False
-        modifiers = event.modifiers() & ~Qt.KeyboardModifier.ShiftModifier & ~Qt.KeyboardModifier.KeypadModifier
-        if modifiers != Qt.KeyboardModifier.NoModifier:
-            return False
-        text = event.text()
-        if len(text) == 1 and text.isascii() and text.isalpha():
-            self._jump.start(text, self._anchor())
-            return True
-        if event.key() in (Qt.Key.Key_Up, Qt.Key.Key_Down) and not isinstance(focus, (QAbstractItemView,
-                                                                                         QComboBox)):
-            self._step(-1 if event.key() == Qt.Key.Key_Up else 1)
-            return True
-        return False
+        if isinstance(focus, (QAbstractItemView, QComboBox, *TEXT_INPUTS)):
+            QApplication.sendEvent(focus, QKeyEvent(QEvent.Type.KeyPress, key, Qt.KeyboardModifier.NoModifier))
+            return
+        self._step(delta)

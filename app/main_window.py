@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime, tzinfo
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QPoint, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
@@ -23,7 +24,6 @@ from app.chart.chooser import IndicatorChooser
 from app.chart.indicators import IndicatorSpec
 from app.controller import PipelineController
 from app.keyboard import SymbolJump, TypeToJump
-from app.grafana_tab import GrafanaTab  # imports QtWebEngine, which must precede the QApplication
 from app.stack_mode import connection_for, default_backend
 from app.stack_panel import StackPanel
 from app.impact_view import ImpactTable
@@ -38,6 +38,9 @@ from backend.settings import Settings, tickerwire_home
 from backend.signals.alerts import Alert
 from backend.timeutil import NEW_YORK
 from backend.watchlist import default_watch_item
+
+if TYPE_CHECKING:
+    from app.grafana_tab import GrafanaTab
 
 log = logging.getLogger(__name__)
 
@@ -406,6 +409,8 @@ class MainWindow(QMainWindow):
             self.watchlist.model_.apply(update.snapshots)
         if update.statuses:
             self.indicators.apply(update.statuses)
+        if update.clock_ms:
+            self.chart.clock.observe(update.clock_ms, time.monotonic())
         if update.entered_ns and update.candles and self._awaiting_paint_ns == 0:
             self._awaiting_paint_ns = update.entered_ns
 
@@ -478,6 +483,8 @@ class MainWindow(QMainWindow):
 
     def _on_tab_changed(self, index: int) -> None:
         if self.tabs.widget(index) is self._grafana_page and self.grafana is None:
+            from app.grafana_tab import GrafanaTab  # QtWebEngine (~130 MB): loaded only when the tab is first opened
+
             note = self._endpoints.grafana_note if self._endpoints is not None else ""
             self.grafana = GrafanaTab(self._grafana_url, self._grafana_page, note=note)
             self.grafana.start_requested.connect(self.stack_panel.start)
@@ -542,7 +549,6 @@ class MainWindow(QMainWindow):
             self.news_panel.splitter.restoreState(news)
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt API)
-        self._keys.detach()
         self.stack_panel.shutdown()
         self.controller.shutdown()  # a pipeline switched away from finishes stopping, then the running one stops
         state = self._ui_state()

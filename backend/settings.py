@@ -33,45 +33,73 @@ class SettingsError(ValueError):
     """A setting was given a value it cannot take; the message says why."""
 
 
+#: How a change of an option takes effect (every option says which; the settings dialog and the controller rely on it).
+APPLIES = {
+    "pipeline": "applied to the running pipeline at once",
+    "rebuild": "the running pipeline is rebuilt with it (its sources and stores are made from it)",
+    "window": "applied by the window at once",
+    "switch": "changed by switching the pipeline (Stack tab)",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Option:
     name: str
     kind: type
     default: Any
     description: str
+    applies: str
     choices: tuple = ()
     minimum: float | None = None
     maximum: float | None = None
 
+    def __post_init__(self) -> None:
+        if self.applies not in APPLIES:
+            raise ValueError(f"setting {self.name}: applies must be one of {', '.join(APPLIES)}")
+
 
 SCHEMA: dict[str, Option] = {o.name: o for o in (
-    Option("watchlist", list, None, "Symbols to watch, each with its Guardian query and sections."),
+    Option("watchlist", list, None, "Symbols to watch, each with its Guardian query and sections.",
+           applies="pipeline"),
     Option("mode", str, "embedded", "Pipeline: embedded (in-process) or stack (Kafka/Flink/InfluxDB).",
-           choices=("embedded", "stack")),
-    Option("feed", str, "delayed", "Polygon/Massive feed: delayed or real-time.", choices=("delayed", "realtime")),
+           choices=("embedded", "stack"), applies="switch"),
+    Option("feed", str, "delayed", "Polygon/Massive feed: delayed or real-time.", choices=("delayed", "realtime"),
+           applies="rebuild"),
     Option("subscriptions", str, "AM", "Aggregates to subscribe: AM (minute), A (second) or both.",
-           choices=("AM", "A", "AM,A")),
-    Option("timezone", str, "exchange", "Chart time: exchange (New York) or local.", choices=("exchange", "local")),
-    Option("timeframe", str, "1m", "Chart timeframe.", choices=("1m", "5m", "15m", "1h", "1d")),
-    Option("demo_speed", float, 1.0, "Demo feed speed (× real time).", minimum=0.1, maximum=10_000),
-    Option("demo_seed", int, 7, "Seed of the synthetic demo market.", minimum=0, maximum=2**31 - 1),
-    Option("demo_history_days", int, 3, "Trading days of history the demo generates.", minimum=0, maximum=30),
+           choices=("AM", "A", "AM,A"), applies="rebuild"),
+    Option("timezone", str, "exchange", "Chart time: exchange (New York) or local.", choices=("exchange", "local"),
+           applies="window"),
+    Option("timeframe", str, "1m", "Chart timeframe.", choices=("1m", "5m", "15m", "1h", "1d"), applies="window"),
+    Option("demo_speed", float, 1.0, "Demo feed speed (× real time).", minimum=0.1, maximum=10_000,
+           applies="rebuild"),
+    Option("demo_seed", int, 7, "Seed of the synthetic demo market.", minimum=0, maximum=2**31 - 1,
+           applies="rebuild"),
+    Option("demo_history_days", int, 3, "Trading days of history the demo generates.", minimum=0, maximum=30,
+           applies="rebuild"),
     Option("allowed_lateness_s", int, 900, "How late a bar may arrive and still be aggregated in memory.",
-           minimum=0, maximum=86_400),
-    Option("hot_retention_days", int, 30, "Days of candles the hot store keeps.", minimum=1, maximum=3650),
-    Option("polygon_ws_url", str, "", "Polygon/Massive websocket URL (empty = the provider's default)."),
-    Option("polygon_rest_url", str, "", "Polygon/Massive REST URL (empty = the provider's default)."),
-    Option("guardian_url", str, "https://content.guardianapis.com", "Guardian Open Platform base URL."),
+           minimum=0, maximum=86_400, applies="rebuild"),
+    Option("hot_retention_days", int, 30, "Days of candles the hot store keeps.", minimum=1, maximum=3650,
+           applies="rebuild"),
+    Option("polygon_ws_url", str, "", "Polygon/Massive websocket URL (empty = the provider's default).",
+           applies="rebuild"),
+    Option("polygon_rest_url", str, "", "Polygon/Massive REST URL (empty = the provider's default).",
+           applies="rebuild"),
+    Option("guardian_url", str, "https://content.guardianapis.com", "Guardian Open Platform base URL.",
+           applies="rebuild"),
     Option("guardian_calls_per_day", int, 500,
            "Guardian API calls per UTC day (500 for a developer key; commercial keys have their own limit). "
-           "TICKERWIRE_GUARDIAN_CALLS_PER_DAY overrides it.", minimum=1, maximum=10_000_000),
-    Option("alerts_enabled", bool, True, "Show alerts as desktop notifications (the alert log always records them)."),
-    Option("alert_rules", list, None, "Alert rules: {kind, threshold, minutes, cooldown_s, symbols} each."),
+           "TICKERWIRE_GUARDIAN_CALLS_PER_DAY overrides it.", minimum=1, maximum=10_000_000, applies="rebuild"),
+    Option("alerts_enabled", bool, True, "Show alerts as desktop notifications (the alert log always records them).",
+           applies="window"),
+    Option("alert_rules", list, None, "Alert rules: {kind, threshold, minutes, cooldown_s, symbols} each.",
+           applies="pipeline"),
     Option("alert_max_age_s", int, DEFAULT_MAX_AGE_MS // 1000,
            "An event older than this behind the newest one seen raises no alert (seconds).",
-           minimum=0, maximum=86_400),
-    Option("chart_symbol", str, "", "Workspace: the symbol the chart showed last (restored if still watched)."),
-    Option("indicators", list, None, "Workspace: chart indicators, e.g. ema:20, sma:50, bb:20:2, rsi:14."),
+           minimum=0, maximum=86_400, applies="pipeline"),
+    Option("chart_symbol", str, "", "Workspace: the symbol the chart showed last (restored if still watched).",
+           applies="window"),
+    Option("indicators", list, None, "Workspace: chart indicators, e.g. ema:20, sma:50, bb:20:2, rsi:14.",
+           applies="window"),
 )}
 
 

@@ -2,7 +2,8 @@
 
 Targets: window visible ≤ 2 s after launch; peak RSS ≤ 350 MB with 20 symbols × 5 days
 of 1-minute candles and 2,000 articles; a demo message painted within 50 ms p99 of
-entering the pipeline. Run: ``python -m bench.bench_app`` (offscreen) or under xvfb-run.
+entering the pipeline. The Iceberg archive runs in a child process (it loads pyiceberg and
+pyarrow); its peak RSS is reported beside the app's. Run: ``python -m bench.bench_app`` (offscreen) or under xvfb-run.
 """
 
 from __future__ import annotations
@@ -42,7 +43,30 @@ def _prefill(home: Path) -> Path:
     return path
 
 
-def startup_and_rss(seconds: float = 25.0) -> dict:
+def _rss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return next(int(x.split()[1]) for x in f if x.startswith("VmRSS:")) / 1024
+    except (OSError, StopIteration):
+        return 0.0
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (started by any of its threads)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def startup_and_rss(seconds: float = 75.0) -> dict:
+    """Launch, run past the archive's first append (a minute in), exit; the app's and its children's peak RSS."""
     with tempfile.TemporaryDirectory() as d:
         home = Path(d)
         path = _prefill(home)
@@ -51,17 +75,13 @@ def startup_and_rss(seconds: float = 25.0) -> dict:
         t0 = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-m", "app.cli", "--demo", "--speed", "30", "--exit-after", str(seconds)],
                                 env=env, stderr=subprocess.PIPE, text=True)
-        peak = 0.0
+        peak = children_peak = 0.0
         lines: list[str] = []
         reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
         reader.start()
         while proc.poll() is None:
-            try:
-                with open(f"/proc/{proc.pid}/status") as f:
-                    rss = next(int(x.split()[1]) for x in f if x.startswith("VmRSS:")) / 1024
-                peak = max(peak, rss)
-            except (OSError, StopIteration):
-                pass
+            peak = max(peak, _rss_mb(proc.pid))
+            children_peak = max(children_peak, sum(_rss_mb(c) for c in _children(proc.pid)))
             time.sleep(0.1)
         reader.join(5)
         m = re.search(r"window visible ([0-9.]+) s", "".join(lines))
@@ -73,7 +93,8 @@ def startup_and_rss(seconds: float = 25.0) -> dict:
         articles = len(store.articles())
         store.close()
     return {"window_visible_s": visible, "wall_to_exit_s": round(time.perf_counter() - t0, 1),
-            "peak_rss_mb": round(peak, 1), "one_minute_candles": candles, "articles": articles,
+            "peak_rss_mb": round(peak, 1), "archive_process_peak_rss_mb": round(children_peak, 1),
+            "one_minute_candles": candles, "articles": articles,
             "targets": {"window_visible_s": 2.0, "peak_rss_mb": 350}}
 
 

@@ -12,6 +12,11 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
 
+from PySide6.QtCore import QCoreApplication, Qt  # noqa: E402
+
+# As the app does (app/gui.py): QtWebEngine may start after the application exists (the Grafana tab loads it).
+QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
+
 from helpers import MemoryKeyring  # noqa: E402
 
 #: Real Docker engine fixtures (docker_engine, running_stack) for every test directory.

@@ -1,9 +1,10 @@
 """The feed's clock and a candle's close, for the countdown beside the last price (no Qt).
 
-Candles carry their start, not the time of the tick, so the feed's "now" is estimated: a new
-one-minute candle appearing means the feed's clock has just passed that minute's start. A live
+The pipeline says the feed's event time when it knows it (``PipelineUpdate.clock_ms``: the latest
+bar end it processed, to the second with second bars); otherwise it is estimated from candles: a
+new one-minute candle appearing means the feed's clock has just passed that minute's start. A live
 feed runs at wall-clock speed (a delayed feed 15 minutes behind); the demo and replays run at
-``--speed`` × real time. :class:`FeedClock` measures that rate from successive new minutes and
+``--speed`` × real time. :class:`FeedClock` measures that rate from successive observations and
 extrapolates between them.
 """
 
@@ -26,8 +27,8 @@ class FeedClock:
         self._anchor: tuple[float, int] | None = None  # (wall s, feed ms) when the newest minute appeared
         self._rates: list[float] = []  # feed ms per wall s, recent samples
 
-    def observe_minute(self, start_ms: int, wall_s: float) -> None:
-        """A one-minute candle starting at ``start_ms`` was seen at wall time ``wall_s``."""
+    def observe(self, start_ms: int, wall_s: float) -> None:
+        """The feed's clock was at least ``start_ms`` at wall time ``wall_s`` (a bar's end, a new minute's start)."""
         if self._anchor is not None:
             wall0, feed0 = self._anchor
             if start_ms <= feed0:

@@ -201,7 +201,7 @@ class ChartView(QWidget):
         for c in candles:
             if c.timeframe == Timeframe.M1 and c.start_ms > self._newest_minute:
                 self._newest_minute = c.start_ms
-                self.clock.observe_minute(c.start_ms, now)
+                self.clock.observe(c.start_ms, now)
         if self._loading is not None:
             self._loading.extend(c for c in candles if c.symbol == self.symbol and c.timeframe == self.timeframe)
             return

@@ -127,9 +127,9 @@ class EmbeddedProcessor:
         self._maintain()
 
     def _open_archive(self):
-        from backend.stores.iceberg_archive import IcebergArchive  # pyiceberg and pyarrow: only once it is used
+        from backend.processing.archive_process import ArchiveProcess  # pyiceberg and pyarrow stay out of here
 
-        return IcebergArchive.local(self._archive_dir)
+        return ArchiveProcess(local=str(self._archive_dir))
 
     def close(self) -> None:
         if self._archiver is not None:
@@ -171,6 +171,7 @@ class EmbeddedProcessor:
                 update.articles = store.upsert_articles(articles)
             update.impacts, update.alerts = self._signals.apply(candles, update.articles, live=not catching_up)
         update.candles = candles
+        update.clock_ms = max((bar.end_ms for bar in bars), default=0)
         if self._archiver is not None:
             self._archiver.add(candles, update.articles)
         if time.monotonic() >= self._next_maintenance:

@@ -139,8 +139,8 @@ def _archive_opener(stack: StackConnection):
         return None
 
     def open_archive():
-        from backend.stores.iceberg_archive import IcebergArchive
+        from backend.processing.archive_process import ArchiveProcess  # pyiceberg and pyarrow stay out of here
 
-        return IcebergArchive.from_properties(stack.archive)
+        return ArchiveProcess(properties=stack.archive)
 
     return open_archive

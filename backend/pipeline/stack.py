@@ -73,6 +73,7 @@ class KafkaSourceBus:
         self._outstanding: collections.deque[tuple[int, Batch]] = collections.deque()
         self._lock = threading.Lock()
         self._entered: dict[tuple[str, int], int] = {}  # (symbol, minute) → when its newest bar reached a source
+        self.clock_ms = 0  # the latest bar end published from this process (the feed's event time)
         self.rejected = 0
 
     async def publish(self, batch: Batch) -> None:
@@ -86,6 +87,8 @@ class KafkaSourceBus:
             for bar in batch.bars:
                 publisher.publish_bar(bar)
                 entered[(bar.symbol, bar.start_ms - bar.start_ms % 60_000)] = batch.received_ns
+                if bar.end_ms > self.clock_ms:
+                    self.clock_ms = bar.end_ms
             while len(entered) > ENTRY_STAMPS:
                 del entered[next(iter(entered))]
         else:
@@ -331,7 +334,8 @@ class StackProcessor:
                     self._kafka.set(SourceState.RUNNING, self._bootstrap)
                     self._kafka.count(len(messages))
                     host.emit(PipelineUpdate(candles=candles, articles=list(articles.values()),
-                                             impacts=list(impacts.values()), entered_ns=min(stamps, default=0)))
+                                             impacts=list(impacts.values()), entered_ns=min(stamps, default=0),
+                                             clock_ms=self.bus.clock_ms))
                     host.worker.submit(self._check_alerts, host, candles, list(articles.values()),
                                        list(impacts.values()))
         finally:

@@ -28,6 +28,7 @@ class PipelineUpdate:
     impacts: list[NewsImpact] = field(default_factory=list)  # changed news impacts (replace by .key)
     alerts: list[Alert] = field(default_factory=list)  # new alerts, oldest first
     entered_ns: int = 0  # perf_counter_ns when the oldest input of the batch reached its source
+    clock_ms: int = 0  # the feed's event time: the latest bar end the batch held (0: not known here)
 
 
 @dataclass(slots=True, frozen=True)

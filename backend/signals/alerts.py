@@ -324,7 +324,7 @@ class AlertEngine:
             return []
         return self._fire(rule, candle.symbol, candle.start_ms, live,
                           f"{candle.symbol} {move:+.2f}% in {rule.minutes} min "
-                          f"({reference.close:g} → {candle.close:g})", value=move)
+                          f"({reference.close:.2f} → {candle.close:.2f})", value=move)
 
     def _check_volume(self, rule: AlertRule, symbol: str, minute_ms: int, live: bool) -> list[Alert]:
         """The ``rule.minutes`` minutes before ``minute_ms`` are complete: compare their volume with the baseline."""

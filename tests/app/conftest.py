@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -56,6 +57,8 @@ def make_window(qtbot, tmp_path):
     for window, pipeline in made:
         window.close()
         pipeline.stop()
+    made.clear()
+    gc.collect()  # the windows' Python-owned Qt objects go here, on the GUI thread, not in a pipeline thread
 
 
 @pytest.fixture

@@ -84,7 +84,7 @@ def test_countdown_to_the_candles_close_once_the_feed_clock_is_known(chart, qtbo
     now = time.monotonic()
     chart.clock = FeedClock()
     for k in (2, 1, 0):
-        chart.clock.observe_minute(start - k * MINUTE_MS, now - 3.0 * k)
+        chart.clock.observe(start - k * MINUTE_MS, now - 3.0 * k)
     qtbot.wait(1100)  # the 1 Hz refresh: ~1 s later the 20× feed is ~20 s into the minute
     lines = chart.price_tag.text.splitlines()
     assert len(lines) == 2, lines

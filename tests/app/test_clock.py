@@ -18,10 +18,10 @@ def test_a_live_feed_runs_at_wall_clock_speed():
     clock = FeedClock()
     t0 = ny(2025, 2, 3, 10, 0)
     assert clock.now_ms(100.0) is None  # nothing seen yet
-    clock.observe_minute(t0, 100.0)
+    clock.observe(t0, 100.0)
     assert clock.now_ms(100.5) is None  # one minute is no rate yet
     for k in range(1, 4):
-        clock.observe_minute(t0 + k * MINUTE_MS, 100.0 + 60 * k)
+        clock.observe(t0 + k * MINUTE_MS, 100.0 + 60 * k)
     assert clock.rate == 1000
     assert clock.now_ms(100.0 + 180 + 12.5) == t0 + 3 * MINUTE_MS + 12_500
 
@@ -29,12 +29,12 @@ def test_a_live_feed_runs_at_wall_clock_speed():
 def test_a_sped_up_demo_is_extrapolated_and_session_breaks_are_not_samples():
     clock = FeedClock()
     t0 = ny(2025, 2, 3, 15, 58)
-    clock.observe_minute(t0, 0.0)
-    clock.observe_minute(t0 + MINUTE_MS, 3.0)  # 20× speed
-    clock.observe_minute(ny(2025, 2, 4, 9, 30), 6.0)  # overnight jump: not a rate sample
+    clock.observe(t0, 0.0)
+    clock.observe(t0 + MINUTE_MS, 3.0)  # 20× speed
+    clock.observe(ny(2025, 2, 4, 9, 30), 6.0)  # overnight jump: not a rate sample
     assert clock.rate == 20_000
     assert clock.now_ms(7.0) == ny(2025, 2, 4, 9, 30) + 20_000
-    clock.observe_minute(ny(2025, 2, 4, 9, 29), 8.0)  # an older minute (a late correction) changes nothing
+    clock.observe(ny(2025, 2, 4, 9, 29), 8.0)  # an older minute (a late correction) changes nothing
     assert clock.now_ms(7.0) == ny(2025, 2, 4, 9, 30) + 20_000
 
 
@@ -51,3 +51,17 @@ def test_countdown_text():
     assert countdown_text(14 * 60_000 + 5_000) == "14:05"
     assert countdown_text(2 * 3_600_000 + 3 * 60_000 + 10_000) == "2:03:10"
     assert countdown_text(-5) == "0:00"
+
+
+def test_the_window_takes_the_feeds_clock_from_the_pipeline(main_window, qtbot):
+    """The demo's pipeline says its event time with every processed batch (the latest bar end): the
+    window's clock follows it, so the countdown needs no two new minutes to appear."""
+    import time
+
+    from backend.pipeline import PipelineUpdate
+
+    clock = main_window.chart.clock
+    qtbot.waitUntil(lambda: clock.now_ms(time.monotonic()) is not None, timeout=20_000)
+    now = clock.now_ms(time.monotonic())
+    main_window.bridge.updated.emit(PipelineUpdate(clock_ms=now + 3_600_000))
+    assert clock.now_ms(time.monotonic()) >= now + 3_600_000

@@ -150,3 +150,23 @@ def test_a_stack_without_grafana_is_said_plainly_with_the_reason(qtbot, fast_ret
 def test_kiosk_is_added_once():
     assert kiosk_url("http://h:3000/d/x?orgId=1").toString() == "http://h:3000/d/x?orgId=1&kiosk"
     assert kiosk_url("http://h:3000/d/x?orgId=1&kiosk").toString() == "http://h:3000/d/x?orgId=1&kiosk"
+
+
+def test_the_window_loads_qtwebengine_only_when_the_grafana_tab_opens(tmp_path):
+    """QtWebEngine is a browser engine (~130 MB): a window whose Grafana tab is never opened does not load it."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; import app.main_window, app.gui; "
+            "sys.exit(1 if 'PySide6.QtWebEngineWidgets' in sys.modules else 0)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            env=dict(os.environ, TICKERWIRE_HOME=str(tmp_path)))
+    assert result.returncode == 0, result.stderr
+
+
+def test_opening_the_grafana_tab_later_starts_qtwebengine_then(main_window, qtbot):
+    w = main_window
+    w.tabs.setCurrentWidget(w._grafana_page)
+    qtbot.waitUntil(lambda: w.grafana is not None, timeout=10_000)
+    assert w._grafana_page.layout().indexOf(w.grafana) >= 0

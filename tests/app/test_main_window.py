@@ -130,3 +130,14 @@ def test_news_impact_table_markers_and_alerts(main_window, qtbot):
     # The demo's news fires "new article" alerts into the log.
     qtbot.waitUntil(lambda: w.alert_log.count() > 0, timeout=60_000)
     assert any(a.rule.kind == "new_article" for a in w.alert_log.alerts())
+
+
+def test_a_setting_the_pipeline_was_built_from_rebuilds_it_live(main_window, qtbot):
+    """Changing the demo's seed (declared ``applies="rebuild"``) rebuilds the running pipeline with it; the
+    window reloads from the new one, without a restart."""
+    w = main_window
+    old = w.controller.pipeline
+    with qtbot.waitSignal(w.controller.switched, timeout=60_000):
+        w.settings.set("demo_seed", 12345)
+    assert w.controller.pipeline is not old and w.controller.mode == "embedded"
+    qtbot.waitUntil(lambda: w.chart.symbol == "AAPL" and w.chart.data.n > 0, timeout=30_000)

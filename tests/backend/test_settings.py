@@ -8,7 +8,7 @@ import pytest
 
 from backend import secrets
 from backend.model import WatchItem
-from backend.settings import Settings, SettingsError, validate_watchlist
+from backend.settings import Option, Settings, SettingsError, validate_watchlist
 from backend.watchlist import default_watch_item
 
 
@@ -97,3 +97,11 @@ def test_no_keyring_is_said_clearly():
         assert secrets.get_key(secrets.POLYGON) == ""
     finally:
         keyring.set_keyring(previous)
+
+
+def test_every_option_says_how_a_change_takes_effect():
+    from backend.settings import APPLIES, SCHEMA
+
+    assert all(option.applies in APPLIES for option in SCHEMA.values())
+    with pytest.raises(ValueError, match="applies must be one of"):
+        Option("x", int, 0, "x", applies="later")

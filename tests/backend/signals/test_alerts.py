@@ -67,7 +67,7 @@ def test_price_move_fires_when_the_move_within_the_window_reaches_the_threshold(
     assert alert.symbol == SYMBOL and alert.rule.kind is RuleKind.PRICE_MOVE
     # 10:00 → +0.83%, 10:01 → +1.67%, 10:02 → +2.5% against the 09:57 close of 100: fires at 10:02.
     assert alert.at_ms == ny_ms(DAY, 10, 2) and alert.value == pytest.approx(2.5)
-    assert alert.message == "TSLA +2.50% in 5 min (100 → 102.5)"
+    assert alert.message == "TSLA +2.50% in 5 min (100.00 → 102.50)"
     print(alert.message)
 
 
