@@ -4,7 +4,10 @@ Run: ``.venv/bin/python -m bench.bench_docker`` (a Docker engine, ``DOCKER_HOST`
 when missing — ``--cold`` removes the project's images and the builder cache first, to time a cold start).
 
 1. ``stack up`` from nothing to every service healthy (a bench stack of its own, ``twbench``, on free
-   ports), and again after ``stack down`` (images built, volumes kept).
+   ports), and again after ``stack down`` (images built, volumes kept) — then the first live candle a stack
+   pipeline receives (what the window shows after the Stack tab's Start), counted from the ``stack up``.
+1b. The window on the stack (offscreen): message → painted pixel with 50 demo symbols at 100× (5,000
+   second bars a second), as :mod:`bench.bench_app` measures it embedded.
 2. Flink input inside the containers, as ``bench.bench_kafka`` measures it on the local cluster: a backlog
    of bars produced to the stack's ``stock-prices`` topic (its producer rate is reported too) before the
    candle job's client starts; first and last candle on ``candles``; sustained rate over the second half.
@@ -113,12 +116,53 @@ def bench_flink_in_containers(backend, n: int) -> dict:
     return result
 
 
+def first_live_candle(backend) -> float:
+    """Seconds from a stack pipeline's start (right after ``stack up``, as the Stack tab switches to it) to
+    its first live candle from the stack's job."""
+    import threading
+
+    from app.stack_mode import connection_from
+    from backend.pipeline.runtime import FeedChoice, build
+    from backend.settings import Settings
+    from backend.watchlist import default_watch_item
+
+    with tempfile.TemporaryDirectory() as home:
+        settings = Settings(Path(home) / "settings.json")
+        settings.set("watchlist", [default_watch_item("AAPL")])
+        settings.set("demo_history_days", 0)
+        pipeline = build("stack", settings, FeedChoice("demo", speed=1), home=Path(home),
+                         stack=connection_from(backend.access()))
+        seen = threading.Event()
+        pipeline.add_listener(lambda update: update.candles and seen.set())
+        started = time.monotonic()
+        pipeline.start()
+        try:
+            if not seen.wait(300):
+                raise RuntimeError("no live candle within 300 s of the pipeline's start")
+            return time.monotonic() - started
+        finally:
+            pipeline.stop()
+
+
+def message_to_pixel_in_stack_mode(backend, symbols: int, speed: float) -> dict:
+    """The window on the stack (offscreen), fed ``symbols`` × ``speed`` second bars a second: see
+    :func:`bench.bench_app.message_to_pixel`. The stack is brought up first (images built, volumes kept)."""
+    from app.stack_mode import connection_from
+    from bench.bench_app import message_to_pixel
+
+    timed_up(backend)
+    return message_to_pixel(seconds=90.0, stack=connection_from(backend.access()), symbols=symbols, speed=speed)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cold", action="store_true", help="remove the project's images first (a cold start)")
     parser.add_argument("--flink-bars", type=int, default=4_000_000)
     parser.add_argument("--lag-rate", type=int, default=5_000)
     parser.add_argument("--lag-seconds", type=int, default=30)
+    parser.add_argument("--pixel-symbols", type=int, default=50, help="window on the stack: demo symbols")
+    parser.add_argument("--pixel-speed", type=float, default=100.0,
+                        help="demo speed (symbols × speed second bars a second: 5,000 by default)")
     args = parser.parse_args()
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-docker-") as tmp:
@@ -130,6 +174,9 @@ def main() -> None:
             first_up = timed_up(backend)
             backend.stop(delete_data=False)
             warm_up = timed_up(backend)
+            warm_up["first_live_candle_s"] = round(warm_up["seconds"] + first_live_candle(backend), 1)
+            backend.stop(delete_data=False)
+            pixel = message_to_pixel_in_stack_mode(backend, args.pixel_symbols, args.pixel_speed)
             backend.stop(delete_data=True)  # a fresh stack: empty topics, no checkpoints, the job not started
             flink = bench_flink_in_containers(backend, args.flink_bars)
             lag = bench_lag(backend.endpoints().kafka_bootstrap, args.lag_rate, args.lag_seconds, PRICES, CANDLES)
@@ -145,6 +192,11 @@ def main() -> None:
         ("Flink input in containers, sustained (bars/s)", flink["sustained_bars_per_s"], ">= 100,000"),
         (f"end-to-end lag p50 at {lag['achieved_rate']}/s (s)", lag["p50_s"], "-"),
         (f"end-to-end lag p99 at {lag['achieved_rate']}/s (s)", lag["p99_s"], "<= 1.5"),
+        ("first live candle after stack up, images built (s)", warm_up["first_live_candle_s"], "<= 60"),
+        (f"window on the stack: message to pixel p50 at {pixel['offered_second_bars_per_s']}/s (ms)",
+         pixel["message_to_pixel"]["median_ms"], "-"),
+        (f"window on the stack: message to pixel p99 at {pixel['offered_second_bars_per_s']}/s (ms)",
+         pixel["message_to_pixel"]["p99_ms"], "<= 1500"),
     ]
     print(f"{'measure':<52} {'value':>12}  target")
     for name, value, target in rows:
@@ -153,7 +205,8 @@ def main() -> None:
     load = {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in os.getloadavg()]}
     print(f"load average before/after (1, 5, 15 min): {load['before']} / {load['after']} on {os.cpu_count()} cores")
     path = save("docker", {"stack_up": first_up, "stack_up_after_down": warm_up, "cold": args.cold,
-                           "flink_input": flink, "lag": lag, "load_average": load})
+                           "flink_input": flink, "lag": lag, "message_to_pixel": pixel,
+                           "load_average": load})
     print(f"results: {path}")
 
 

@@ -14,14 +14,13 @@ Prints a table and writes ``bench/results/news.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.common import RESULTS
+from bench.common import save
 
 TESTS = Path(__file__).resolve().parents[1] / "tests"
 
@@ -59,8 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         for r in rows:
             print(f"{name:24} {r['calls']:>10} {r['session_p50_s']:>11.1f}s {r['session_p95_s']:>11.1f}s "
                   f"{r['session_max_s']:>11.1f}s {r['missed']:>7} {r['routed_noise']:>13}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "news.json").write_text(json.dumps(results, indent=1))
+    save("news", {"scenarios": results})
     return 0
 
 

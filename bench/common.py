@@ -6,12 +6,16 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
+#: Kept runs, committed: one JSON per ``python -m bench`` run, named by date and commit.
+RUNS = Path(__file__).resolve().parent / "runs"
 T0 = 1738593060000
 
 
@@ -42,7 +46,21 @@ def machine() -> dict:
         pass
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
             "qpa": os.environ.get("QT_QPA_PLATFORM", "xcb" if os.environ.get("DISPLAY") else ""),
-            "when": time.strftime("%Y-%m-%d %H:%M:%S")}
+            "when": time.strftime("%Y-%m-%d %H:%M:%S"), "commit": commit(),
+            "load_average": [round(x, 2) for x in os.getloadavg()], "command": " ".join(sys.argv)}
+
+
+def commit() -> str:
+    """The checked-out commit, with ``+changes`` when the work tree differs from it ('' outside git)."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return head + ("+changes" if head and dirty else "")
 
 
 def save(name: str, data: dict) -> Path:

@@ -7,10 +7,14 @@
    per implementation and size so RSS is each one's own; sizes are interleaved so the
    three implementations of a size run back to back.
 3. Pipeline: :mod:`bench.bench_ingest`, :mod:`bench.bench_kafka` (real broker + Flink job),
-   :mod:`bench.bench_influx` (real influxd; per-row reference pattern vs batched sink) and
-   :mod:`bench.bench_app` (startup, RSS, message-to-pixel latency), each as its own process,
-   read back from the JSON it writes.
-4. :mod:`bench.report` prints the table with ratios and writes ``bench/results/summary.{json,md,png}``.
+   :mod:`bench.bench_influx` (real influxd; per-row reference pattern vs batched sink),
+   :mod:`bench.bench_iceberg` (the archive), :mod:`bench.bench_news` (news latency, Guardian calls),
+   :mod:`bench.bench_app` (startup, RSS, message-to-pixel latency) and, where a Docker engine
+   answers, :mod:`bench.bench_docker` (``stack up`` times, Flink and lag inside the containers),
+   each as its own process, read back from the JSON it writes.
+4. :mod:`bench.report` prints the table with ratios and writes ``bench/results/summary.{json,md,png}``;
+   the run's JSON (machine, load, command, commit) is kept in ``bench/runs/`` — committed, so a figure
+   in the README can be traced to the run that measured it.
 
 A benchmark that fails is recorded with its error and the rest go on.
 """
@@ -36,7 +40,7 @@ CHARTS = {"tickerwire": "bench.bench_chart", "qpicture": "bench.chart_qpicture",
           "tickerwire-indicators": "bench.bench_chart"}
 #: Extra arguments per implementation: TickerWire's chart with two indicators on (issue 17).
 CHART_ARGS = {"tickerwire-indicators": ["--indicators", "ema:20,bb:20:2"]}
-PIPELINE = ("ingest", "kafka", "influx", "app")
+PIPELINE = ("ingest", "kafka", "influx", "iceberg", "news", "app", "docker")
 
 
 def cache_dir() -> Path:
@@ -79,6 +83,13 @@ def _gui_env() -> tuple[list[str], dict]:
     return XVFB, env
 
 
+def docker_problem() -> str:
+    """Why the Docker benchmark cannot run here ('' when an engine answers)."""
+    from stack.engine import docker_problem as problem
+
+    return problem()
+
+
 def run_chart(python: Path, module: str, size: int, timeout: float, extra: list[str] = ()) -> dict:
     prefix, env = _gui_env()
     cmd = [*prefix, str(python), "-m", module, "--sizes", str(size), "--json", "--no-save", *extra]
@@ -113,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000,1000000", help="chart sizes (candles)")
     parser.add_argument("--only", default="chart," + ",".join(PIPELINE),
-                        help="comma-separated subset of: chart, ingest, kafka, influx, app")
+                        help="comma-separated subset of: chart, " + ", ".join(PIPELINE))
     parser.add_argument("--implementations", default=",".join(CHARTS), help="chart implementations to run")
     parser.add_argument("--max-load", type=float, default=3.0, help="wait for this 1-minute load average first")
     parser.add_argument("--max-wait", type=float, default=300.0, help="but wait at most this many seconds")
@@ -151,10 +162,17 @@ def main(argv: list[str] | None = None) -> int:
         "ingest": (["-m", "bench.bench_ingest"], "ingest", False),
         "kafka": (["-m", "bench.bench_kafka"], "kafka", False),
         "influx": (["bench/bench_influx.py"], "influx", False),
+        "iceberg": (["bench/bench_iceberg.py"], "iceberg", False),
+        "news": (["-m", "bench.bench_news"], "news", False),
         "app": (["-m", "bench.bench_app"], "app", True),
+        "docker": (["-m", "bench.bench_docker"], "docker", False),
     }
     for name in PIPELINE:
         if name not in only:
+            continue
+        if name == "docker" and docker_problem():
+            summary["errors"][name] = f"not run: {docker_problem()}"
+            print(f"docker: not run: {docker_problem()}", flush=True)
             continue
         cmd, result_file, gui = steps[name]
         print(f"{name} ...", flush=True)
@@ -168,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench import report
 
     report.write(summary)
+    print(f"kept as {report.keep(summary)}", flush=True)
     try:
         report.render_png(bench_venv_python())
     except (RuntimeError, subprocess.CalledProcessError, OSError) as exc:
