@@ -74,7 +74,10 @@ def collect(watch: str | None = None, exit_after: float | None = None, home: Pat
     mode = "stack" if stack is not None else "embedded"
     where = str(stack and stack.kafka_bootstrap) if stack is not None else str(store_path(feed, home))
     stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda signum, frame: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # SIGINT/SIGTERM stop it cleanly; signals reach only the main thread (a collector run from a thread of a
+    # bigger program, as the tests do, is stopped by its exit_after or by that program).
+    previous = ({sig: signal.signal(sig, lambda signum, frame: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+                if threading.current_thread() is threading.main_thread() else {})
     pipeline = build(mode, settings, feed, home=home, watchlist=watchlist, stack=stack)
     deadline = None if exit_after is None else time.monotonic() + exit_after
     try:

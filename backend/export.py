@@ -55,7 +55,7 @@ def export_candles(store: HotStore, symbol: str, timeframe: Timeframe, start_ms:
             import pyarrow as pa
             import pyarrow.parquet as pq
         except ImportError:
-            raise ExportError("Parquet export needs pyarrow: pip install 'tickerwire[parquet]'") from None
+            raise ExportError("Parquet export needs pyarrow: reinstall TickerWire (pip install -e .)") from None
         if not isinstance(out, Path):
             raise ExportError("Parquet is binary: give --output FILE")
         table = pa.table({

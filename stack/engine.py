@@ -22,8 +22,7 @@ def _sdk():
         import docker.errors
         import requests.exceptions
     except ImportError as exc:
-        raise DockerUnavailable("the Docker SDK is not installed: pip install 'tickerwire[docker]' "
-                                "(part of the stack extra)") from exc
+        raise DockerUnavailable("the Docker SDK is not installed: reinstall TickerWire (pip install -e .)") from exc
     return docker, requests
 
 

@@ -31,7 +31,7 @@ try:
         DashboardCursorSync, DataSourceRef, Threshold, ThresholdsMode, VariableRefresh,
     )
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
-    raise ImportError("Grafana provisioning needs grafana-foundation-sdk: pip install 'tickerwire[stack]'") from exc
+    raise ImportError("Grafana provisioning needs grafana-foundation-sdk: reinstall TickerWire (pip install -e .)") from exc
 
 DASHBOARD_UID = "tickerwire"
 DATASOURCE_UID = "tickerwire-influxdb"

@@ -23,7 +23,7 @@ try:
     from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
     from confluent_kafka.admin import AdminClient, NewTopic
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
-    raise ImportError("the Kafka bus needs confluent-kafka: pip install 'tickerwire[kafka]'") from exc
+    raise ImportError("the Kafka bus needs confluent-kafka: reinstall TickerWire (pip install -e .)") from exc
 
 from backend.bus import schema
 from backend.bus.base import BusBackpressure

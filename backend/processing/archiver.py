@@ -52,7 +52,7 @@ class Archiver:
         self.problem = ""  # why the archive is off for good (pyiceberg not installed)
         self.last_error = ""  # why the last open or append failed ('' once one succeeded)
         if importlib.util.find_spec("pyiceberg") is None:
-            self.problem = "the Iceberg archive needs pyiceberg: pip install 'tickerwire[iceberg]'"
+            self.problem = "the Iceberg archive needs pyiceberg: reinstall TickerWire (pip install -e .)"
             log.warning("archive off: %s", self.problem)
 
     @property
@@ -72,8 +72,9 @@ class Archiver:
             try:
                 self._archive = self._open_archive()
             except StoreError as exc:
+                if str(exc) != self.last_error:  # said once; the next attempts are quiet until it changes
+                    log.error("archive at %s cannot be opened: %s", self.where, exc)
                 self.last_error = str(exc)
-                log.error("archive at %s cannot be opened: %s", self.where, exc)
         return self._archive
 
     def add(self, candles: Iterable[Candle], articles: Iterable[Article]) -> None:

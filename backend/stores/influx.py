@@ -49,7 +49,7 @@ try:
     from influxdb_client.domain.dialect import Dialect
     from influxdb_client.rest import ApiException
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError("the InfluxDB store needs the 'influx' extra: pip install 'tickerwire[influx]'") from exc
+    raise ImportError("the InfluxDB store needs influxdb-client: reinstall TickerWire (pip install -e .)") from exc
 
 log = logging.getLogger(__name__)
 

@@ -126,7 +126,7 @@ def influx_bucket(spec: StackSpec) -> str:
 
 def endpoints(spec: StackSpec) -> Endpoints:
     """The host-side addresses of the stack's services (Grafana's as if it runs)."""
-    from stack.grafana import DASHBOARD_UID  # the dashboard generator: the grafana SDK, part of the stack extra
+    from stack.grafana import DASHBOARD_UID  # the dashboard generator (the grafana SDK)
 
     p = spec.ports
     grafana = f"http://127.0.0.1:{p.grafana}"

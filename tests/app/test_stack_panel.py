@@ -196,13 +196,13 @@ def test_without_docker_the_tab_says_docker_not_found_and_offers_the_local_proce
 
 def test_a_backend_that_cannot_be_made_is_reported(qtbot):
     def broken():
-        raise ImportError("the Docker stack needs the Docker SDK: pip install 'tickerwire[docker]'")
+        raise ImportError("the Docker stack needs the Docker SDK: reinstall TickerWire (pip install -e .)")
 
     panel = StackPanel(broken)
     qtbot.addWidget(panel, before_close_func=lambda p: p.shutdown(wait=True))
     with qtbot.waitSignal(panel.error_occurred, timeout=10_000) as error:
         pass
-    assert "pip install 'tickerwire[docker]'" in error.args[0]
+    assert "reinstall TickerWire (pip install -e .)" in error.args[0]
     assert panel.state == "failed"
     assert not panel.start_button.isEnabled() and not panel.stop_button.isEnabled()
     panel.shutdown()
