@@ -34,7 +34,9 @@ from typing import Callable, Sequence
 from confluent_kafka import Consumer, TopicPartition
 
 from backend.bus.base import Batch, PriceBatch
-from backend.bus.kafka import ARTICLES, CANDLES, DECODERS, IMPACTS, BusError, KafkaPublisher, default_topics, ensure_topics
+from backend.bus.kafka import (ARTICLES, CANDLES, DECODERS, IMPACTS, BusError, KafkaPublisher, client_config,
+                               default_topics, ensure_topics, missing_topics)
+from backend.bus.security import PLAINTEXT, KafkaSecurity
 from backend.bus.schema import SchemaError
 from backend.model import Article, Candle, NewsImpact, Timeframe, WatchItem
 from backend.pipeline.contract import Host
@@ -173,6 +175,8 @@ class StackProcessor:
         open_archive: Opens the stack's Iceberg archive (None: no archive, so InfluxDB keeps everything).
         archive_where: Where that archive is, for messages and its sink's consumer group.
         archive_interval_s: How often the archive sink appends (one Iceberg commit per interval).
+        security: TLS and SASL settings of every Kafka client of the pipeline.
+        create_topics: Create missing topics (the app's own stack); else a missing topic is an error saying so.
     """
 
     mode = "stack"
@@ -180,8 +184,11 @@ class StackProcessor:
 
     def __init__(self, bootstrap_servers: str, influx: InfluxSettings, *, run_sink: bool = True,
                  open_archive: Callable[[], object] | None = None, archive_where: str = "",
-                 archive_interval_s: float = DEFAULT_INTERVAL_S) -> None:
+                 archive_interval_s: float = DEFAULT_INTERVAL_S, security: KafkaSecurity = PLAINTEXT,
+                 create_topics: bool = True) -> None:
         self._bootstrap = bootstrap_servers
+        self._security = security
+        self._create_topics = create_topics
         self._retention_days = influx.retention_days
         self._influx_settings = replace(influx, retention_days=None)  # no expiry that the archive did not confirm
         self._run_sink = run_sink
@@ -206,16 +213,21 @@ class StackProcessor:
     def open(self) -> None:
         """Connect to Kafka (topics) and InfluxDB; raise StoreError with a clear message if unreachable."""
         try:
-            ensure_topics(self._bootstrap, default_topics())
+            if self._create_topics:
+                ensure_topics(self._bootstrap, default_topics(), security=self._security)
+            elif missing := missing_topics(self._bootstrap, default_topics(), security=self._security):
+                raise StoreError(f"the stack's Kafka at {self._bootstrap} has no topic {', '.join(missing)}: "
+                                 "create the topics there (tickerwire stack create-topics), the app creates "
+                                 "nothing on a stack it did not start")
         except BusError as exc:
             raise StoreError(f"Kafka at {self._bootstrap} is not reachable: {exc}") from exc
         self.store = InfluxStore(self._influx_settings, on_health=self._on_influx_health)
         self.history = InfluxHistory(self.store, self._archiver)
-        if self._retention_days:
+        if self._retention_days and self._run_sink:  # the sink's owner trims the hot store
             self._retention = HotStoreRetention(self.store, self._archiver, self._retention_days)
         self._live_history = LiveCandleHistory(self.store)
         self._alerts = AlertEngine(DEFAULT_RULES, self._live_history, DEFAULT_MAX_AGE_MS)
-        self._publisher = KafkaPublisher(self._bootstrap)
+        self._publisher = KafkaPublisher(self._bootstrap, security=self._security)
         self.bus = KafkaSourceBus(self._publisher)
         self._kafka.set(SourceState.RUNNING, self._bootstrap)
         self._influx.set(SourceState.RUNNING, self._influx_settings.url)
@@ -246,11 +258,12 @@ class StackProcessor:
         self._spawn("tickerwire-live-feed", lambda: self._run_live_feed(live_feed))
         if self._run_sink:
             self._spawn("tickerwire-influx-sink", lambda: run_until(
-                self._stop, lambda: InfluxSink(self._bootstrap, self.store, self._publisher, self._influx),
-                self._influx))
+                self._stop, lambda: InfluxSink(self._bootstrap, self.store, self._publisher, self._influx,
+                                               self._security), self._influx))
             if self._archiver is not None:
                 self._spawn("tickerwire-archive-sink", lambda: run_until(
-                    self._stop, lambda: ArchiveSink(self._bootstrap, self._archiver, self._archive), self._archive))
+                    self._stop, lambda: ArchiveSink(self._bootstrap, self._archiver, self._archive, self._security),
+                    self._archive))
         try:
             while True:
                 self.bus.poll()
@@ -293,7 +306,8 @@ class StackProcessor:
     def _open_live_feed(self) -> Consumer:
         """A consumer assigned to the current end of ``candles``, ``articles`` and ``impacts``: it sees everything
         the jobs emit after this call (called before the sources publish, so nothing of theirs is missed)."""
-        consumer = Consumer({"bootstrap.servers": self._bootstrap, "group.id": f"tickerwire-app-{uuid.uuid4().hex[:12]}",
+        consumer = Consumer({**client_config(self._bootstrap, self._security),
+                             "group.id": f"tickerwire-app-{uuid.uuid4().hex[:12]}",
                              "enable.auto.commit": False, "fetch.wait.max.ms": 50})
         assignment = []
         metadata = consumer.list_topics(timeout=10)

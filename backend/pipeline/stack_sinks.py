@@ -25,6 +25,7 @@ from confluent_kafka import Consumer, TopicPartition
 from backend.bus.kafka import (ARTICLES, CANDLES, DECODERS, IMPACTS, BusError, KafkaPublisher, Record,
                                SinkConsumer, consumer_config)
 from backend.bus.schema import SchemaError
+from backend.bus.security import PLAINTEXT, KafkaSecurity
 from backend.model import Article, Candle, NewsImpact
 from backend.processing.archiver import Archiver
 from backend.sources.base import SourceState, StatusTracker
@@ -58,12 +59,13 @@ def run_until(stop: threading.Event, make: Callable[[], "InfluxSink | ArchiveSin
 class InfluxSink:
     """Kafka → InfluxDB: upsert, flush, and only then commit (at-least-once; points are idempotent)."""
 
-    def __init__(self, bootstrap: str, store: InfluxStore, dead_letters: KafkaPublisher, tracker: StatusTracker) -> None:
+    def __init__(self, bootstrap: str, store: InfluxStore, dead_letters: KafkaPublisher, tracker: StatusTracker,
+                 security: KafkaSecurity = PLAINTEXT) -> None:
         self._store = store
         self._tracker = tracker
         group = group_for("influx", f"{store.settings.url}/{store.settings.bucket}")
         self._consumer = SinkConsumer(bootstrap, group, [CANDLES, ARTICLES, IMPACTS], self._write,
-                                      dead_letters=dead_letters)
+                                      dead_letters=dead_letters, security=security)
 
     def _write(self, records: list[Record]) -> None:
         candles = [r.value for r in records if isinstance(r.value, Candle)]
@@ -88,10 +90,11 @@ class InfluxSink:
 class ArchiveSink:
     """Kafka → Iceberg: candles and articles batched by the archiver; offsets committed once it holds them."""
 
-    def __init__(self, bootstrap: str, archiver: Archiver, tracker: StatusTracker) -> None:
+    def __init__(self, bootstrap: str, archiver: Archiver, tracker: StatusTracker,
+                 security: KafkaSecurity = PLAINTEXT) -> None:
         self._archiver = archiver
         self._tracker = tracker
-        self._consumer = Consumer(consumer_config(bootstrap, group_for("archive", archiver.where)))
+        self._consumer = Consumer(consumer_config(bootstrap, group_for("archive", archiver.where), security))
         self._consumer.subscribe([CANDLES, ARTICLES])
         self._uncommitted: dict[tuple[str, int], int] = {}  # (topic, partition) → next offset to commit
 
