@@ -77,17 +77,6 @@ def ensure_topics(bootstrap_servers: str, specs: Sequence[TopicSpec], timeout: f
     return created
 
 
-def missing_topics(bootstrap_servers: str, specs: Sequence[TopicSpec], timeout: float = 30.0,
-                   security: KafkaSecurity = PLAINTEXT) -> list[str]:
-    """The topics of ``specs`` the cluster does not have (nothing is created).
-
-    Raises:
-        BusUnavailable: the cluster did not answer.
-    """
-    existing = _topic_names(AdminClient(client_config(bootstrap_servers, security)), bootstrap_servers, timeout)
-    return [spec.name for spec in specs if spec.name not in existing]
-
-
 def _topic_names(admin: AdminClient, bootstrap_servers: str, timeout: float) -> set[str]:
     try:
         return set(admin.list_topics(timeout=timeout).topics)

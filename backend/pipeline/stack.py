@@ -35,7 +35,8 @@ from confluent_kafka import Consumer, TopicPartition
 
 from backend.bus.base import Batch, PriceBatch
 from backend.bus.kafka import (ARTICLES, CANDLES, DECODERS, IMPACTS, BusError, KafkaPublisher, client_config,
-                               default_topics, ensure_topics, missing_topics)
+                               default_topics, ensure_topics)
+from backend.bus.preflight import KafkaProblem, kafka_preflight
 from backend.bus.security import PLAINTEXT, KafkaSecurity
 from backend.bus.schema import SchemaError
 from backend.model import Article, Candle, NewsImpact, Timeframe, WatchItem
@@ -210,10 +211,11 @@ class StackProcessor:
         try:
             if self._create_topics:
                 ensure_topics(self._bootstrap, default_topics(), security=self._security)
-            elif missing := missing_topics(self._bootstrap, default_topics(), security=self._security):
-                raise StoreError(f"the stack's Kafka at {self._bootstrap} has no topic {', '.join(missing)}: "
-                                 "create the topics there (tickerwire stack create-topics), the app creates "
-                                 "nothing on a stack it did not start")
+            else:  # a stack the app did not start: one bounded look, each failure in words, nothing created
+                found = kafka_preflight(self._bootstrap, self._security)
+                log.info("Kafka: %s", found)
+        except KafkaProblem as exc:
+            raise StoreError(f"Kafka: {exc.message}") from exc
         except BusError as exc:
             raise StoreError(f"Kafka at {self._bootstrap} is not reachable: {exc}") from exc
         self.store = InfluxStore(self._influx_settings, on_health=self._on_influx_health)
