@@ -188,6 +188,14 @@ class KafkaPublisher:
         """Messages queued locally or in flight."""
         return len(self._producer)
 
+    def unreachable(self, timeout: float = 3.0) -> str:
+        """'' when a broker answers a metadata request within ``timeout`` seconds, else why not (for health checks)."""
+        try:
+            metadata = self._producer.list_topics(timeout=timeout)
+        except KafkaException as exc:
+            return f"Kafka does not answer: {exc.args[0].str() if exc.args else exc}"
+        return "" if metadata.brokers else "Kafka has no broker up"
+
     def raise_failures(self) -> None:
         """Raise :class:`DeliveryFailed` for deliveries that failed since the last call."""
         if self._failures:

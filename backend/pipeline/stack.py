@@ -265,6 +265,10 @@ class StackProcessor:
         finally:
             self._stop.set()
 
+    def unreachable(self) -> str:
+        """'' while Kafka answers the pipeline's producer, else why not (the collector's health check)."""
+        return self._publisher.unreachable() if self._publisher is not None else "not connected to Kafka yet"
+
     def busy(self) -> bool:
         if self.bus is None:
             return False
