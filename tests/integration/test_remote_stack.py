@@ -111,14 +111,14 @@ def test_check_names_a_record_of_another_schema_version(secure_kafka):
 def test_app_pipeline_publishes_and_receives_through_sasl_ssl(secure_kafka, secured_influx):
     profile = save_profile(secure_kafka, secured_influx)
     pipeline = _pipeline(profile.name)
-    assert pipeline.processor.sinks is None  # a desk only reads: the server's collector runs the sinks
-    assert pipeline.processor.store.settings.token == secured_influx.read_token
     updates = []
     pipeline.add_listener(updates.append)
     consumer = Consumer({**client_config(secure_kafka.bootstrap, secure_kafka.security()),
                          "group.id": f"t-{uuid.uuid4().hex[:6]}", "auto.offset.reset": "earliest"})
     pipeline.start()
     try:
+        assert pipeline.processor.sinks is None  # a desk only reads: the server's collector runs the sinks
+        assert pipeline.processor.store.settings.token == secured_influx.read_token
         # Bars of the demo feed reach stock-prices through the secured listener.
         consumer.subscribe([PRICES])
         deadline, bars = time.monotonic() + 60, []
@@ -241,6 +241,18 @@ def test_influx_read_token_cannot_write_and_the_app_reads_with_it(secure_kafka, 
 # --- the collector ----------------------------------------------------------------------------------------------------
 
 
+@pytest.fixture
+def server_without_keyring():
+    """As on a server or in a container: no OS keyring, so a profile's secrets live in its private file."""
+    import keyring
+    from keyring.backends.fail import Keyring
+
+    previous = keyring.get_keyring()
+    keyring.set_keyring(Keyring())
+    yield
+    keyring.set_keyring(previous)
+
+
 def _collect(home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     env = {**os.environ, "TICKERWIRE_HOME": str(home), "PYTHONUNBUFFERED": "1"}
     return subprocess.run([sys.executable, "-m", "app.cli", "collect", "--pipeline", "stack", *args],
@@ -263,7 +275,7 @@ def _count_prices(secure_kafka, symbol: str) -> int:
         consumer.close()
 
 
-def test_collector_publishes_to_the_remote_kafka_with_its_profile(secure_kafka, secured_influx):
+def test_collector_publishes_to_the_remote_kafka_with_its_profile(secure_kafka, secured_influx, server_without_keyring):
     profile = save_profile(secure_kafka, secured_influx, name="server")
     result = _collect(tickerwire_home(), "--stack-profile", "server", "--demo", "--speed", "60",
                       "--watch", "CLCT", "--exit-after", "6")
@@ -278,7 +290,8 @@ def test_collector_publishes_to_the_remote_kafka_with_its_profile(secure_kafka, 
     ("password", "refused the login of 'desk' with SCRAM-SHA-256: wrong user name or password"),
     ("certificate", "TLS certificate is not trusted by the CA file"),
 ])
-def test_collector_refused_exits_2_with_the_reason_and_no_retry_storm(secure_kafka, secured_influx, case, expected):
+def test_collector_refused_exits_2_with_the_reason_and_no_retry_storm(secure_kafka, secured_influx, case, expected,
+                                                                     server_without_keyring):
     if case == "password":
         save_profile(secure_kafka, secured_influx, name="server", password="wrong")
     else:
