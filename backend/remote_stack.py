@@ -268,7 +268,13 @@ def save(settings, profile: RemoteProfile) -> None:
     settings.set("remote_profiles", [*others, profile.to_dict()])
 
 
-def remove(settings, name: str, home: Path | None = None) -> None:
-    """Delete a profile and its secrets."""
+def remove(settings, name: str) -> None:
+    """Delete a profile from the settings (and stop using it); its secrets go with :func:`forget_secrets`."""
     settings.set("remote_profiles", [p for p in settings.get("remote_profiles") if p.get("name") != name])
+    if settings.get("stack_profile") == name:
+        settings.set("stack_profile", "")
+
+
+def forget_secrets(name: str, home: Path | None = None) -> None:
+    """Delete a profile's secrets from the keyring (or its file); the keyring may wait for its daemon."""
     secret_store(name, home).forget()
