@@ -140,6 +140,7 @@ def test_choosing_the_remote_profile_runs_the_window_on_that_stack(qtbot, tmp_pa
         window.stack_choice.setCurrentIndex(window.stack_choice.findData(name))
         assert settings.get("stack_profile") == name
         assert window.remote_panel.chooser.currentText() == name
+        assert window.remote_panel.isVisibleTo(window) and not window.stack_panel.isVisibleTo(window)
         window.mode.setCurrentIndex(window.mode.findData("stack"))
         qtbot.waitUntil(lambda: getattr(window.bridge.pipeline, "mode", "") == "stack", timeout=120_000)
         processor = window.bridge.pipeline.processor
