@@ -8,6 +8,8 @@
 * ``down [--volumes]``: stops the supervisor and removes the containers (and, with ``--volumes``, the
   data and the stack's credentials).
 
+``profile``, ``test`` and ``create-topics`` are for remote stacks (:mod:`stack.remote.cli`).
+
 Without a Docker engine every command says "Docker not found" and what the local-process stack is
 (exit status 2).
 """
@@ -43,6 +45,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="machine-readable output")
     down = actions.add_parser("down", help="stop and remove the containers (the data volumes stay)")
     down.add_argument("--volumes", action="store_true", help="also delete the data volumes and the credentials")
+    from stack.remote.cli import add_parsers as add_remote_parsers  # profile, test, create-topics
+
+    add_remote_parsers(actions)
     return stack
 
 
@@ -91,6 +96,10 @@ def run(args, out: TextIO = sys.stdout, err: TextIO = sys.stderr, backend=None) 
         err: Where errors and notices go.
         backend: The :class:`~stack.docker_backend.DockerBackend` to drive (default: the environment's stack).
     """
+    from stack.remote import cli as remote_cli
+
+    if args.stack_command in remote_cli.COMMANDS:  # a remote stack: no Docker engine involved
+        return remote_cli.run(args, out, err)
     problem = docker_problem(backend.base_url if backend is not None else None)
     if problem:
         print(f"{problem}\n{LOCAL_ALTERNATIVE}", file=err)
