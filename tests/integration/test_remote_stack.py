@@ -181,9 +181,44 @@ def test_missing_topic_is_named_and_not_created(secure_kafka, secured_influx):
         pipeline.stop()
         time.sleep(1)
         assert NEWS not in plain.list_topics(timeout=10).topics  # the app created nothing
+        # … until asked: `tickerwire stack create-topics`, then the check passes.
+        assert _stack_cli("create-topics", "--profile", profile.name, "--partitions", "1", "--replication", "1") == (
+            0, f"created {NEWS}\n")
+        assert NEWS in plain.list_topics(timeout=10).topics
+        assert _stack_cli("test", "--profile", profile.name)[0] == 0
     finally:
         spec = next(s for s in default_topics(partitions=1) if s.name == NEWS)
         secure_kafka.broker.create_topics([spec])
+
+
+def _stack_cli(*argv: str) -> tuple[int, str]:
+    import io
+
+    from app.cli import build_parser
+    from stack.cli import run
+
+    out, err = io.StringIO(), io.StringIO()
+    status = run(build_parser().parse_args(["stack", *argv]), out, err)
+    return status, out.getvalue() + err.getvalue()
+
+
+def test_profile_from_the_command_line_with_secrets_from_the_environment(secure_kafka, secured_influx, monkeypatch):
+    monkeypatch.setenv("TICKERWIRE_KAFKA_PASSWORD", PASSWORD)
+    monkeypatch.setenv("TICKERWIRE_INFLUX_TOKEN", secured_influx.read_token)
+    status, said = _stack_cli("profile", "set", "cli", "--kafka-bootstrap", secure_kafka.bootstrap,
+                              "--kafka-protocol", "SASL_SSL", "--kafka-ca-file", str(secure_kafka.pki.ca),
+                              "--kafka-mechanism", "SCRAM-SHA-256", "--kafka-username", "desk",
+                              "--influx-url", secured_influx.url, "--influx-bucket", secured_influx.bucket,
+                              "--secrets-from-env")
+    assert status == 0 and said.startswith("saved cli; 2 secret(s) in"), said
+    assert PASSWORD not in (tickerwire_home() / "settings.json").read_text()
+    status, said = _stack_cli("test", "--profile", "cli")
+    assert status == 0, said
+    assert said.splitlines()[0].startswith("ok   Kafka: ") and said.splitlines()[1].startswith("ok   InfluxDB: ")
+    monkeypatch.setenv("TICKERWIRE_KAFKA_PASSWORD", "wrong")
+    assert _stack_cli("profile", "set", "cli", "--secrets-from-env")[0] == 0
+    status, said = _stack_cli("test", "--profile", "cli")
+    assert status == 1 and "FAIL Kafka: the brokers refused the login of 'desk'" in said
 
 
 # --- InfluxDB with authentication ---------------------------------------------------------------------------------------
