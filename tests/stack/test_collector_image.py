@@ -9,6 +9,8 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 from stack import locks
 from stack.plan.images import collector_builds, image_builds
 from stack.plan.spec import StackSpec
@@ -68,3 +70,70 @@ def test_the_images_code_alone_runs_the_collectors_command_line_without_qt(tmp_p
                             timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "--health-port" in result.stdout and "--stack-profile" in result.stdout
+
+
+# --- on a real engine ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.docker
+@pytest.mark.timeout(1800)
+def test_the_image_builds_runs_the_collector_and_reports_its_health(docker_engine, tmp_path):
+    """Built as `tickerwire stack collector-image` builds it; the profile written into its volume by the image's own
+    command line; collecting into a real broker on the host (host network) with Docker's HEALTHCHECK healthy."""
+    import io
+    import json
+    import time
+    import urllib.request
+    import uuid
+
+    from app.cli import build_parser
+    from backend.bus.kafka import default_topics
+    from stack.cli import run
+    from stack.engine import connect
+    from stack.local.influxdb import InfluxServer
+    from stack.local.kafka import KafkaBroker, free_port
+
+    out = io.StringIO()
+    assert run(build_parser().parse_args(["stack", "collector-image"]), out, out) == 0, out.getvalue()[-3000:]
+    image = out.getvalue().strip().splitlines()[-1]
+    assert re.fullmatch(r"tickerwire/collector:1-[0-9a-f]{12}", image)
+    client = connect(None)
+    config = client.images.get(image).attrs["Config"]
+    assert config["User"] == "tickerwire" and config["Healthcheck"]["Test"][-1] == "/usr/local/bin/tickerwire-healthcheck"
+    assert not [e for e in config["Env"] if re.search(r"PASSWORD|TOKEN|SECRET", e.split("=")[0])]
+
+    broker, influx = KafkaBroker(tmp_path / "kafka"), InfluxServer(root=tmp_path / "influx")
+    volume = client.volumes.create(f"twtest-collector-{uuid.uuid4().hex[:6]}")
+    container = None
+    try:
+        broker.start()
+        influx.start()
+        broker.create_topics(default_topics(partitions=1))
+        mount = {volume.name: {"bind": "/var/lib/tickerwire", "mode": "rw"}}
+        said = client.containers.run(image, ["stack", "profile", "set", "server", "--kafka-bootstrap",
+                                             broker.bootstrap_servers, "--influx-url", influx.url],
+                                     volumes=mount, network_mode="host", remove=True)
+        assert b"saved server" in said
+        port = free_port()
+        container = client.containers.run(
+            image, ["collect", "--pipeline", "stack", "--stack-profile", "server", "--demo", "--watch", "DKR",
+                    "--health-port", str(port)],
+            environment={"HEALTH_PORT": str(port)}, volumes=mount, network_mode="host", detach=True)
+        deadline, status = time.monotonic() + 120, ""
+        while time.monotonic() < deadline and status != "healthy":
+            container.reload()
+            status = container.attrs["State"].get("Health", {}).get("Status", "")
+            assert container.status != "exited", container.logs()[-3000:]
+            time.sleep(2)
+        assert status == "healthy", container.logs()[-3000:]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as answer:
+            assert json.loads(answer.read())["status"] == "ok"
+        container.stop(timeout=60)  # SIGTERM: everything held is delivered, exit 0
+        assert container.wait(timeout=90)["StatusCode"] == 0, container.logs()[-3000:]
+        assert b"stopping: signal received" in container.logs()
+    finally:
+        if container is not None:
+            container.remove(force=True)
+        volume.remove(force=True)
+        broker.stop()
+        influx.stop()
