@@ -176,7 +176,6 @@ class MainWindow(QMainWindow):
         self.stack_panel.running_changed.connect(self._on_stack_running)
         self.mode.currentIndexChanged.connect(self._on_mode_chosen)
         self.stack_choice.currentIndexChanged.connect(self._on_stack_chosen)
-        self.remote_panel.profiles_changed.connect(lambda: self.stack_choice.refill())
         controller.switched.connect(self._on_switched)
         controller.switch_failed.connect(self._on_switch_failed)
         self.chart.graphics.frame_listeners.append(self._on_chart_painted)
@@ -444,6 +443,10 @@ class MainWindow(QMainWindow):
             self._apply_watchlist()
         elif name == "indicators":
             self._apply_indicators()
+        elif name == "stack_profile":
+            self._on_stack_profile_changed(value)
+        elif name == "remote_profiles":
+            self.stack_choice.refill()
         elif name == "timezone":
             tz = _zone(value)
             self.chart.set_timezone(tz)
@@ -538,9 +541,12 @@ class MainWindow(QMainWindow):
         self.remote_panel.setVisible(remote)
 
     def _on_stack_chosen(self, _index: int) -> None:
-        """Another stack chosen: remember it, show its panel, and move a running stack pipeline onto it."""
-        name = self.stack_choice.value()
-        self.settings.set("stack_profile", name)
+        """Another stack chosen in the Stack tab: the setting changes, and :meth:`_on_stack_profile_changed` follows."""
+        self.settings.set("stack_profile", self.stack_choice.value())
+
+    def _on_stack_profile_changed(self, name: str) -> None:
+        """Another stack chosen (Stack tab or settings dialog): show its panel, move a running stack pipeline onto it."""
+        self.stack_choice.refill(name)
         if name:
             self.remote_panel.reload(select=name)
         self._show_stack_choice()

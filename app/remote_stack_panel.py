@@ -144,7 +144,7 @@ class RemoteStackPanel(QWidget):
         layout.addWidget(self.message)
         layout.addWidget(self.results, 1)
 
-        self.reload()
+        self.reload(select=settings.get("stack_profile"))
         self.chooser.currentIndexChanged.connect(self._on_chooser_changed)
 
     # -- profiles ---------------------------------------------------------------------------------

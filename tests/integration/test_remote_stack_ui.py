@@ -131,16 +131,16 @@ def test_choosing_the_remote_profile_runs_the_window_on_that_stack(qtbot, tmp_pa
         _fill(qtbot, window.remote_panel, secure_kafka, secured_influx, name=name)
         assert window.remote_panel.save()
         qtbot.waitUntil(lambda: window.remote_panel.save_button.isEnabled(), timeout=10_000)
-        # The settings dialog offers it too.
+        assert window.stack_choice.findData(name) > 0  # the Stack tab's chooser lists it once saved
+        # The settings dialog offers it too, and choosing it there chooses it in the Stack tab.
         dialog = SettingsDialog(settings, window)
         qtbot.addWidget(dialog)
-        assert dialog.stack_choice.findData(name) > 0
-        dialog.reject()
-
-        window.stack_choice.setCurrentIndex(window.stack_choice.findData(name))
+        dialog.stack_choice.setCurrentIndex(dialog.stack_choice.findData(name))
+        dialog.accept()
         assert settings.get("stack_profile") == name
+        assert window.stack_choice.value() == name
         assert window.remote_panel.chooser.currentText() == name
-        assert window.remote_panel.isVisibleTo(window) and not window.stack_panel.isVisibleTo(window)
+        assert not window.remote_panel.isHidden() and window.stack_panel.isHidden()
         window.mode.setCurrentIndex(window.mode.findData("stack"))
         qtbot.waitUntil(lambda: getattr(window.bridge.pipeline, "mode", "") == "stack", timeout=120_000)
         processor = window.bridge.pipeline.processor
