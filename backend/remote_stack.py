@@ -36,6 +36,10 @@ class ProfileError(ValueError):
     """A profile field is wrong; the message names the field and says why."""
 
 
+class RemoteError(RuntimeError):
+    """The remote stack refused a request or did not answer; the message says which and why."""
+
+
 @dataclass(frozen=True)
 class RemoteProfile:
     """Where a remote stack's services are (no secrets; see :data:`SECRET_NAMES`).
@@ -220,6 +224,23 @@ def connection(profile: RemoteProfile, secrets: RemoteSecrets, *, run_sink: bool
         influx_token=secrets.influx_token, archive=archive_properties(profile, secrets), archive_where=where,
         run_sink=profile.run_sink if run_sink is None else run_sink,
         kafka_security=kafka_security(profile, secrets), create=False)
+
+
+def create_topics(profile: RemoteProfile, secrets: RemoteSecrets, partitions: int = 3,
+                  replication: int = 3) -> list[str]:
+    """Create the pipeline's missing topics on the profile's Kafka — only ever when a person asks
+    (``tickerwire stack create-topics``); return the names created.
+
+    Raises:
+        RemoteError: the cluster did not answer or refused a topic.
+    """
+    from backend.bus.kafka import BusError, default_topics, ensure_topics
+
+    try:
+        return ensure_topics(profile.kafka_bootstrap, default_topics(partitions=partitions), replication=replication,
+                             security=kafka_security(profile, secrets))
+    except BusError as exc:
+        raise RemoteError(str(exc)) from exc
 
 
 def validate_profiles(value: Any) -> list[dict[str, Any]]:

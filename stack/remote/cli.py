@@ -140,13 +140,11 @@ def _test(profile, secrets, as_json: bool, out: TextIO) -> int:
 
 
 def _create_topics(profile, secrets, partitions: int, replication: int, out: TextIO, err: TextIO) -> int:
-    from backend.bus.kafka import BusError, default_topics, ensure_topics
-    from backend.remote_stack import kafka_security
+    from backend.remote_stack import RemoteError, create_topics
 
     try:
-        created = ensure_topics(profile.kafka_bootstrap, default_topics(partitions=partitions),
-                                replication=replication, security=kafka_security(profile, secrets))
-    except BusError as exc:
+        created = create_topics(profile, secrets, partitions, replication)
+    except RemoteError as exc:
         print(f"tickerwire stack create-topics: {exc}", file=err)
         return 1
     print(f"created {', '.join(created)}" if created else "every topic was there already", file=out)
