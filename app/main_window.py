@@ -545,20 +545,24 @@ class MainWindow(QMainWindow):
         self.settings.set("stack_profile", self.stack_choice.value())
 
     def _on_stack_profile_changed(self, name: str) -> None:
-        """Another stack chosen (Stack tab or settings dialog): show its panel, move a running stack pipeline onto it."""
+        """Another stack chosen (Stack tab or settings dialog): show its panel and run the stack pipeline on it
+        (a remote one at once; this machine's once the Stack panel started it)."""
         self.stack_choice.refill(name)
         if name:
             self.remote_panel.reload(select=name)
         self._show_stack_choice()
-        if self.controller.mode == "stack":
-            try:
-                connection = self._stack_connection()
-            except ValueError as exc:
-                self.mode_note.setText(f"{exc}; then choose Stack again.")
-                return
-            self.mode_note.setText(f"Switching to {name or 'this machine’s stack'}…")
-            self.mode.setEnabled(False)
-            self.controller.switch("stack", connection)
+        if self.controller.mode != "stack":
+            if name:  # choosing a remote stack means running on it
+                self.mode.setCurrentIndex(self.mode.findData("stack"))
+            return
+        try:
+            connection = self._stack_connection()
+        except ValueError as exc:
+            self.mode_note.setText(f"{exc}; then choose Stack again.")
+            return
+        self.mode_note.setText(f"Switching to {name or 'this machine’s stack'}…")
+        self.mode.setEnabled(False)
+        self.controller.switch("stack", connection)
 
     def _on_switched(self, pipeline) -> None:
         """A new pipeline runs (a switch or a rebuild): reload everything the window shows from it."""

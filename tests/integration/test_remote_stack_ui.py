@@ -127,25 +127,34 @@ def test_choosing_the_remote_profile_runs_the_window_on_that_stack(qtbot, tmp_pa
     pipeline.start()
     window.show()
     try:
+        # A profile with a wrong password, chosen in the Stack tab: the window says why and stays embedded.
+        _fill(qtbot, window.remote_panel, secure_kafka, secured_influx, name="wrong", password="nope")
+        assert window.remote_panel.save()
+        qtbot.waitUntil(lambda: window.remote_panel.save_button.isEnabled(), timeout=10_000)
+        window.stack_choice.setCurrentIndex(window.stack_choice.findData("wrong"))
+        qtbot.waitUntil(lambda: window.mode_note.text().startswith("Could not switch"), timeout=60_000)
+        assert "refused the login of 'desk' with SCRAM-SHA-256: wrong user name or password" in window.mode_note.text()
+        assert window.bridge.pipeline is pipeline and window.mode.currentData() == "embedded"
+
         name = f"desk-{uuid.uuid4().hex[:4]}"
         _fill(qtbot, window.remote_panel, secure_kafka, secured_influx, name=name)
         assert window.remote_panel.save()
         qtbot.waitUntil(lambda: window.remote_panel.save_button.isEnabled(), timeout=10_000)
         assert window.stack_choice.findData(name) > 0  # the Stack tab's chooser lists it once saved
-        # The settings dialog offers it too, and choosing it there chooses it in the Stack tab.
+        # The settings dialog offers it too; choosing it there runs the window on that stack.
         dialog = SettingsDialog(settings, window)
         qtbot.addWidget(dialog)
         dialog.stack_choice.setCurrentIndex(dialog.stack_choice.findData(name))
         dialog.accept()
         assert settings.get("stack_profile") == name
-        assert window.stack_choice.value() == name
-        assert window.remote_panel.chooser.currentText() == name
+        assert window.stack_choice.value() == name and window.remote_panel.chooser.currentText() == name
         assert not window.remote_panel.isHidden() and window.stack_panel.isHidden()
-        window.mode.setCurrentIndex(window.mode.findData("stack"))
         qtbot.waitUntil(lambda: getattr(window.bridge.pipeline, "mode", "") == "stack", timeout=120_000)
         processor = window.bridge.pipeline.processor
         assert processor._bootstrap == secure_kafka.bootstrap and processor._security.username == USER
+        assert processor._security.password == PASSWORD  # from the keyring, read on the controller's thread
         assert processor.sinks is None  # a desk reads; the server's collector writes
+        assert processor.store.settings.token == secured_influx.read_token
         assert window.mode_note.text() == "Running on the stack pipeline."
     finally:
         current = window.bridge.pipeline
