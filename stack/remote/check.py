@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from typing import Callable
 from urllib.parse import quote, urlsplit
 
-from backend.bus.preflight import KafkaProblem, kafka_preflight
+from backend.bus.preflight import TIMEOUT_S, KafkaProblem, kafka_preflight
 from backend.bus.security import KafkaSecurity
 from backend.remote_stack import RemoteProfile, RemoteSecrets, kafka_security
 
@@ -33,7 +33,6 @@ PROBLEMS = ("settings", "dns", "refused", "timeout", "tls", "authentication", "p
             "error")
 #: The Flink jobs the stack runs.
 JOBS = ("tickerwire-candles", "tickerwire-impacts")
-TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
