@@ -167,7 +167,7 @@ def test_app_pipeline_untrusted_certificate_stops_with_the_reason(secure_kafka, 
     pipeline.stop()
 
 
-def test_missing_topic_is_named_and_not_created(secure_kafka, secured_influx):
+def test_missing_topic_is_named_and_not_created(secure_kafka, secured_influx, server_without_keyring):
     plain = AdminClient({"bootstrap.servers": secure_kafka.broker.bootstrap_servers})
     plain.delete_topics([NEWS])[NEWS].result(30)
     try:
@@ -184,8 +184,12 @@ def test_missing_topic_is_named_and_not_created(secure_kafka, secured_influx):
         with pytest.raises(StoreError, match="the topic news-articles is missing.*creates nothing on a stack"):
             pipeline.start()
         pipeline.stop()
+        collector = _collect(tickerwire_home(), "--stack-profile", profile.name, "--demo", "--watch", "MSNG",
+                             "--exit-after", "30", timeout=60)
+        assert collector.returncode == 2, collector.stderr[-3000:]
+        assert "the topic news-articles is missing" in collector.stderr
         time.sleep(1)
-        assert NEWS not in plain.list_topics(timeout=10).topics  # the app created nothing
+        assert NEWS not in plain.list_topics(timeout=10).topics  # neither the app nor the collector created it
         # … until asked: `tickerwire stack create-topics`, then the check passes.
         assert _stack_cli("create-topics", "--profile", profile.name, "--partitions", "1", "--replication", "1") == (
             0, f"created {NEWS}\n")
