@@ -31,6 +31,9 @@ def _feed_options(parser: argparse.ArgumentParser, top: bool) -> None:
     parser.add_argument("--replay", type=Path, metavar="DIR", default=default(None),
                         help="replay a recorded session directory (a store of its own)")
     parser.add_argument("--speed", type=_positive, default=default(None), help="demo/replay speed, × real time")
+    parser.add_argument("--stack-profile", metavar="NAME", default=default(None),
+                        help="with --pipeline stack: the remote stack of this profile (a team's server, managed "
+                             "Kafka), not this machine's; default: the `stack_profile` setting")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     _feed_options(collect, top=False)
     collect.add_argument("--watch", metavar="AAPL,AMZN", help="symbols to collect (default: the watchlist)")
     collect.add_argument("--exit-after", dest="collect_exit_after", type=_positive, metavar="SECONDS")
+    collect.add_argument("--health-port", type=int, metavar="PORT",
+                         help="serve /healthz on 127.0.0.1:PORT (200 while collecting, 503 with the reason when the "
+                              "pipeline died or Kafka does not answer)")
     from stack.cli import add_parser as add_stack_parser  # the stack's own command line (stack/cli.py)
 
     add_stack_parser(sub)
@@ -74,16 +80,23 @@ def feed_choice(args, live: bool) -> "FeedChoice":
 
 
 def stack_connection(args):
-    """The running stack's connection when ``--pipeline stack``; None for the embedded pipeline.
+    """The stack's connection when ``--pipeline stack``; None for the embedded pipeline.
+
+    A remote profile (``--stack-profile``, else the ``stack_profile`` setting) when one is named, else the
+    Docker stack this machine runs.
 
     Raises:
-        ValueError: the stack is not running (the message says why and what to do).
+        ValueError: the profile is unknown or the stack is not running (the message says why and what to do).
     """
     if args.pipeline != "stack":
+        if args.stack_profile:
+            raise ValueError("--stack-profile needs --pipeline stack")
         return None
-    from app.stack_mode import running_connection
+    from app.stack_mode import remote_connection, running_connection
+    from backend.settings import Settings, tickerwire_home
 
-    return running_connection()
+    name = args.stack_profile or Settings(tickerwire_home() / "settings.json").get("stack_profile")
+    return remote_connection(name) if name else running_connection()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             return collect(args.watch, args.collect_exit_after or args.exit_after,
-                           feed=feed_choice(args, live=True), stack=stack_connection(args))
+                           feed=feed_choice(args, live=True), stack=stack_connection(args),
+                           health_port=args.health_port)
         except (CollectError, ValueError) as exc:
             print(f"tickerwire collect: {exc}", file=sys.stderr)
             return 2

@@ -67,8 +67,12 @@ class PipelineController(QObject):
         """Start the first pipeline (the caller shows the window right after)."""
         self.pipeline.start()
 
-    def switch(self, mode: str, stack: StackConnection | None = None) -> bool:
-        """Build and start the ``mode`` pipeline off the GUI thread, then attach it; False if one is under way."""
+    def switch(self, mode: str, stack: StackConnection | Callable[[], StackConnection] | None = None) -> bool:
+        """Build and start the ``mode`` pipeline off the GUI thread, then attach it; False if one is under way.
+
+        ``stack`` may be a call that makes the connection (a remote profile's reads the keyring): it runs on
+        the controller's thread, at this switch and at every rebuild.
+        """
         if self._busy:
             return False
         if mode == "stack":
@@ -96,7 +100,8 @@ class PipelineController(QObject):
     # -- internals --------------------------------------------------------------------------------
 
     def _build_started(self, mode: str) -> Pipeline:
-        pipeline = self._builder(mode, self.stack if mode == "stack" else None)
+        stack = self.stack() if callable(self.stack) else self.stack  # a remote profile's: made on this thread
+        pipeline = self._builder(mode, stack if mode == "stack" else None)
         pipeline.start()
         return pipeline
 

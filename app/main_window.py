@@ -24,7 +24,8 @@ from app.chart.chooser import IndicatorChooser
 from app.chart.indicators import IndicatorSpec
 from app.controller import PipelineController
 from app.keyboard import SymbolJump, TypeToJump
-from app.stack_mode import connection_for, default_backend
+from app.remote_stack_panel import RemoteStackPanel, StackChoice
+from app.stack_mode import connection_for, default_backend, remote_connection
 from app.stack_panel import StackPanel
 from app.impact_view import ImpactTable
 from app.chart.view import ChartView
@@ -121,7 +122,16 @@ class MainWindow(QMainWindow):
         mode_row.addWidget(self.mode)
         mode_row.addWidget(self.mode_note, 1)
         sl.addLayout(mode_row)
+        # Which stack "Stack" means: this machine's (started below) or a remote profile (edited and tested below).
+        self.stack_choice = StackChoice(settings)
+        self.remote_panel = RemoteStackPanel(settings, self)
+        choice_row = QHBoxLayout()
+        choice_row.addWidget(QLabel("Stack"))
+        choice_row.addWidget(self.stack_choice, 1)
+        sl.addLayout(choice_row)
         sl.addWidget(self.stack_panel, 1)
+        sl.addWidget(self.remote_panel, 1)
+        self._show_stack_choice()
         self.tabs.addTab(stack_page, "Stack")
         self.tabs.addTab(self._grafana_page, "Grafana")
         self._endpoints = None
@@ -165,6 +175,7 @@ class MainWindow(QMainWindow):
         self.stack_panel.endpoints_ready.connect(self._on_stack_endpoints)
         self.stack_panel.running_changed.connect(self._on_stack_running)
         self.mode.currentIndexChanged.connect(self._on_mode_chosen)
+        self.stack_choice.currentIndexChanged.connect(self._on_stack_chosen)
         controller.switched.connect(self._on_switched)
         controller.switch_failed.connect(self._on_switch_failed)
         self.chart.graphics.frame_listeners.append(self._on_chart_painted)
@@ -432,6 +443,10 @@ class MainWindow(QMainWindow):
             self._apply_watchlist()
         elif name == "indicators":
             self._apply_indicators()
+        elif name == "stack_profile":
+            self._on_stack_profile_changed(value)
+        elif name == "remote_profiles":
+            self.stack_choice.refill()
         elif name == "timezone":
             tz = _zone(value)
             self.chart.set_timezone(tz)
@@ -477,7 +492,7 @@ class MainWindow(QMainWindow):
     def _on_stack_running(self, running: bool) -> None:
         if self.grafana is not None:
             self.grafana.refresh()
-        if not running and self.mode.currentData() == "stack":
+        if not running and self.mode.currentData() == "stack" and not self.settings.get("stack_profile"):
             self.mode_note.setText("The stack stopped: back to the embedded pipeline.")
             self.mode.setCurrentIndex(0)
 
@@ -498,7 +513,7 @@ class MainWindow(QMainWindow):
         connection = None
         if mode == "stack":
             try:
-                connection = connection_for(self._endpoints)
+                connection = self._stack_connection()
             except ValueError as exc:
                 self.mode_note.setText(f"{exc}; then choose Stack again.")
                 self.mode.setCurrentIndex(self.mode.findData(self.controller.mode))
@@ -506,6 +521,48 @@ class MainWindow(QMainWindow):
         self.mode_note.setText(f"Switching to the {mode} pipeline…")
         self.mode.setEnabled(False)
         self.controller.switch(mode, connection)
+
+    def _stack_connection(self):
+        """This machine's running stack's connection, or (a remote profile) a call that makes it on the
+        controller's thread: its secrets come from the keyring, which may wait for its daemon.
+
+        Raises:
+            ValueError: this machine's stack is not running.
+        """
+        name = self.settings.get("stack_profile")
+        if not name:
+            return connection_for(self._endpoints)
+        settings = self.settings
+        return lambda: remote_connection(name, settings)
+
+    def _show_stack_choice(self) -> None:
+        remote = bool(self.stack_choice.value())
+        self.stack_panel.setVisible(not remote)
+        self.remote_panel.setVisible(remote)
+
+    def _on_stack_chosen(self, _index: int) -> None:
+        """Another stack chosen in the Stack tab: the setting changes, and :meth:`_on_stack_profile_changed` follows."""
+        self.settings.set("stack_profile", self.stack_choice.value())
+
+    def _on_stack_profile_changed(self, name: str) -> None:
+        """Another stack chosen (Stack tab or settings dialog): show its panel and run the stack pipeline on it
+        (a remote one at once; this machine's once the Stack panel started it)."""
+        self.stack_choice.refill(name)
+        if name:
+            self.remote_panel.reload(select=name)
+        self._show_stack_choice()
+        if self.controller.mode != "stack":
+            if name:  # choosing a remote stack means running on it
+                self.mode.setCurrentIndex(self.mode.findData("stack"))
+            return
+        try:
+            connection = self._stack_connection()
+        except ValueError as exc:
+            self.mode_note.setText(f"{exc}; then choose Stack again.")
+            return
+        self.mode_note.setText(f"Switching to {name or 'this machine’s stack'}…")
+        self.mode.setEnabled(False)
+        self.controller.switch("stack", connection)
 
     def _on_switched(self, pipeline) -> None:
         """A new pipeline runs (a switch or a rebuild): reload everything the window shows from it."""
@@ -550,6 +607,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt API)
         self.stack_panel.shutdown()
+        self.remote_panel.shutdown()
         self.controller.shutdown()  # a pipeline switched away from finishes stopping, then the running one stops
         state = self._ui_state()
         state.setValue("geometry", self.saveGeometry())

@@ -1,4 +1,5 @@
-"""Settings dialog: watchlist editor, API keys (OS keyring), feed and time zone.
+"""Settings dialog: watchlist editor, API keys (OS keyring), feed and time zone, and which stack the stack pipeline uses
+(this machine's, or a remote profile edited in :class:`app.remote_stack_panel.RemoteStacksDialog`).
 
 Nothing is applied until everything validates; a bad entry gets a message naming the
 line and the problem, and the settings stay as they were. Enter in the ticker box adds the
@@ -14,6 +15,7 @@ from PySide6.QtWidgets import (
     QHeaderView, QLabel, QLineEdit, QPushButton, QSizePolicy, QTableWidget, QTableWidgetItem, QVBoxLayout,
 )
 
+from app.remote_stack_panel import RemoteStacksDialog, StackChoice
 from backend import secrets
 from backend.model import WatchItem
 from backend.settings import Settings, SettingsError, validate_watchlist
@@ -98,6 +100,14 @@ class SettingsDialog(QDialog):
         self.timezone.setCurrentIndex(self.timezone.findData(settings.get("timezone")))
         ff.addRow("Feed", self.feed)
         ff.addRow("Time zone", self.timezone)
+        self.stack_choice = StackChoice(settings)
+        self.remote_button = QPushButton("Remote stacks…")
+        self.remote_button.setAutoDefault(False)
+        self.remote_button.clicked.connect(self.edit_remote_stacks)
+        stack_row = QHBoxLayout()
+        stack_row.addWidget(self.stack_choice, 1)
+        stack_row.addWidget(self.remote_button)
+        ff.addRow("Stack", stack_row)
 
         self.error = QLabel("")
         self.error.setTextFormat(Qt.TextFormat.PlainText)
@@ -232,9 +242,17 @@ class SettingsDialog(QDialog):
         """Validate everything, then save; raise with a user-facing message and change nothing if invalid."""
         watchlist, keys = self._validated()
         self.settings.update({"watchlist": watchlist, "feed": self.feed.currentData(),
-                              "timezone": self.timezone.currentData()})
+                              "timezone": self.timezone.currentData(), "stack_profile": self.stack_choice.value()})
         for name, value in keys.items():
             secrets.set_key(name, value)
+
+    def edit_remote_stacks(self) -> RemoteStacksDialog:
+        """Open the remote stacks' profiles (modeless); the Stack chooser follows what is saved there."""
+        dialog = RemoteStacksDialog(self.settings, self)
+        dialog.panel.profiles_changed.connect(lambda: self.stack_choice.refill())
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
 
     def _validated(self) -> tuple[list[WatchItem], dict[str, str]]:
         """The watchlist and keys as entered, checked; raise with the user-facing message."""

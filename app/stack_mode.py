@@ -4,6 +4,10 @@ Docker when an engine answers; otherwise the local-process backend (Kafka, Flink
 from ``python -m stack.local prepare``), whose note says "Docker not found" and what the local
 processes are. The controller builds the stack pipeline from :func:`connection_for` (with
 :func:`backend.pipeline.runtime.build`), off the GUI thread.
+
+A stack the app did not start — a team's server or managed services — is a remote profile
+(:mod:`backend.remote_stack`); :func:`remote_connection` is its connection, and
+:func:`selected_connection` picks the remote one when the ``stack_profile`` setting names a profile.
 """
 
 from __future__ import annotations
@@ -53,6 +57,44 @@ def connection_for(endpoints: Endpoints | None) -> StackConnection:
         raise ValueError(f"the stack's credentials are not in {credentials.location()}; stop the stack with "
                          "'delete data' and start it again to generate new ones")
     return connection_from(StackAccess(endpoints, creds))
+
+
+def remote_connection(name: str, settings=None, *, run_sink: bool | None = None) -> StackConnection:
+    """The connection to the remote stack of the profile ``name``, with its secrets from the keyring.
+
+    Nothing is checked here: the pipeline's first step on it is the bounded Kafka preflight
+    (:func:`backend.bus.preflight.kafka_preflight`), which names what is wrong.
+
+    Args:
+        settings: Where the profiles are (default: ``TICKERWIRE_HOME``'s settings).
+        run_sink: Override the profile's ``run_sink``.
+
+    Raises:
+        ValueError: no such profile, a wrong field, or the keyring cannot be read (the message says what to do).
+    """
+    from backend import remote_stack
+    from backend.secrets import NoKeyringError
+    from backend.settings import Settings
+
+    settings = settings or Settings(tickerwire_home() / "settings.json")
+    try:
+        profile = remote_stack.find(settings, name)
+        secrets = remote_stack.load_secrets(profile.name)
+    except (remote_stack.ProfileError, NoKeyringError) as exc:
+        raise ValueError(str(exc)) from exc
+    log.info("remote stack %r: Kafka %s (%s), InfluxDB %s", profile.name, profile.kafka_bootstrap,
+             remote_stack.kafka_security(profile, secrets).describe(), profile.influx_url)
+    return remote_stack.connection(profile, secrets, run_sink=run_sink)
+
+
+def selected_connection(settings, endpoints: Endpoints | None = None) -> StackConnection:
+    """The stack the settings select: the remote profile ``stack_profile`` names, else this machine's stack.
+
+    Raises:
+        ValueError: see :func:`remote_connection` and :func:`connection_for`.
+    """
+    name = settings.get("stack_profile")
+    return remote_connection(name, settings) if name else connection_for(endpoints)
 
 
 def connection_from(access) -> StackConnection:

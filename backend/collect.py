@@ -7,6 +7,13 @@ hand everything they hold to the pipeline, the pipeline stores it, the store is 
 closed, and the process exits 0. If the pipeline itself dies it stops with the reason and
 exits 1; if a source cannot run because a package is missing, it stops saying which and how
 to install it, and exits 3. Every source logs one line per state change.
+
+On a stack (``--pipeline stack``, a remote profile for a team's server or a managed Kafka) it
+first runs the bounded Kafka preflight: a wrong password, an untrusted certificate, a missing topic
+or another schema version stop it at once with the reason and exit 2 (a supervisor should not
+restart it: the settings need a person), an unreachable cluster with exit 4 (restart later).
+``health_port`` serves ``/healthz`` on 127.0.0.1 (:class:`backend.health.HealthServer`): 200 while
+the pipeline runs and Kafka answers, 503 with the reason otherwise.
 """
 
 from __future__ import annotations
@@ -27,7 +34,11 @@ log = logging.getLogger("tickerwire.collect")
 
 STOP_TIMEOUT_S = 20.0
 EXIT_PIPELINE_DIED = 1
+EXIT_SETTINGS = 2  # the stack refuses the settings: login, certificate, topics, schema version (a person must act)
 EXIT_SOURCE_CANNOT_RUN = 3  # a package it needs is missing (the log names it and the fix)
+EXIT_UNREACHABLE = 4  # the stack does not answer (DNS, refused, timed out): a supervisor may retry later
+#: Kafka preflight problems after which a restart cannot help.
+_SETTINGS_PROBLEMS = ("settings", "tls", "authentication", "permission", "missing", "schema")
 
 
 class CollectError(Exception):
@@ -55,12 +66,17 @@ def parse_watch(text: str | None, settings: Settings) -> list[WatchItem]:
 
 
 def collect(watch: str | None = None, exit_after: float | None = None, home: Path | None = None, *,
-            feed: FeedChoice | None = None, stack: StackConnection | None = None) -> int:
+            feed: FeedChoice | None = None, stack: StackConnection | None = None,
+            health_port: int | None = None) -> int:
     """Run the collector until a signal or ``exit_after`` seconds; return the exit code.
 
     ``feed`` is live data by default (a recorded session or the demo for trials); ``stack`` runs it on a
     running stack (sources to Kafka, the stack's jobs and sinks behind), else on the embedded pipeline.
+    ``health_port`` serves ``/healthz`` on 127.0.0.1 while it runs.
     """
+    from backend.health import HealthServer
+    from backend.stores.base import StoreError
+
     from backend.pipeline.runtime import build, store_path
     from backend.sources.market_client import missing_packages
 
@@ -80,8 +96,16 @@ def collect(watch: str | None = None, exit_after: float | None = None, home: Pat
                 if threading.current_thread() is threading.main_thread() else {})
     pipeline = build(mode, settings, feed, home=home, watchlist=watchlist, stack=stack)
     deadline = None if exit_after is None else time.monotonic() + exit_after
+    health = None
     try:
-        pipeline.start()
+        try:
+            pipeline.start()
+        except StoreError as exc:
+            problem = getattr(exc.__cause__, "problem", "")
+            log.error("cannot start: %s", exc)
+            return EXIT_SETTINGS if problem in _SETTINGS_PROBLEMS else EXIT_UNREACHABLE
+        if health_port is not None:
+            health = HealthServer(lambda: _problem(pipeline), health_port).start()
         log.info("collecting %s into %s (%s pipeline)", ", ".join(i.symbol for i in watchlist), where, mode)
         broken: list[str] = []
         while not stop.is_set() and not pipeline.failed.is_set() and not broken:
@@ -97,6 +121,8 @@ def collect(watch: str | None = None, exit_after: float | None = None, home: Pat
         else:
             log.info("stopping: %s", "signal received" if stop.is_set() else f"--exit-after {exit_after:g} s")
     finally:
+        if health is not None:
+            health.stop()
         pipeline.stop(STOP_TIMEOUT_S)  # sources hand over what they hold; it is stored before the store closes
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -107,6 +133,14 @@ def collect(watch: str | None = None, exit_after: float | None = None, home: Pat
     if pipeline.failed.is_set():
         return EXIT_PIPELINE_DIED
     return EXIT_SOURCE_CANNOT_RUN if broken else 0
+
+
+def _problem(pipeline) -> str:
+    """'' while the collector works: the pipeline runs and (on a stack) Kafka answers; else why not."""
+    if pipeline.failed.is_set():
+        return f"the pipeline stopped: {pipeline.failure}"
+    unreachable = getattr(pipeline.processor, "unreachable", None)
+    return unreachable() if unreachable is not None else ""
 
 
 def _summary(path: Path, watchlist: list[WatchItem]) -> str:

@@ -100,6 +100,11 @@ SCHEMA: dict[str, Option] = {o.name: o for o in (
            applies="window"),
     Option("indicators", list, None, "Workspace: chart indicators, e.g. ema:20, sma:50, bb:20:2, rsi:14.",
            applies="window"),
+    Option("remote_profiles", list, None,
+           "Stacks the app did not start (a team's server, managed Kafka): where each service is and how to log "
+           "in, without secrets (those go to the OS keyring). See backend/remote_stack.py.", applies="switch"),
+    Option("stack_profile", str, "", "The stack the Stack tab uses: '' for this machine's, else a remote profile's "
+           "name.", applies="switch"),
 )}
 
 
@@ -108,6 +113,13 @@ def _check(option: Option, value: Any) -> Any:
         return validate_watchlist(value)
     if option.name == "indicators":
         return validate_indicators(value)
+    if option.name == "remote_profiles":
+        from backend.remote_stack import ProfileError, validate_profiles  # it imports the settings' home
+
+        try:
+            return validate_profiles(value)
+        except ProfileError as exc:
+            raise SettingsError(str(exc)) from None
     if option.name == "alert_rules":
         try:
             return [rule.to_dict() for rule in rules_from_settings(value)]
@@ -229,7 +241,7 @@ class Settings:
             return [default_watch_item(s) for s in DEFAULT_WATCHLIST]
         if name == "alert_rules":
             return [rule.to_dict() for rule in DEFAULT_RULES]
-        if name == "indicators":
+        if name in ("indicators", "remote_profiles"):
             return []
         return option.default
 

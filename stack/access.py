@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from backend.stores.catalog import sql_catalog_properties, with_password
 from stack.credentials import StackCredentials
 from stack.types import Endpoints
 
@@ -37,20 +38,10 @@ class StackAccess:
 
     def catalog_uri(self) -> str:
         """The SQL catalog's SQLAlchemy URL with its password (never log it)."""
-        scheme, _, rest = self.endpoints.catalog_uri.partition("://")
-        user, _, host = rest.partition("@")
-        return f"{scheme}://{user}:{self.credentials.postgres_password}@{host}"
+        return with_password(self.endpoints.catalog_uri, self.credentials.postgres_password)
 
     def catalog_properties(self) -> dict[str, str]:
         """pyiceberg properties of the archive: ``load_catalog("tickerwire", **access.catalog_properties())``."""
-        return {
-            "type": "sql",
-            "uri": self.catalog_uri(),
-            "warehouse": self.endpoints.warehouse,
-            "py-io-impl": "pyiceberg.io.pyarrow.PyArrowFileIO",
-            "s3.endpoint": self.endpoints.s3_endpoint,
-            "s3.region": self.endpoints.s3_region,
-            "s3.path-style-access": "true",
-            "s3.access-key-id": self.credentials.s3_access_key,
-            "s3.secret-access-key": self.credentials.s3_secret_key,
-        }
+        e, c = self.endpoints, self.credentials
+        return sql_catalog_properties(e.catalog_uri, c.postgres_password, e.warehouse, e.s3_endpoint, e.s3_region,
+                                      c.s3_access_key, c.s3_secret_key)

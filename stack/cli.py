@@ -8,6 +8,9 @@
 * ``down [--volumes]``: stops the supervisor and removes the containers (and, with ``--volumes``, the
   data and the stack's credentials).
 
+``profile``, ``test`` and ``create-topics`` are for remote stacks (:mod:`stack.remote.cli`);
+``collector-image`` builds the collector's image (a service for a server), from the same base.
+
 Without a Docker engine every command says "Docker not found" and what the local-process stack is
 (exit status 2).
 """
@@ -43,6 +46,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="machine-readable output")
     down = actions.add_parser("down", help="stop and remove the containers (the data volumes stay)")
     down.add_argument("--volumes", action="store_true", help="also delete the data volumes and the credentials")
+    image = actions.add_parser("collector-image", help="build the collector's container image (a service on a "
+                                                       "server: see the README's deployment guide)")
+    image.add_argument("--base-image", metavar="REF", help="as for `up`")
+    image.add_argument("--build-ca", metavar="FILE", help="as for `up`")
+    from stack.remote.cli import add_parsers as add_remote_parsers  # profile, test, create-topics
+
+    add_remote_parsers(actions)
     return stack
 
 
@@ -82,6 +92,24 @@ def _backend(args, out: TextIO):
                          health_timeout_s=getattr(args, "timeout", 600.0))
 
 
+def _collector_image(args, out: TextIO) -> int:
+    """Build the base image (if missing) and the collector's on it; print the collector's tag."""
+    from stack.build import ImageBuilder
+    from stack.docker_backend import spec_from_environment
+    from stack.engine import connect
+    from stack.plan.images import collector_builds
+    from stack.repo import RepoTree
+
+    changes = {k: v for k, v in (("base_image", args.base_image), ("extra_ca_file", args.build_ca)) if v}
+    spec, tree = spec_from_environment(**changes), RepoTree()
+    builder = ImageBuilder(connect(None), tree, spec.base_image)
+    builds = collector_builds(spec, tree)
+    for build in builds:
+        builder.ensure(build, _Printer(out), threading.Event())
+    print(builds[-1].tag, file=out)
+    return 0
+
+
 def run(args, out: TextIO = sys.stdout, err: TextIO = sys.stderr, backend=None) -> int:
     """Run ``tickerwire stack …``; return the exit status.
 
@@ -91,11 +119,17 @@ def run(args, out: TextIO = sys.stdout, err: TextIO = sys.stderr, backend=None) 
         err: Where errors and notices go.
         backend: The :class:`~stack.docker_backend.DockerBackend` to drive (default: the environment's stack).
     """
+    from stack.remote import cli as remote_cli
+
+    if args.stack_command in remote_cli.COMMANDS:  # a remote stack: no Docker engine involved
+        return remote_cli.run(args, out, err)
     problem = docker_problem(backend.base_url if backend is not None else None)
     if problem:
         print(f"{problem}\n{LOCAL_ALTERNATIVE}", file=err)
         return 2
     try:
+        if args.stack_command == "collector-image":
+            return _collector_image(args, out)
         backend = backend or _backend(args, err)
         if args.stack_command == "up":
             started = time.monotonic()

@@ -11,17 +11,12 @@ environment: :mod:`stack.apply` writes them into the containers as files.
 
 from __future__ import annotations
 
-import json
-import os
 import secrets
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
-import keyring
-import keyring.errors
-
-from backend.secrets import SERVICE, NoKeyringError, keyring_available
+from backend.secrets import NoKeyringError, SecretGroup, keyring_available
 from backend.settings import tickerwire_home
 
 #: The stack name of ``tickerwire stack`` and the Stack tab.
@@ -68,13 +63,13 @@ def credentials_file(home: Path | None = None, stack: str = DEFAULT_STACK) -> Pa
     return (home or tickerwire_home()) / "stack" / f"{stack}.credentials.json"
 
 
-def _entry(stack: str, name: str) -> str:
-    return f"stack/{stack}/{name}"
+def _group(home: Path | None, stack: str) -> SecretGroup:
+    return SecretGroup(f"stack/{stack}", NAMES, credentials_file(home, stack), "the stack's credentials file")
 
 
 def location(home: Path | None = None, stack: str = DEFAULT_STACK) -> str:
     """Where a stack's credentials are kept here, for messages."""
-    return "the OS keyring" if keyring_available() else str(credentials_file(home, stack))
+    return _group(home, stack).location()
 
 
 def ensure(home: Path | None = None, notice: Callable[[str], None] | None = None,
@@ -87,77 +82,31 @@ def ensure(home: Path | None = None, notice: Callable[[str], None] | None = None
         stack: The stack's name.
 
     Raises:
-        NoKeyringError: the keyring refused a value, or the file cannot be written.
+        NoKeyringError: the keyring refused a value, or the file cannot be read or written.
     """
-    if keyring_available():
-        return _ensure_keyring(stack)
-    return _ensure_file(credentials_file(home, stack), notice)
+    group = _group(home, stack)
+    stored = group.load()
+    missing = {name: _generate(name) for name in NAMES if name not in stored}
+    if missing:
+        created = not keyring_available() and not group.file.exists()
+        group.save(missing)
+        if created and notice is not None:
+            notice(f"No OS keyring on this machine: the stack's generated credentials are kept in {group.file} "
+                   "(readable only by you).")
+    return StackCredentials(**{**stored, **missing})
 
 
 def load(home: Path | None = None, stack: str = DEFAULT_STACK) -> StackCredentials | None:
-    """A stack's stored credentials, or None when it never started here."""
-    if keyring_available():
-        try:
-            values = {name: keyring.get_password(SERVICE, _entry(stack, name)) for name in NAMES}
-        except keyring.errors.KeyringError:
+    """A stack's stored credentials, or None when it never started here (or they cannot be read)."""
+    try:
+        stored = _group(home, stack).load()
+    except NoKeyringError:
+        if keyring_available():
             return None
-        return StackCredentials(**values) if all(values.values()) else None
-    stored = _read_file(credentials_file(home, stack))
-    return StackCredentials(**stored) if all(stored.get(name) for name in NAMES) else None
+        raise
+    return StackCredentials(**stored) if len(stored) == len(NAMES) else None
 
 
 def forget(home: Path | None = None, stack: str = DEFAULT_STACK) -> None:
     """Delete a stack's credentials (after its volumes were deleted: a new install's secrets)."""
-    if keyring_available():
-        for name in NAMES:
-            try:
-                keyring.delete_password(SERVICE, _entry(stack, name))
-            except keyring.errors.PasswordDeleteError:
-                pass
-    credentials_file(home, stack).unlink(missing_ok=True)
-
-
-def _ensure_keyring(stack: str) -> StackCredentials:
-    values = {}
-    try:
-        for name in NAMES:
-            value = keyring.get_password(SERVICE, _entry(stack, name))
-            if not value:
-                value = _generate(name)
-                keyring.set_password(SERVICE, _entry(stack, name), value)
-            values[name] = value
-    except keyring.errors.KeyringError as exc:
-        raise NoKeyringError(f"the OS keyring refused the stack's credentials: {exc}") from exc
-    return StackCredentials(**values)
-
-
-def _read_file(path: Path) -> dict[str, str]:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:
-        raise NoKeyringError(f"the stack's credentials file {path} cannot be read: {exc}") from exc
-    return {k: v for k, v in data.items() if k in NAMES and isinstance(v, str)}
-
-
-def _ensure_file(path: Path, notice: Callable[[str], None] | None) -> StackCredentials:
-    stored = _read_file(path)
-    values = {name: stored.get(name) or _generate(name) for name in NAMES}
-    if values != stored:
-        created = not path.exists()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            os.chmod(path.parent, 0o700)
-            partial = path.with_suffix(".part")
-            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                json.dump(values, handle)
-            os.replace(partial, path)
-        except OSError as exc:
-            raise NoKeyringError(f"no OS keyring, and the stack's credentials file {path} cannot be written: "
-                                 f"{exc}") from exc
-        if created and notice is not None:
-            notice(f"No OS keyring on this machine: the stack's generated credentials are kept in {path} "
-                   "(readable only by you).")
-    return StackCredentials(**values)
+    _group(home, stack).forget()

@@ -19,8 +19,9 @@ QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
 
 from helpers import MemoryKeyring  # noqa: E402
 
-#: Real Docker engine fixtures (docker_engine, running_stack) for every test directory.
-pytest_plugins = ["docker_stack"]
+#: Real Docker engine fixtures (docker_engine, running_stack) and the secured shared stack (secure_stack.py)
+#: for every test directory.
+pytest_plugins = ["docker_stack", "secure_stack"]
 
 _EXIT_STATUS = pytest.StashKey[int]()
 

@@ -1,5 +1,7 @@
 """Kafka bus for stack mode, on confluent-kafka: topics, an idempotent producer and at-least-once sinks.
 
+* :func:`client_config` is what every client of the app starts from: the bootstrap servers and the
+  connection's TLS/SASL settings (:class:`~backend.bus.security.KafkaSecurity`).
 * :func:`ensure_topics` creates the topics with their partitions and retention.
 * :class:`KafkaPublisher` is an idempotent producer (``acks=all``) with batching tuned
   for throughput; a full local queue is met with ``poll()`` and a retry (backpressure,
@@ -27,6 +29,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 
 from backend.bus import schema
 from backend.bus.base import BusBackpressure
+from backend.bus.security import PLAINTEXT, KafkaSecurity
 from backend.bus.topics import (  # noqa: F401 - re-exported: the bus's topics are named here too
     ARTICLES, CANDLES, DAY_MS, DEAD_LETTERS, IMPACTS, NEWS, PRICES, TopicSpec, default_topics,
 )
@@ -45,18 +48,20 @@ class DeliveryFailed(BusError):
     """The broker rejected messages for good (the report says which and why)."""
 
 
+def client_config(bootstrap_servers: str, security: KafkaSecurity = PLAINTEXT) -> dict[str, object]:
+    """The connection part of every client's configuration (holds the SASL password: never log it)."""
+    return {"bootstrap.servers": bootstrap_servers, **security.client_config()}
+
+
 def ensure_topics(bootstrap_servers: str, specs: Sequence[TopicSpec], timeout: float = 30.0,
-                  replication: int = 1) -> list[str]:
+                  replication: int = 1, security: KafkaSecurity = PLAINTEXT) -> list[str]:
     """Create the topics that do not exist yet; return the names created.
 
     Raises:
         BusUnavailable: the cluster did not answer or refused a topic.
     """
-    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
-    try:
-        existing = set(admin.list_topics(timeout=timeout).topics)
-    except KafkaException as exc:
-        raise BusUnavailable(f"cannot list topics at {bootstrap_servers}: {exc}") from exc
+    admin = AdminClient(client_config(bootstrap_servers, security))
+    existing = _topic_names(admin, bootstrap_servers, timeout)
     missing = [NewTopic(spec.name, num_partitions=spec.partitions, replication_factor=replication, config=spec.config())
                for spec in specs if spec.name not in existing]
     if not missing:
@@ -72,10 +77,17 @@ def ensure_topics(bootstrap_servers: str, specs: Sequence[TopicSpec], timeout: f
     return created
 
 
-def producer_config(bootstrap_servers: str, **overrides: object) -> dict[str, object]:
+def _topic_names(admin: AdminClient, bootstrap_servers: str, timeout: float) -> set[str]:
+    try:
+        return set(admin.list_topics(timeout=timeout).topics)
+    except KafkaException as exc:
+        raise BusUnavailable(f"cannot list topics at {bootstrap_servers}: {exc}") from exc
+
+
+def producer_config(bootstrap_servers: str, security: KafkaSecurity = PLAINTEXT, **overrides: object) -> dict[str, object]:
     """Idempotent, throughput-tuned producer settings (overridable)."""
     config: dict[str, object] = {
-        "bootstrap.servers": bootstrap_servers,
+        **client_config(bootstrap_servers, security),
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": 20,
@@ -99,13 +111,15 @@ class KafkaPublisher:
         bootstrap_servers: ``host:port[,…]``.
         max_block_s: How long :meth:`produce` may wait for room in a full local queue
             before raising :class:`BusBackpressure`.
+        security: TLS and SASL settings of the connection.
         **overrides: librdkafka settings that replace :func:`producer_config`'s.
     """
 
-    def __init__(self, bootstrap_servers: str, *, max_block_s: float = 30.0, **overrides: object) -> None:
+    def __init__(self, bootstrap_servers: str, *, max_block_s: float = 30.0, security: KafkaSecurity = PLAINTEXT,
+                 **overrides: object) -> None:
         # Delivery reports for failures only: a Python callback per delivered message cost ~30 % of
         # the producer's time; successes are counted as produced − failed − still pending.
-        self._producer = Producer({**producer_config(bootstrap_servers, **overrides),
+        self._producer = Producer({**producer_config(bootstrap_servers, security, **overrides),
                                    "delivery.report.only.error": True, "on_delivery": self._on_delivery})
         self.max_block_s = max_block_s
         self._produced = 0
@@ -174,6 +188,14 @@ class KafkaPublisher:
         """Messages queued locally or in flight."""
         return len(self._producer)
 
+    def unreachable(self, timeout: float = 3.0) -> str:
+        """'' when a broker answers a metadata request within ``timeout`` seconds, else why not (for health checks)."""
+        try:
+            metadata = self._producer.list_topics(timeout=timeout)
+        except KafkaException as exc:
+            return f"Kafka does not answer: {exc.args[0].str() if exc.args else exc}"
+        return "" if metadata.brokers else "Kafka has no broker up"
+
     def raise_failures(self) -> None:
         """Raise :class:`DeliveryFailed` for deliveries that failed since the last call."""
         if self._failures:
@@ -194,10 +216,11 @@ class KafkaPublisher:
             raise BusUnavailable(f"{remaining} message(s) still undelivered after {timeout:.0f}s")
 
 
-def consumer_config(bootstrap_servers: str, group_id: str, **overrides: object) -> dict[str, object]:
+def consumer_config(bootstrap_servers: str, group_id: str, security: KafkaSecurity = PLAINTEXT,
+                    **overrides: object) -> dict[str, object]:
     """Consumer settings for at-least-once sinks: manual commits, start from the earliest offset."""
     config: dict[str, object] = {
-        "bootstrap.servers": bootstrap_servers,
+        **client_config(bootstrap_servers, security),
         "group.id": group_id,
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
@@ -246,6 +269,7 @@ class SinkConsumer:
             :meth:`poll_once` delivers the batch again.
         dead_letters: Receives undecodable messages before their offsets are committed;
             ``None`` raises :class:`schema.SchemaError` instead.
+        security: TLS and SASL settings of the connection.
         **overrides: librdkafka settings replacing :func:`consumer_config`'s.
 
     Tombstones (a ``None`` value: a transient artefact of the Flink job's retractions,
@@ -254,8 +278,8 @@ class SinkConsumer:
 
     def __init__(self, bootstrap_servers: str, group_id: str, topics: Iterable[str],
                  write: Callable[[list[Record]], None], *, dead_letters: KafkaPublisher | None = None,
-                 **overrides: object) -> None:
-        self._consumer = Consumer(consumer_config(bootstrap_servers, group_id, **overrides))
+                 security: KafkaSecurity = PLAINTEXT, **overrides: object) -> None:
+        self._consumer = Consumer(consumer_config(bootstrap_servers, group_id, security, **overrides))
         self._topics = list(topics)
         self._consumer.subscribe(self._topics)
         self._write = write

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+from backend.bus.security import PLAINTEXT, KafkaSecurity
 from backend.model import WatchItem
 from backend.pipeline.contract import SourceFactory
 from backend.pipeline.core import PipelineCore
@@ -42,7 +43,9 @@ class StackConnection:
     """Where a running stack is, with the credentials to use it (never logged: ``repr`` hides every secret).
 
     ``archive`` holds the pyiceberg catalog properties of the stack's archive (catalog, warehouse, S3
-    endpoint and keys); empty for a stack without one.
+    endpoint and keys); empty for a stack without one. ``kafka_security`` is how every Kafka client
+    of the pipeline logs in (TLS, SASL). A stack the app did not start (a remote profile) has
+    ``create=False``: the pipeline creates no topic, database or bucket there, and says what is missing.
     """
 
     kafka_bootstrap: str
@@ -53,10 +56,12 @@ class StackConnection:
     archive: Mapping[str, str] = field(default_factory=dict)
     archive_where: str = ""
     run_sink: bool = True
+    kafka_security: KafkaSecurity = PLAINTEXT
+    create: bool = True
 
     def __repr__(self) -> str:
-        return (f"StackConnection(kafka={self.kafka_bootstrap!r}, influx={self.influx_url!r}, "
-                f"archive={self.archive_where!r})")
+        return (f"StackConnection(kafka={self.kafka_bootstrap!r} ({self.kafka_security.describe()}), "
+                f"influx={self.influx_url!r}, archive={self.archive_where!r})")
 
 
 def data_dir(feed: FeedChoice, home: Path | None = None) -> Path:
@@ -125,9 +130,11 @@ def build(mode: str, settings: Settings, feed: FeedChoice, *, home: Path | None 
 
         influx = InfluxSettings(url=stack.influx_url, token=stack.influx_token or "tickerwire:local",
                                 org=stack.influx_org or "tickerwire", bucket=stack.influx_bucket,
-                                retention_days=settings.get("hot_retention_days"))
+                                retention_days=settings.get("hot_retention_days"),
+                                create_bucket=stack.create and stack.run_sink)
         processor = StackProcessor(stack.kafka_bootstrap, influx, run_sink=stack.run_sink,
-                                   open_archive=_archive_opener(stack), archive_where=stack.archive_where)
+                                   open_archive=_archive_opener(stack), archive_where=stack.archive_where,
+                                   security=stack.kafka_security, create_topics=stack.create)
     else:
         raise ValueError(f"unknown pipeline mode {mode!r}; choose one of {', '.join(MODES)}")
     return PipelineCore(processor, watchlist, sources)

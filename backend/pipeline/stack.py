@@ -34,7 +34,10 @@ from typing import Callable, Sequence
 from confluent_kafka import Consumer, TopicPartition
 
 from backend.bus.base import Batch, PriceBatch
-from backend.bus.kafka import ARTICLES, CANDLES, DECODERS, IMPACTS, BusError, KafkaPublisher, default_topics, ensure_topics
+from backend.bus.kafka import (ARTICLES, CANDLES, DECODERS, IMPACTS, BusError, KafkaPublisher, client_config,
+                               default_topics, ensure_topics)
+from backend.bus.preflight import KafkaProblem, kafka_preflight
+from backend.bus.security import PLAINTEXT, KafkaSecurity
 from backend.bus.schema import SchemaError
 from backend.model import Article, Candle, NewsImpact, Timeframe, WatchItem
 from backend.pipeline.contract import Host
@@ -170,6 +173,8 @@ class StackProcessor:
         open_archive: Opens the stack's Iceberg archive (None: no archive, so InfluxDB keeps everything).
         archive_where: Where that archive is, for messages and its sink's consumer group.
         archive_interval_s: How often the archive sink appends (one Iceberg commit per interval).
+        security: TLS and SASL settings of every Kafka client of the pipeline.
+        create_topics: Create missing topics (the app's own stack); else a missing topic is an error saying so.
     """
 
     mode = "stack"
@@ -177,8 +182,11 @@ class StackProcessor:
 
     def __init__(self, bootstrap_servers: str, influx: InfluxSettings, *, run_sink: bool = True,
                  open_archive: Callable[[], object] | None = None, archive_where: str = "",
-                 archive_interval_s: float = DEFAULT_INTERVAL_S) -> None:
+                 archive_interval_s: float = DEFAULT_INTERVAL_S, security: KafkaSecurity = PLAINTEXT,
+                 create_topics: bool = True) -> None:
         self._bootstrap = bootstrap_servers
+        self._security = security
+        self._create_topics = create_topics
         self._retention_days = influx.retention_days
         self._influx_settings = replace(influx, retention_days=None)  # no expiry that the archive did not confirm
         self._run_sink = run_sink
@@ -201,17 +209,24 @@ class StackProcessor:
     def open(self) -> None:
         """Connect to Kafka (topics) and InfluxDB; raise StoreError with a clear message if unreachable."""
         try:
-            ensure_topics(self._bootstrap, default_topics())
+            if self._create_topics:
+                ensure_topics(self._bootstrap, default_topics(), security=self._security)
+            else:  # a stack the app did not start: one bounded look, each failure in words, nothing created
+                found = kafka_preflight(self._bootstrap, self._security)
+                log.info("Kafka: %s", found)
+        except KafkaProblem as exc:
+            raise StoreError(f"Kafka: {exc.message}") from exc
         except BusError as exc:
             raise StoreError(f"Kafka at {self._bootstrap} is not reachable: {exc}") from exc
         self.store = InfluxStore(self._influx_settings, on_health=self._on_influx_health)
         self.history = InfluxHistory(self.store, self._archiver)
         self._live_history = LiveCandleHistory(self.store)
         self._alerts = AlertEngine(DEFAULT_RULES, self._live_history, DEFAULT_MAX_AGE_MS)
-        self._publisher = KafkaPublisher(self._bootstrap)
+        self._publisher = KafkaPublisher(self._bootstrap, security=self._security)
         self.bus = KafkaSourceBus(self._publisher)
         if self._run_sink:
-            self.sinks = SinkService(self._bootstrap, self.store, self._publisher, self._archiver, self._retention_days)
+            self.sinks = SinkService(self._bootstrap, self.store, self._publisher, self._archiver, self._retention_days,
+                                     self._security)
         self._kafka.set(SourceState.RUNNING, self._bootstrap)
         self._influx.set(SourceState.RUNNING, self._influx_settings.url)
 
@@ -250,6 +265,10 @@ class StackProcessor:
         finally:
             self._stop.set()
 
+    def unreachable(self) -> str:
+        """'' while Kafka answers the pipeline's producer, else why not (the collector's health check)."""
+        return self._publisher.unreachable() if self._publisher is not None else "not connected to Kafka yet"
+
     def busy(self) -> bool:
         if self.bus is None:
             return False
@@ -272,7 +291,8 @@ class StackProcessor:
     def _open_live_feed(self) -> Consumer:
         """A consumer assigned to the current end of ``candles``, ``articles`` and ``impacts``: it sees everything
         the jobs emit after this call (called before the sources publish, so nothing of theirs is missed)."""
-        consumer = Consumer({"bootstrap.servers": self._bootstrap, "group.id": f"tickerwire-app-{uuid.uuid4().hex[:12]}",
+        consumer = Consumer({**client_config(self._bootstrap, self._security),
+                             "group.id": f"tickerwire-app-{uuid.uuid4().hex[:12]}",
                              "enable.auto.commit": False, "fetch.wait.max.ms": 50})
         assignment = []
         metadata = consumer.list_topics(timeout=10)

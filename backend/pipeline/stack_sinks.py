@@ -35,6 +35,7 @@ from confluent_kafka import Consumer, TopicPartition
 from backend.bus.kafka import (ARTICLES, CANDLES, DECODERS, IMPACTS, BusError, KafkaPublisher, Record,
                                SinkConsumer, consumer_config)
 from backend.bus.schema import SchemaError
+from backend.bus.security import PLAINTEXT, KafkaSecurity
 from backend.model import Article, Candle, NewsImpact
 from backend.processing.archiver import Archiver
 from backend.processing.retention import HotStoreRetention
@@ -69,12 +70,13 @@ def run_until(stop: threading.Event, make: Callable[[], "InfluxSink | ArchiveSin
 class InfluxSink:
     """Kafka → InfluxDB: upsert, flush, and only then commit (at-least-once; points are idempotent)."""
 
-    def __init__(self, bootstrap: str, store: InfluxStore, dead_letters: KafkaPublisher, tracker: StatusTracker) -> None:
+    def __init__(self, bootstrap: str, store: InfluxStore, dead_letters: KafkaPublisher, tracker: StatusTracker,
+                 security: KafkaSecurity = PLAINTEXT) -> None:
         self._store = store
         self._tracker = tracker
         group = group_for("influx", f"{store.settings.url}/{store.settings.bucket}")
         self._consumer = SinkConsumer(bootstrap, group, [CANDLES, ARTICLES, IMPACTS], self._write,
-                                      dead_letters=dead_letters)
+                                      dead_letters=dead_letters, security=security)
 
     def _write(self, records: list[Record]) -> None:
         candles = [r.value for r in records if isinstance(r.value, Candle)]
@@ -99,10 +101,11 @@ class InfluxSink:
 class ArchiveSink:
     """Kafka → Iceberg: candles and articles batched by the archiver; offsets committed once it holds them."""
 
-    def __init__(self, bootstrap: str, archiver: Archiver, tracker: StatusTracker) -> None:
+    def __init__(self, bootstrap: str, archiver: Archiver, tracker: StatusTracker,
+                 security: KafkaSecurity = PLAINTEXT) -> None:
         self._archiver = archiver
         self._tracker = tracker
-        self._consumer = Consumer(consumer_config(bootstrap, group_for("archive", archiver.where)))
+        self._consumer = Consumer(consumer_config(bootstrap, group_for("archive", archiver.where), security))
         self._consumer.subscribe([CANDLES, ARTICLES])
         self._uncommitted: dict[tuple[str, int], int] = {}  # (topic, partition) → next offset to commit
 
@@ -166,11 +169,13 @@ class SinkService:
         dead_letters: Where undecodable records go.
         archiver: The stack's archive (None: no archive, so the hot store keeps everything).
         retention_days: Days the hot store keeps (None: all).
+        security: How the sinks' Kafka consumers log in (TLS, SASL).
     """
 
     def __init__(self, bootstrap: str, store: InfluxStore, dead_letters: KafkaPublisher, archiver: Archiver | None,
-                 retention_days: int | None) -> None:
+                 retention_days: int | None, security: KafkaSecurity = PLAINTEXT) -> None:
         self._bootstrap = bootstrap
+        self._security = security
         self._store = store
         self._dead_letters = dead_letters
         self._archiver = archiver
@@ -185,11 +190,13 @@ class SinkService:
 
     def start(self) -> None:
         self._spawn("tickerwire-influx-sink", lambda: run_until(
-            self._stop, lambda: InfluxSink(self._bootstrap, self._store, self._dead_letters, self.influx),
+            self._stop, lambda: InfluxSink(self._bootstrap, self._store, self._dead_letters, self.influx,
+                                           self._security),
             self.influx))
         if self._archiver is not None:
             self._spawn("tickerwire-archive-sink", lambda: run_until(
-                self._stop, lambda: ArchiveSink(self._bootstrap, self._archiver, self.archive), self.archive))
+                self._stop, lambda: ArchiveSink(self._bootstrap, self._archiver, self.archive, self._security),
+                self.archive))
         if self._retention is not None:
             self._spawn("tickerwire-retention", self._retain_hourly)
 

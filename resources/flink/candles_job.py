@@ -37,7 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # job_options, however the job is launched
 
-from job_options import configuration, kafka_source_sql  # noqa: E402
+from job_options import add_common_arguments, configuration, kafka_connection_sql, kafka_source_sql  # noqa: E402
 from pyflink.datastream import StreamExecutionEnvironment  # noqa: E402
 from pyflink.java_gateway import get_gateway  # noqa: E402
 from pyflink.table import StreamTableEnvironment, Table  # noqa: E402
@@ -49,7 +49,7 @@ RUNNING_MARKER = "TICKERWIRE JOB RUNNING"
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """Command-line options of the job."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bootstrap-servers", required=True)
+    add_common_arguments(parser)
     parser.add_argument("--jars", required=True, help="';'-separated file:// URLs (connector and UDF jars)")
     parser.add_argument("--prices-topic", default="stock-prices")
     parser.add_argument("--news-topic", default="news-articles")
@@ -84,12 +84,12 @@ def create_tables(env: StreamTableEnvironment, args: argparse.Namespace) -> None
     env.execute_sql("CREATE TEMPORARY FUNCTION parse_article AS 'tickerwire.flink.ParseArticle' LANGUAGE JAVA")
     env.execute_sql(kafka_source_sql("prices_in", args.prices_topic, args))
     env.execute_sql(kafka_source_sql("news_in", args.news_topic, args))
-    servers = args.bootstrap_servers
+    kafka = kafka_connection_sql(args)
     env.execute_sql(f"""
         CREATE TABLE candles_out (k STRING, payload STRING, PRIMARY KEY (k) NOT ENFORCED) WITH (
             'connector' = 'upsert-kafka',
             'topic' = '{args.candles_topic}',
-            'properties.bootstrap.servers' = '{servers}',
+            {kafka},
             'key.format' = 'raw',
             'value.format' = 'raw',
             'value.fields-include' = 'EXCEPT_KEY',
@@ -102,7 +102,7 @@ def create_tables(env: StreamTableEnvironment, args: argparse.Namespace) -> None
         CREATE TABLE articles_out (k STRING, payload STRING) WITH (
             'connector' = 'kafka',
             'topic' = '{args.articles_topic}',
-            'properties.bootstrap.servers' = '{servers}',
+            {kafka},
             'key.format' = 'raw',
             'key.fields' = 'k',
             'value.format' = 'raw',
@@ -115,7 +115,7 @@ def create_tables(env: StreamTableEnvironment, args: argparse.Namespace) -> None
         ) WITH (
             'connector' = 'kafka',
             'topic' = '{args.dead_letters_topic}',
-            'properties.bootstrap.servers' = '{servers}',
+            {kafka},
             'format' = 'json'
         )""")
 

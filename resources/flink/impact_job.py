@@ -34,7 +34,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))  # this client imports backend; the workers get it by add_python_file
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # job_options, however the job is launched
 
-from job_options import configuration, kafka_source_sql  # noqa: E402
+from job_options import add_common_arguments, configuration, kafka_connection_sql, kafka_source_sql  # noqa: E402
 from pyflink.common import Row, Types  # noqa: E402
 from pyflink.datastream import StreamExecutionEnvironment  # noqa: E402
 from pyflink.datastream.functions import FlatMapFunction, KeyedCoProcessFunction  # noqa: E402
@@ -55,7 +55,7 @@ DEAD_LETTER_ROW = Types.ROW_NAMED(
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """Command-line options of the job."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bootstrap-servers", required=True)
+    add_common_arguments(parser)
     parser.add_argument("--jars", required=True, help="';'-separated file:// URLs (the Kafka connector jar)")
     parser.add_argument("--candles-topic", default="candles")
     parser.add_argument("--articles-topic", default="articles")
@@ -65,6 +65,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--parallelism", type=int, default=1)
     parser.add_argument("--checkpoint-interval-ms", type=int, default=5_000)
     parser.add_argument("--checkpoint-dir", required=True, help="directory for checkpoints (resumed from on start)")
+    parser.add_argument("--python-executable", default=sys.executable,
+                        help="the Python the cluster's workers run (default: this client's, as on a mini-cluster)")
     parser.add_argument("--forget-grace-ms", type=int, default=120_000,
                         help="processing time a final impact is still followed (a safety margin)")
     return parser.parse_args(argv)
@@ -160,12 +162,12 @@ def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, args: 
     """Sources → parse → keyed impact state → impacts and dead-letter sinks, as one statement set."""
     t_env.execute_sql(kafka_source_sql("candles_in", args.candles_topic, args))
     t_env.execute_sql(kafka_source_sql("articles_in", args.articles_topic, args))
-    servers = args.bootstrap_servers
+    kafka = kafka_connection_sql(args)
     t_env.execute_sql(f"""
         CREATE TABLE impacts_out (k STRING, payload STRING) WITH (
             'connector' = 'kafka',
             'topic' = '{args.impacts_topic}',
-            'properties.bootstrap.servers' = '{servers}',
+            {kafka},
             'key.format' = 'raw',
             'key.fields' = 'k',
             'value.format' = 'raw',
@@ -178,7 +180,7 @@ def build(env: StreamExecutionEnvironment, t_env: StreamTableEnvironment, args: 
         ) WITH (
             'connector' = 'kafka',
             'topic' = '{args.dead_letters_topic}',
-            'properties.bootstrap.servers' = '{servers}',
+            {kafka},
             'format' = 'json'
         )""")
     parsed = {
@@ -203,7 +205,7 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     env = StreamExecutionEnvironment.get_execution_environment(configuration(args, "tickerwire-impacts", {
-        "python.executable": sys.executable,
+        "python.executable": args.python_executable,
         "python.client.executable": sys.executable,
     }))
     env.add_jars(*args.jars.split(";"))

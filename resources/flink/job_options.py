@@ -1,12 +1,19 @@
-"""What the candle job and the impact job share: the Kafka source table and the runtime configuration.
+"""What the candle job and the impact job share: the Kafka connection, the source table and the runtime configuration.
 
 Both jobs import it from their own directory, in the Flink venv or the Flink image; PyFlink is
 imported only when a configuration is built.
+
+A cluster whose Kafka takes TLS or a SASL login gets its client properties from a JSON file
+(``--kafka-properties FILE``: ``security.protocol``, ``sasl.mechanism``, ``sasl.jaas.config``,
+``ssl.truststore.*``, as :meth:`backend.bus.security.KafkaSecurity.java_properties` writes them);
+every Kafka table of both jobs carries them. The file holds a password: it is readable only by its
+owner, and Flink hides those values (``password``, ``jaas.config``) where it shows options.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from pathlib import Path
 
@@ -26,6 +33,27 @@ LOCAL_CLUSTER_OPTIONS = {
 }
 
 
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every job takes: how to reach Kafka, and where to resume from on a cluster."""
+    parser.add_argument("--bootstrap-servers", required=True)
+    parser.add_argument("--kafka-properties", default="", metavar="FILE",
+                        help="JSON file of Kafka client properties for TLS/SASL (holds the password; mode 0600)")
+    parser.add_argument("--resume-from", default="", metavar="URI",
+                        help="a retained checkpoint to start from (default: the newest under a local --checkpoint-dir)")
+
+
+def kafka_connection_sql(args: argparse.Namespace) -> str:
+    """The ``WITH`` options that connect a Kafka table: the bootstrap servers and the security properties."""
+    props = {"bootstrap.servers": args.bootstrap_servers}
+    if args.kafka_properties:
+        props.update(json.loads(Path(args.kafka_properties).read_text()))
+    return ",\n            ".join(f"'properties.{key}' = '{_sql_quote(str(value))}'" for key, value in props.items())
+
+
+def _sql_quote(text: str) -> str:
+    return text.replace("'", "''")
+
+
 def kafka_source_sql(name: str, topic: str, args: argparse.Namespace) -> str:
     """A raw-bytes Kafka source (key ``k``, value ``payload``, with topic/partition/offset for dead
     letters). Resumed from a checkpoint, it continues from the checkpoint's offsets (with the state
@@ -43,7 +71,7 @@ def kafka_source_sql(name: str, topic: str, args: argparse.Namespace) -> str:
         ) WITH (
             'connector' = 'kafka',
             'topic' = '{topic}',
-            'properties.bootstrap.servers' = '{args.bootstrap_servers}',
+            {kafka_connection_sql(args)},
             'properties.group.id' = '{args.group_id}',
             'scan.startup.mode' = 'earliest-offset',
             'key.format' = 'raw',
@@ -51,6 +79,10 @@ def kafka_source_sql(name: str, topic: str, args: argparse.Namespace) -> str:
             'value.format' = 'raw',
             'value.fields-include' = 'EXCEPT_KEY'
         )"""
+
+
+def _checkpoint_uri(directory: str) -> str:
+    return directory if "://" in directory else Path(directory).resolve().as_uri()
 
 
 def latest_checkpoint(directory: Path) -> Path | None:
@@ -61,7 +93,11 @@ def latest_checkpoint(directory: Path) -> Path | None:
 
 def configuration(args: argparse.Namespace, job_name: str, extra: dict[str, str]):
     """The job's Flink configuration: jars, name, parallelism, filesystem checkpoints kept on stop and
-    resumed from (the newest one, if any), a restart strategy that outlasts a broker outage, and ``extra``."""
+    resumed from (the newest one, if any), a restart strategy that outlasts a broker outage, and ``extra``.
+
+    ``--checkpoint-dir`` is a local directory (a mini-cluster, or the stack's job client beside its cluster:
+    the newest checkpoint in it is resumed from) or a URI the cluster's JobManager and TaskManagers all
+    reach (a job submitted from another machine: ``--resume-from`` names the checkpoint to start from)."""
     from pyflink.common import Configuration  # the caller's Flink venv; keeps this module importable without it
 
     options = {
@@ -70,7 +106,7 @@ def configuration(args: argparse.Namespace, job_name: str, extra: dict[str, str]
         "parallelism.default": str(args.parallelism),
         "execution.checkpointing.interval": f"{args.checkpoint_interval_ms} ms",
         "execution.checkpointing.storage": "filesystem",
-        "execution.checkpointing.dir": Path(args.checkpoint_dir).resolve().as_uri(),
+        "execution.checkpointing.dir": _checkpoint_uri(args.checkpoint_dir),
         "execution.checkpointing.num-retained": "2",
         "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
         # A checkpoint that fails while the broker is away must not restart the job.
@@ -82,9 +118,12 @@ def configuration(args: argparse.Namespace, job_name: str, extra: dict[str, str]
     }
     if os.environ.get(LOCAL_CLUSTER_ENV):
         options.update(LOCAL_CLUSTER_OPTIONS)
-    resume = latest_checkpoint(Path(args.checkpoint_dir).resolve())
+    resume = args.resume_from or None
+    if resume is None and "://" not in args.checkpoint_dir:
+        newest = latest_checkpoint(Path(args.checkpoint_dir).resolve())
+        resume = newest.as_uri() if newest is not None else None
     if resume is not None:
-        options["execution.state-recovery.path"] = resume.as_uri()
+        options["execution.state-recovery.path"] = resume
         options["execution.state-recovery.ignore-unclaimed-state"] = "true"
         print(f"resuming from {resume}", flush=True)
     config = Configuration()

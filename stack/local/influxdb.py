@@ -10,6 +10,10 @@ port, a throw-away data directory, authentication off and Flux on, waits for
 ``/ping``, and stops it with SIGTERM (SIGKILL after a timeout).
 
 With authentication off, any token works and a bucket is ``"<database>/<retention policy>"``.
+With ``auth=True`` (a shared stack's InfluxDB), a token is ``"user:password"``: :meth:`InfluxServer.add_user`
+creates an admin first (1.8 lets the first admin in without a login), then users that may only read or
+also write one database, as an operator hands out a read-only token to the desks and a write one to the
+collector.
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ bind-address = "127.0.0.1:{rpc_port}"
 [http]
   enabled = true
   bind-address = "127.0.0.1:{http_port}"
-  auth-enabled = false
+  auth-enabled = {auth}
   log-enabled = false
   flux-enabled = true
   max-body-size = 0
@@ -146,16 +150,20 @@ class InfluxServer:
         root: Data directory; a temporary one (removed on :meth:`stop`) when None.
         retention_check: How often influxd drops shards past their retention policy.
         http_port: HTTP port; 0 picks a free one at the first :meth:`start` (a restart keeps it).
+        auth: Require a login (``Authorization: Token user:password``) for every query and write.
     """
 
     def __init__(
-        self, binary: Path | None = None, root: Path | None = None, retention_check: str = "30m", http_port: int = 0
+        self, binary: Path | None = None, root: Path | None = None, retention_check: str = "30m", http_port: int = 0,
+        auth: bool = False,
     ) -> None:
         self.binary = binary or require_binary()
         self._own_root = root is None
         self.root = Path(tempfile.mkdtemp(prefix="tickerwire-influxd-")) if root is None else Path(root)
         self.retention_check = retention_check
         self.http_port = http_port
+        self.auth = auth
+        self._admin = ""
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = self.root / "influxd.log"
 
@@ -175,7 +183,8 @@ class InfluxServer:
         config = self.root / "influxdb.conf"
         config.write_text(
             CONFIG_TEMPLATE.format(
-                root=self.root, rpc_port=free_port(), http_port=self.http_port, retention_check=self.retention_check
+                root=self.root, rpc_port=free_port(), http_port=self.http_port, retention_check=self.retention_check,
+                auth="true" if self.auth else "false",
             )
         )
         with open(self.log_path, "ab") as log:
@@ -208,6 +217,42 @@ class InfluxServer:
                 return response.status == 204
         except (urllib.error.URLError, OSError):
             return False
+
+    def influxql(self, statement: str, login: str = "") -> dict:
+        """Run one InfluxQL statement through ``/query`` (as ``login``, ``user:password``, or the admin).
+
+        Raises:
+            InfluxServerError: the server refused it (the message has its answer).
+        """
+        import json
+        from urllib.parse import urlencode
+
+        request = urllib.request.Request(f"{self.url}/query", data=urlencode({"q": statement}).encode(), method="POST")
+        login = login or self._admin
+        if login:
+            request.add_header("Authorization", f"Token {login}")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                answer = json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            raise InfluxServerError(f"influxd refused {statement.split()[0]} (HTTP {exc.code}): "
+                                    f"{exc.read()[:200].decode(errors='replace')}") from exc
+        error = answer.get("error") or next((r.get("error") for r in answer.get("results", []) if r.get("error")), "")
+        if error:
+            raise InfluxServerError(f"influxd refused {statement.split()[0]}: {error}")
+        return answer
+
+    def add_user(self, name: str, password: str, *, admin: bool = False, database: str = "",
+                 privilege: str = "READ") -> str:
+        """Create a user (the first must be the admin) and grant it ``privilege`` on ``database``; its token."""
+        if admin:
+            self.influxql(f"CREATE USER \"{name}\" WITH PASSWORD '{password}' WITH ALL PRIVILEGES")
+            self._admin = f"{name}:{password}"
+        else:
+            self.influxql(f"CREATE USER \"{name}\" WITH PASSWORD '{password}'")
+            if database:
+                self.influxql(f"GRANT {privilege} ON \"{database}\" TO \"{name}\"")
+        return f"{name}:{password}"
 
     def stop(self, timeout_s: float = 15.0, keep_data: bool = False) -> None:
         """SIGTERM, wait, SIGKILL if it lingers; remove a temporary data directory unless ``keep_data``."""

@@ -6,6 +6,12 @@ directory, starts the broker bound to 127.0.0.1 on free ports, waits until an
 admin client can list topics, and stops it (SIGTERM, then SIGKILL after a
 timeout). It can also be killed with SIGKILL and restarted on the same data
 directory and ports, which the crash-recovery test relies on.
+
+Given a :class:`BrokerTls`, the broker also listens for ``SASL_SSL`` clients — TLS with the given
+certificate, and ``PLAIN``, ``SCRAM-SHA-256`` and ``SCRAM-SHA-512`` logins, as a managed Kafka
+service takes them — on ``localhost`` (:attr:`KafkaBroker.secure_bootstrap_servers`). SCRAM users
+are added the way an operator adds them, through the admin API (:meth:`KafkaBroker.add_scram_user`).
+Failed logins are logged (``Failed authentication with …``), so a test can count a client's attempts.
 """
 
 from __future__ import annotations
@@ -18,11 +24,12 @@ import socket
 import subprocess
 import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from backend.bus.topics import TopicSpec
-from stack.local import PrepareMissing, cache_dir, prepare_hint
+from stack.local import PrepareMissing, cache_dir, free_ports, prepare_hint
 from stack.local.maven import MARKER, resolve
 from stack.versions import KAFKA_ARTIFACTS, KAFKA_VERSION
 
@@ -38,7 +45,24 @@ rootLogger.level = {level}
 rootLogger.appenderRef.out.ref = out
 logger.kafka.name = kafka
 logger.kafka.level = {level}
+logger.selector.name = org.apache.kafka.common.network.Selector
+logger.selector.level = {selector_level}
 """
+
+
+@dataclass(frozen=True)
+class BrokerTls:
+    """A ``SASL_SSL`` listener: the broker's TLS certificate and key, and its ``PLAIN`` users.
+
+    Attributes:
+        certificate: PEM file of the broker's certificate (and chain) for ``localhost``.
+        key: PEM file of its private key (PKCS#8, unencrypted).
+        plain_users: User name -> password of the ``PLAIN`` logins (SCRAM users: :meth:`KafkaBroker.add_scram_user`).
+    """
+
+    certificate: Path
+    key: Path
+    plain_users: Mapping[str, str] = field(default_factory=dict)
 
 
 class BrokerError(RuntimeError):
@@ -99,16 +123,19 @@ class KafkaBroker:
         cache: Artefact cache (default :func:`stack.local.cache_dir`).
         heap: JVM heap size, e.g. ``"512m"``.
         log_level: log4j2 level for the broker's own log.
+        tls: Add a ``SASL_SSL`` listener with this certificate and these users.
     """
 
     def __init__(self, data_dir: Path, *, cache: Path | None = None, heap: str = "512m",
-                 log_level: str = "WARN") -> None:
+                 log_level: str = "WARN", tls: BrokerTls | None = None) -> None:
         self.data_dir = Path(data_dir)
         self._classpath = classpath(cache)
         self.heap = heap
         self.log_level = log_level
+        self.tls = tls
         self.port = 0
         self.controller_port = 0
+        self.secure_port = 0
         self._process: subprocess.Popen | None = None
         self._log_file = None
 
@@ -116,6 +143,11 @@ class KafkaBroker:
     def bootstrap_servers(self) -> str:
         """``host:port`` for clients."""
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def secure_bootstrap_servers(self) -> str:
+        """``host:port`` of the ``SASL_SSL`` listener (the name its certificate carries)."""
+        return f"localhost:{self.secure_port}"
 
     @property
     def log_path(self) -> Path:
@@ -153,10 +185,58 @@ class KafkaBroker:
             "group.initial.rebalance.delay.ms": "0",
             "log.flush.interval.ms": "1000",
         }
+        if self.tls is not None:
+            props.update(self._tls_properties())
         config = self.data_dir / "server.properties"
         config.write_text("".join(f"{key}={value}\n" for key, value in props.items()))
-        (self.data_dir / "log4j2.properties").write_text(LOG4J2_CONFIG.format(level=self.log_level))
+        (self.data_dir / "log4j2.properties").write_text(LOG4J2_CONFIG.format(
+            level=self.log_level, selector_level="INFO" if self.tls else self.log_level))
         return config
+
+    def _tls_properties(self) -> dict[str, str]:
+        """The ``SASL_SSL`` listener on localhost: TLS from a PEM key store, PLAIN and SCRAM logins."""
+        keystore = self.data_dir / "broker-keystore.pem"  # key and certificate chain in one PEM file
+        keystore.write_text(self.tls.key.read_text() + self.tls.certificate.read_text())
+        keystore.chmod(0o600)
+        users = " ".join(f'user_{name}="{password}"' for name, password in self.tls.plain_users.items())
+        scram = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        return {
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},SASL_SSL://127.0.0.1:{self.secure_port},"
+                         f"CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port},SASL_SSL://localhost:{self.secure_port}",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT",
+            "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+            "listener.name.sasl_ssl.plain.sasl.jaas.config":
+                f"org.apache.kafka.common.security.plain.PlainLoginModule required {users};",
+            "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config": scram,
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": scram,
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": str(keystore),
+        }
+
+    def add_scram_user(self, name: str, password: str, mechanism: str = "SCRAM-SHA-256") -> None:
+        """Create (or change) a SCRAM login through the admin API on the plaintext loopback listener.
+
+        Raises:
+            BrokerError: the broker refused it.
+        """
+        from confluent_kafka.admin import AdminClient, ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
+
+        admin = AdminClient({"bootstrap.servers": self.bootstrap_servers})
+        kind = {"SCRAM-SHA-256": ScramMechanism.SCRAM_SHA_256, "SCRAM-SHA-512": ScramMechanism.SCRAM_SHA_512}[mechanism]
+        upsert = UserScramCredentialUpsertion(name, ScramCredentialInfo(kind, 8192), password.encode())
+        for future in admin.alter_user_scram_credentials([upsert]).values():
+            try:
+                future.result(30)
+            except Exception as exc:  # KafkaException
+                raise BrokerError(f"cannot add the SCRAM user {name}: {exc}") from exc
+
+    def failed_logins(self) -> int:
+        """How many failed authentications (SASL or TLS) the broker has logged."""
+        try:
+            return self.log_path.read_text(errors="replace").count("Failed authentication with")
+        except OSError:
+            return 0
 
     def _java_command(self, main_class: str, *args: str) -> list[str]:
         return [
@@ -185,7 +265,8 @@ class KafkaBroker:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         first_start = self.port == 0
         if first_start:
-            self.port, self.controller_port = free_port(), free_port()
+            self.port, self.controller_port, secure_port = free_ports(3)
+            self.secure_port = secure_port if self.tls is not None else 0
         config = self._write_config()
         if not (self.data_dir / "kraft-logs" / "meta.properties").exists():
             self._format(config)

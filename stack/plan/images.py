@@ -26,7 +26,9 @@ FLINK_JOB_DIR = "resources/flink"
 #: The job that imports the app's own modules; its imports decide which ``backend`` files the image carries.
 IMPACT_JOB = f"{FLINK_JOB_DIR}/impact_job.py"
 #: Fixed user and group ids of the service users the images create (secret files are owned by them).
-SERVICE_UIDS = {"kafka": 1101, "s3proxy": 1102, "postgres": 1103, "influxdb": 1104, "flink": 1105}
+SERVICE_UIDS = {"kafka": 1101, "s3proxy": 1102, "postgres": 1103, "influxdb": 1104, "flink": 1105, "collector": 1106}
+#: The collector image's code: the backend, the stack's modules and the command line (no Qt: app/'s windows stay out).
+COLLECTOR_APP_FILES = ("app/__init__.py", "app/cli.py", "app/stack_mode.py")
 #: Where the Flink image keeps the jobs, their jars and the checkpoint volume.
 FLINK_HOME_DIR = "/opt/tickerwire"
 
@@ -38,7 +40,7 @@ def image_builds(spec: StackSpec, tree: SourceTree) -> tuple[ImageBuild, ...]:
         PlanError: a Dockerfile or another file of a build context is missing, or ``build_args``
             names an image that does not exist.
     """
-    unknown = set(spec.build_args) - {"base", "java", "kafka", "s3proxy", "postgres", "influxdb", "flink"}
+    unknown = set(spec.build_args) - {"base", "java", "kafka", "s3proxy", "postgres", "influxdb", "flink", "collector"}
     if unknown:
         raise PlanError(f"build_args name unknown images: {', '.join(sorted(unknown))}")
     builder = _Builder(spec, tree)
@@ -55,6 +57,24 @@ def image_builds(spec: StackSpec, tree: SourceTree) -> tuple[ImageBuild, ...]:
                                                             "INFLUXDB_MODULE": INFLUXDB_MODULE}),
         builder.build("flink", FLINK_VERSION, java, flink_args, extra=flink_job_files(tree)),
     )
+
+
+def collector_builds(spec: StackSpec, tree: SourceTree) -> tuple[ImageBuild, ImageBuild]:
+    """The base image and the collector's on it (``tickerwire stack collector-image``), not part of the stack.
+
+    Raises:
+        PlanError: as :func:`image_builds`.
+    """
+    builder = _Builder(spec, tree)
+    base = builder.build("base", "bookworm", None, {"BASE_IMAGE": spec.base_image},
+                         extra={"extra-ca.crt": spec.extra_ca_file})
+    return base, builder.build("collector", "1", base, extra=collector_files(tree))
+
+
+def collector_files(tree: SourceTree) -> dict[str, str]:
+    """Build-context path -> source path of the collector's code (``src/`` laid out as in the repository)."""
+    sources = [p for d in ("backend", "stack") for p in tree.files(d) if p.endswith((".py", ".json"))]
+    return {f"src/{path}": path for path in [*sorted(sources), *COLLECTOR_APP_FILES]}
 
 
 def flink_job_files(tree: SourceTree) -> dict[str, str]:
