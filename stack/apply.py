@@ -1,10 +1,11 @@
 """Carries out a :class:`~stack.plan.model.StackPlan` on a Docker engine, and takes the stack down again.
 
 :class:`DockerStack` does one action at a time and reports each through a progress callback:
-create the network and the volumes, then per service in start order: build its images (parents
-first, each skipped when its tag exists), create the container, copy its generated files and its
-secret files in (mode 0400, owned by the service's user: credentials never go into the environment),
-start it, wait until Docker reports it healthy, run its post-start commands. A container of this
+create the network and the volumes, then wave by wave (the services whose dependencies are up): per
+service build its images (parents first, each skipped when its tag exists), create the container, copy
+its generated files and its secret files in (mode 0400, owned by the service's user: credentials never
+go into the environment) and start it; then wait until Docker reports each of the wave healthy and run
+its post-start commands. A container of this
 stack that already runs with the same configuration is kept as it is, so ``apply`` on a running
 stack changes nothing. An optional service whose image is absent and cannot be pulled is skipped,
 with the reason. A ``threading.Event`` cancels between steps and while waiting.
@@ -32,7 +33,7 @@ import requests.exceptions
 from stack.build import ImageBuilder
 from stack.credentials import StackCredentials
 from stack.engine import connect, explain
-from stack.plan.model import ContainerPlan, FileCopy, SecretFile, SourceTree, StackPlan
+from stack.plan.model import ContainerPlan, FileCopy, SecretFile, SourceTree, StackPlan, start_waves
 from stack.plan.spec import LABEL, SERVICE_LABEL
 from stack.types import (
     PortInUse, Progress, ProgressCallback, PullFailed, ServiceStatus, ServiceUnhealthy, StackError,
@@ -144,21 +145,27 @@ class DockerStack:
             except Exception as exc:  # NoKeyringError or an unreadable credentials file
                 raise StackError(f"the stack's credentials cannot be kept: {exc}") from exc
             self._network_and_volumes(client, created, progress)
-            for plan in self.plan.containers:
-                self._check(cancel)
-                if plan.service in keep:
-                    progress(Progress("ready", plan.service, f"{plan.service} is already running"))
-                    continue
-                if plan.optional:
-                    reason = self._optional_image(builder, plan, progress, cancel)
-                    if reason:
-                        skipped.append(plan.service)
-                        progress(Progress("skip", plan.service, f"{plan.service} skipped: {reason}"))
-                        continue
-                for build in self.plan.builds_for(plan.service):
+            # Services whose dependencies are up start together (their images are built first, one at a
+            # time), and are then waited for together: the stack is up in the time of its longest chain.
+            for wave in start_waves(list(self.plan.containers)):
+                starting = []
+                for plan in wave:
                     self._check(cancel)
-                    builder.ensure(build, progress, cancel)
-                self._start_service(client, plan, values, created, progress, cancel)
+                    if plan.service in keep:
+                        progress(Progress("ready", plan.service, f"{plan.service} is already running"))
+                        continue
+                    if plan.optional:
+                        reason = self._optional_image(builder, plan, progress, cancel)
+                        if reason:
+                            skipped.append(plan.service)
+                            progress(Progress("skip", plan.service, f"{plan.service} skipped: {reason}"))
+                            continue
+                    for build in self.plan.builds_for(plan.service):
+                        self._check(cancel)
+                        builder.ensure(build, progress, cancel)
+                    starting.append((plan, self._start_container(client, plan, values, created, progress)))
+                for plan, container in starting:
+                    self._until_ready(container, plan, progress, cancel)
             progress(Progress("ready", "stack", "all services are healthy"
                               + (f" ({', '.join(skipped)} skipped)" if skipped else "")))
             return skipped
@@ -234,8 +241,9 @@ class DockerStack:
                 created.volumes.append(client.volumes.create(
                     volume.name, labels={**labels, SERVICE_LABEL: volume.service}))
 
-    def _start_service(self, client, plan: ContainerPlan, values: dict[str, str], created: _Created,
-                       progress: ProgressCallback, cancel: threading.Event) -> None:
+    def _start_container(self, client, plan: ContainerPlan, values: dict[str, str], created: _Created,
+                         progress: ProgressCallback):
+        """Create and start a service's container (not waiting for it)."""
         progress(Progress("create", plan.service, f"creating {plan.name} from {plan.image}"))
         try:
             container = client.containers.create(
@@ -265,6 +273,11 @@ class DockerStack:
                             plan.ports[0].host_port if plan.ports else 0)
                 raise PortInUse(self._port_message(plan.service, port, text)) from exc
             raise StackError(f"starting {plan.service} failed: {text}") from exc
+        return container
+
+    def _until_ready(self, container, plan: ContainerPlan, progress: ProgressCallback,
+                     cancel: threading.Event) -> None:
+        """Wait until a started container is healthy, then run its post-start steps."""
         self._wait_healthy(container, plan, progress, cancel)
         for step in plan.post_start:
             self._check(cancel)

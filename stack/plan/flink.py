@@ -42,7 +42,6 @@ def jobmanager(spec: StackSpec, n: Names, image: str) -> ContainerPlan:
         command=("jobmanager",), env=_env(spec, n), ports=(PortBinding(8081, spec.ports.flink_ui),),
         volumes=(_checkpoints(n),),
         healthcheck=HealthCheck((HEALTHCHECK, "jobmanager"), interval_s=3, retries=60, start_period_s=10),
-        depends_on=("kafka",),
     )
 
 

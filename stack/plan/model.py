@@ -251,6 +251,20 @@ class Names:
         return f"{self.stack}-{what}"
 
 
+def start_waves(containers: list[ContainerPlan]) -> list[list[ContainerPlan]]:
+    """``containers`` (in start order) in waves: each wave depends only on earlier ones, so a wave's
+    containers start together and are waited for together."""
+    depth: dict[str, int] = {}
+    waves: list[list[ContainerPlan]] = []
+    for container in containers:
+        level = 1 + max((depth[d] for d in container.depends_on if d in depth), default=-1)
+        depth[container.service] = level
+        if level == len(waves):
+            waves.append([])
+        waves[level].append(container)
+    return waves
+
+
 def start_order(containers: list[ContainerPlan]) -> list[ContainerPlan]:
     """Containers ordered so that each starts after what it depends on (stable otherwise).
 

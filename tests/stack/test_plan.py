@@ -28,7 +28,7 @@ def default_plan():
 def test_every_service_is_planned_once_in_dependency_order(default_plan):
     assert default_plan.services == SERVICES
     position = {service: i for i, service in enumerate(default_plan.services)}
-    expected = {"flink-jobmanager": {"kafka"}, "flink-taskmanager": {"flink-jobmanager"},
+    expected = {"flink-taskmanager": {"flink-jobmanager"},
                 "flink-job": {"kafka", "flink-taskmanager"}, "flink-impacts": {"kafka", "flink-taskmanager"},
                 "grafana": {"influxdb"}}
     for container in default_plan.containers:
@@ -183,3 +183,16 @@ def test_plan_is_deterministic_and_printable_without_secrets(default_plan):
     assert plan(StackSpec(), TREE) == default_plan
     text = repr(default_plan)
     assert "{influx_admin_password}" in text and "{postgres_password}" in text
+
+
+def test_start_waves_start_together_what_depends_only_on_earlier_waves():
+    from stack.plan.model import start_waves
+
+    stack = plan(StackSpec(), TREE)
+    waves = [[c.service for c in wave] for wave in start_waves(list(stack.containers))]
+    assert waves[0] == ["catalog", "s3", "kafka", "influxdb", "flink-jobmanager"]
+    done: set[str] = set()
+    for wave in start_waves(list(stack.containers)):
+        assert all(set(c.depends_on) <= done for c in wave)
+        done |= {c.service for c in wave}
+    assert done == set(stack.services)
