@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from backend.model import Timeframe, validate_ticker
+from backend.pipeline.runtime import MODES
 from backend.timeutil import parse_iso
 
 
@@ -19,16 +20,28 @@ def _positive(text: str) -> float:
     return value
 
 
+def _feed_options(parser: argparse.ArgumentParser, top: bool) -> None:
+    """Where the data comes from and which pipeline runs it: accepted before or after a subcommand."""
+    default = (lambda value: value) if top else (lambda value: argparse.SUPPRESS)
+    parser.add_argument("--pipeline", choices=MODES, default=default("embedded"),
+                        help="embedded (in-process, the default) or stack (the running Docker stack: "
+                             "`tickerwire stack up`)")
+    parser.add_argument("--demo", action="store_true", default=default(False),
+                        help="use the synthetic demo market (default without keys); its data has a store of its own")
+    parser.add_argument("--replay", type=Path, metavar="DIR", default=default(None),
+                        help="replay a recorded session directory (a store of its own)")
+    parser.add_argument("--speed", type=_positive, default=default(None), help="demo/replay speed, × real time")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tickerwire", description="Live candles and the news that moves them.")
-    parser.add_argument("--demo", action="store_true", help="use the synthetic demo market (default without keys)")
-    parser.add_argument("--replay", type=Path, metavar="DIR", help="replay a recorded session directory")
-    parser.add_argument("--speed", type=_positive, default=None, help="demo/replay speed, × real time")
+    _feed_options(parser, top=True)
     parser.add_argument("--exit-after", type=_positive, metavar="SECONDS", help="quit after this many seconds")
     parser.add_argument("--screenshot", type=Path, metavar="PATH", help="save a PNG of the window just before exiting")
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command")
-    collect = sub.add_parser("collect", help="run the live pipeline without a window (SIGINT/SIGTERM stop it)")
+    collect = sub.add_parser("collect", help="run the pipeline without a window (SIGINT/SIGTERM stop it)")
+    _feed_options(collect, top=False)
     collect.add_argument("--watch", metavar="AAPL,AMZN", help="symbols to collect (default: the watchlist)")
     collect.add_argument("--exit-after", dest="collect_exit_after", type=_positive, metavar="SECONDS")
     from stack.cli import add_parser as add_stack_parser  # the stack's own command line (stack/cli.py)
@@ -41,11 +54,36 @@ def build_parser() -> argparse.ArgumentParser:
     candles.add_argument("--timeframe", default="1m", choices=[t.value for t in Timeframe])
     news = what.add_parser("news")
     for p, formats in ((candles, ("csv", "parquet")), (news, ("csv", "json"))):
+        _feed_options(p, top=False)
         p.add_argument("--start", help="ISO 8601 start (inclusive), e.g. 2025-02-03T14:30Z")
         p.add_argument("--end", help="ISO 8601 end (exclusive)")
         p.add_argument("--format", required=True, choices=formats)
         p.add_argument("--output", type=Path, help="file to write (default: standard output)")
     return parser
+
+
+def feed_choice(args, live: bool) -> "FeedChoice":
+    """The feed the options ask for: a replay, the demo, else live data (``live``: keys are set)."""
+    from backend.pipeline.runtime import FeedChoice
+
+    if args.replay:
+        return FeedChoice("replay", speed=args.speed or 1.0, replay_dir=args.replay)
+    if args.demo or not live:
+        return FeedChoice("demo", speed=args.speed or 1.0)
+    return FeedChoice("live")
+
+
+def stack_connection(args):
+    """The running stack's connection when ``--pipeline stack``; None for the embedded pipeline.
+
+    Raises:
+        ValueError: the stack is not running (the message says why and what to do).
+    """
+    if args.pipeline != "stack":
+        return None
+    from app.stack_mode import running_connection
+
+    return running_connection()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,8 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         from backend.collect import CollectError, collect
 
         try:
-            return collect(args.watch, args.collect_exit_after or args.exit_after)
-        except CollectError as exc:
+            return collect(args.watch, args.collect_exit_after or args.exit_after,
+                           feed=feed_choice(args, live=True), stack=stack_connection(args))
+        except (CollectError, ValueError) as exc:
             print(f"tickerwire collect: {exc}", file=sys.stderr)
             return 2
     from app.gui import run_gui  # Qt is imported only for the GUI
@@ -73,49 +112,72 @@ def main(argv: list[str] | None = None) -> int:
 
 def _export(args) -> int:
     from backend.export import ExportError, export_candles, export_news
-    from backend.pipeline.runtime import FeedChoice, archive_path, store_path
-    from backend.processing.archiver import Archiver
-    from backend.stores.sqlite import SqliteStore
+    from backend.stores.base import StoreError
 
     try:
         start = parse_iso(args.start) if args.start else None
         end = parse_iso(args.end) if args.end else None
-        feed = (FeedChoice("replay", replay_dir=args.replay) if args.replay
-                else FeedChoice("demo") if args.demo else FeedChoice("live"))
-        path = store_path(feed)
-        if not path.exists():
-            raise ExportError(f"no {feed.label} at {path}: run the app first "
-                              f"(TICKERWIRE_HOME={os.environ.get('TICKERWIRE_HOME', '')})")
-        store = SqliteStore(path, readonly=True)
+        store, archiver = _stack_store(stack_connection(args)) if args.pipeline == "stack" else _local_store(args)
         out = args.output if args.output else sys.stdout
-        if args.what == "candles":
-            archiver = _local_archiver(archive_path(feed), Archiver)
-            n = export_candles(store, validate_ticker(args.symbol), Timeframe(args.timeframe), start, end,
-                               args.format, out, archiver=archiver)
-        else:
-            n = export_news(store, start, end, args.format, out)
-    except (ExportError, ValueError) as exc:
+        try:
+            if args.what == "candles":
+                n = export_candles(store, validate_ticker(args.symbol), Timeframe(args.timeframe), start, end,
+                                   args.format, out, archiver=archiver)
+            else:
+                n = export_news(store, start, end, args.format, out)
+        finally:
+            store.close()
+    except (ExportError, StoreError, ValueError) as exc:
         print(f"tickerwire export: {exc}", file=sys.stderr)
         return 2
     print(f"exported {n} rows", file=sys.stderr)
     return 0
 
 
-def _local_archiver(path: Path, archiver_class):
-    """The embedded archive at ``path`` if it exists; None (hot store only) otherwise, saying why if it matters."""
+def _local_store(args):
+    """The embedded store of the feed the options name (live data, the demo's, a replay's) and its archive."""
+    from backend.export import ExportError
+    from backend.pipeline.runtime import archive_path, store_path
+    from backend.stores.sqlite import SqliteStore
+
+    feed = feed_choice(args, live=True)
+    path = store_path(feed)
     if not path.exists():
-        return None
-    archiver = archiver_class(lambda: _open_local_archive(path), str(path))
+        raise ExportError(f"no {feed.label} at {path}: run the app first "
+                          f"(TICKERWIRE_HOME={os.environ.get('TICKERWIRE_HOME', '')})")
+    archive = archive_path(feed)
+    archiver = _archiver(lambda: _open_archive(local=archive), str(archive)) if archive.exists() else None
+    return SqliteStore(path, readonly=True), archiver
+
+
+def _stack_store(connection):
+    """The running stack's InfluxDB (read, nothing created) and its archive."""
+    from backend.stores.influx import InfluxSettings, InfluxStore
+
+    store = InfluxStore(InfluxSettings(url=connection.influx_url, token=connection.influx_token or "tickerwire:local",
+                                       org=connection.influx_org or "tickerwire", bucket=connection.influx_bucket,
+                                       retention_days=None, flush_interval_s=0, create_bucket=False))
+    archiver = None
+    if connection.archive:
+        archiver = _archiver(lambda: _open_archive(properties=connection.archive), connection.archive_where)
+    return store, archiver
+
+
+def _archiver(open_archive, where: str):
+    """An archiver to read from, or None (saying why) when pyiceberg is missing."""
+    from backend.processing.archiver import Archiver
+
+    archiver = Archiver(open_archive, where)
     if not archiver.enabled:
         print(f"tickerwire export: {archiver.problem}; only the hot store is read", file=sys.stderr)
         return None
     return archiver
 
 
-def _open_local_archive(path: Path):
+def _open_archive(local: Path | None = None, properties=None):
     from backend.stores.iceberg_archive import IcebergArchive
 
-    return IcebergArchive.local(path)
+    return IcebergArchive.local(local) if local is not None else IcebergArchive.from_properties(properties)
 
 
 if __name__ == "__main__":

@@ -40,13 +40,15 @@ class PipelineController(QObject):
     switching = Signal(str)  # what is being built ("stack", "embedded")
 
     def __init__(self, settings: Settings, feed: FeedChoice, pipeline: Pipeline | None = None,
-                 builder: Builder | None = None, parent: QObject | None = None) -> None:
+                 builder: Builder | None = None, stack: StackConnection | None = None,
+                 parent: QObject | None = None) -> None:
+        """``stack``: start on that running stack instead of the embedded pipeline."""
         super().__init__(parent)
         self.settings = settings
         self.feed = feed
         self._builder = builder or (lambda mode, stack: build(mode, settings, self.feed, stack=stack))
-        self.stack: StackConnection | None = None
-        self.bridge = PipelineBridge(pipeline or self._builder("embedded", None), self)
+        self.stack = stack
+        self.bridge = PipelineBridge(pipeline or self._builder("stack" if stack else "embedded", stack), self)
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tickerwire-mode")
         self._busy = False
         self._rebuild_waiting = False  # a setting changed while a build was under way

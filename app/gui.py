@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import sys
@@ -20,8 +21,8 @@ def run_gui(args) -> int:
 
     from app.controller import PipelineController
     from app.main_window import MainWindow
+    from app.cli import feed_choice, stack_connection
     from backend import secrets
-    from backend.pipeline.runtime import FeedChoice
     from backend.settings import Settings
 
     # QtWebEngine (the Grafana tab) is loaded only when that tab is first opened; a late start needs shared
@@ -30,15 +31,15 @@ def run_gui(args) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("TickerWire")
     settings = Settings()
-    has_keys = bool(secrets.get_key(secrets.POLYGON))
-    if args.replay:
-        feed = FeedChoice("replay", speed=args.speed or 1.0, replay_dir=args.replay)
-    else:
-        if not args.demo and has_keys:
-            feed = FeedChoice("live")
-        else:
-            feed = FeedChoice("demo", speed=args.speed or settings.get("demo_speed"))
-    controller = PipelineController(settings, feed)
+    feed = feed_choice(args, live=bool(secrets.get_key(secrets.POLYGON)))
+    if feed.kind == "demo" and not args.speed:
+        feed = dataclasses.replace(feed, speed=settings.get("demo_speed"))
+    try:
+        stack = stack_connection(args)
+    except ValueError as exc:
+        print(f"tickerwire: {exc}", file=sys.stderr)
+        return 2
+    controller = PipelineController(settings, feed, stack=stack)
     window = MainWindow(settings, controller)
     controller.start()
     window.show()

@@ -52,8 +52,42 @@ def connection_for(endpoints: Endpoints | None) -> StackConnection:
     if creds is None:
         raise ValueError(f"the stack's credentials are not in {credentials.location()}; stop the stack with "
                          "'delete data' and start it again to generate new ones")
-    access = StackAccess(endpoints, creds)
-    return StackConnection(endpoints.kafka_bootstrap, endpoints.influx_url, endpoints.influx_bucket,
-                           influx_org=endpoints.influx_org, influx_token=access.influx_token,
-                           archive=access.catalog_properties(),
-                           archive_where=f"{endpoints.catalog_uri} + {endpoints.warehouse} on {endpoints.s3_endpoint}")
+    return connection_from(StackAccess(endpoints, creds))
+
+
+def connection_from(access) -> StackConnection:
+    """The pipeline's :class:`StackConnection` to a Docker stack, from its :class:`stack.access.StackAccess`."""
+    e = access.endpoints
+    return StackConnection(e.kafka_bootstrap, e.influx_url, e.influx_bucket, influx_org=e.influx_org,
+                           influx_token=access.influx_token, archive=access.catalog_properties(),
+                           archive_where=f"{e.catalog_uri} + {e.warehouse} on {e.s3_endpoint}")
+
+
+#: Services a pipeline needs running on the stack (the jobs make its candles, InfluxDB keeps them).
+NEEDED = ("kafka", "influxdb", "flink-jobmanager", "flink-taskmanager")
+
+
+def running_connection(home: Path | None = None) -> StackConnection:
+    """The connection to the Docker stack ``tickerwire stack up`` started, for the command line.
+
+    Raises:
+        ValueError: no engine, or the stack (or one of the services a pipeline needs) is not running;
+            the message says which and what to do.
+    """
+    from stack.docker_backend import DockerBackend
+    from stack.engine import docker_problem
+    from stack.types import StackError
+
+    problem = docker_problem()
+    if problem:
+        raise ValueError(f"there is no running stack: {problem}")
+    backend = DockerBackend(home=home)
+    states = {s.service: s for s in backend.status()}
+    down = [f"{name}: {states[name].state if name in states else 'absent'}" for name in NEEDED
+            if name not in states or states[name].state != "running"]
+    if down:
+        raise ValueError(f"the stack is not running ({', '.join(down)}): start it with `tickerwire stack up`")
+    try:
+        return connection_from(backend.access())
+    except StackError as exc:
+        raise ValueError(str(exc)) from exc

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from backend import secrets
 from backend.model import Timeframe, WatchItem, validate_ticker
+from backend.pipeline.runtime import FeedChoice, StackConnection
 from backend.settings import Settings, tickerwire_home
 from backend.watchlist import default_watch_item
 
@@ -53,26 +54,32 @@ def parse_watch(text: str | None, settings: Settings) -> list[WatchItem]:
     return items
 
 
-def collect(watch: str | None = None, exit_after: float | None = None, home: Path | None = None) -> int:
-    """Run the collector until a signal or ``exit_after`` seconds; return the exit code."""
-    from backend.pipeline.runtime import FeedChoice, build, store_path
+def collect(watch: str | None = None, exit_after: float | None = None, home: Path | None = None, *,
+            feed: FeedChoice | None = None, stack: StackConnection | None = None) -> int:
+    """Run the collector until a signal or ``exit_after`` seconds; return the exit code.
+
+    ``feed`` is live data by default (a recorded session or the demo for trials); ``stack`` runs it on a
+    running stack (sources to Kafka, the stack's jobs and sinks behind), else on the embedded pipeline.
+    """
+    from backend.pipeline.runtime import build, store_path
     from backend.sources.market_client import missing_packages
 
     home = home or tickerwire_home()
     settings = Settings(home / "settings.json")
     watchlist = parse_watch(watch, settings)
-    if not secrets.get_key(secrets.POLYGON) and not secrets.get_key(secrets.GUARDIAN):
+    feed = feed or FeedChoice("live")
+    if feed.kind == "live" and not secrets.get_key(secrets.POLYGON) and not secrets.get_key(secrets.GUARDIAN):
         raise CollectError("no API keys: set MASSIVE_API_KEY (or POLYGON_API_KEY) and GUARDIAN_API_KEY, "
                            "or save them in the desktop app's settings")
-    feed = FeedChoice("live")
+    mode = "stack" if stack is not None else "embedded"
+    where = str(stack and stack.kafka_bootstrap) if stack is not None else str(store_path(feed, home))
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda signum, frame: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    path = store_path(feed, home)
-    pipeline = build("embedded", settings, feed, home=home, watchlist=watchlist)
+    pipeline = build(mode, settings, feed, home=home, watchlist=watchlist, stack=stack)
     deadline = None if exit_after is None else time.monotonic() + exit_after
     try:
         pipeline.start()
-        log.info("collecting %s into %s", ", ".join(i.symbol for i in watchlist), path)
+        log.info("collecting %s into %s (%s pipeline)", ", ".join(i.symbol for i in watchlist), where, mode)
         broken: list[str] = []
         while not stop.is_set() and not pipeline.failed.is_set() and not broken:
             left = None if deadline is None else deadline - time.monotonic()
@@ -90,7 +97,10 @@ def collect(watch: str | None = None, exit_after: float | None = None, home: Pat
         pipeline.stop(STOP_TIMEOUT_S)  # sources hand over what they hold; it is stored before the store closes
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    log.info("stopped; the store holds %s", _summary(path, watchlist))
+    if mode == "embedded":
+        log.info("stopped; the store holds %s", _summary(store_path(feed, home), watchlist))
+    else:
+        log.info("stopped; everything received was delivered to Kafka at %s", where)
     if pipeline.failed.is_set():
         return EXIT_PIPELINE_DIED
     return EXIT_SOURCE_CANNOT_RUN if broken else 0

@@ -40,10 +40,9 @@ from backend.bus.security import PLAINTEXT, KafkaSecurity
 from backend.bus.schema import SchemaError
 from backend.model import Article, Candle, NewsImpact, Timeframe, WatchItem
 from backend.pipeline.contract import Host
-from backend.pipeline.stack_sinks import ArchiveSink, InfluxSink, run_until
+from backend.pipeline.stack_sinks import SinkService
 from backend.pipeline.updates import PipelineUpdate
 from backend.processing.archiver import DEFAULT_INTERVAL_S, Archiver
-from backend.processing.retention import HotStoreRetention
 from backend.signals.alerts import DEFAULT_MAX_AGE_MS, DEFAULT_RULES, Alert, AlertEngine, AlertRule
 from backend.signals.live_history import LiveCandleHistory
 from backend.sources.base import SourceState, SourceStatus, StatusTracker
@@ -55,8 +54,6 @@ log = logging.getLogger(__name__)
 
 #: How far back "the newest candle" of a symbol is looked for in InfluxDB.
 LATEST_LOOKBACK_MS = 10 * DAY_MS
-#: How often InfluxDB is trimmed to the hot store's retention (archive first).
-RETENTION_INTERVAL_S = 3600.0
 #: Recent bar publications remembered to stamp the live candles they produce (message → pixel latency).
 ENTRY_STAMPS = 50_000
 
@@ -194,9 +191,7 @@ class StackProcessor:
         self._run_sink = run_sink
         self._archiver = (Archiver(open_archive, archive_where, archive_interval_s) if open_archive is not None
                           else None)
-        self._archive = StatusTracker("Archive")
-        self._retention: HotStoreRetention | None = None
-        self._next_retention = 0.0
+        self.sinks: SinkService | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._kafka = StatusTracker("Kafka")
@@ -223,12 +218,13 @@ class StackProcessor:
             raise StoreError(f"Kafka at {self._bootstrap} is not reachable: {exc}") from exc
         self.store = InfluxStore(self._influx_settings, on_health=self._on_influx_health)
         self.history = InfluxHistory(self.store, self._archiver)
-        if self._retention_days and self._run_sink:  # the sink's owner trims the hot store
-            self._retention = HotStoreRetention(self.store, self._archiver, self._retention_days)
         self._live_history = LiveCandleHistory(self.store)
         self._alerts = AlertEngine(DEFAULT_RULES, self._live_history, DEFAULT_MAX_AGE_MS)
         self._publisher = KafkaPublisher(self._bootstrap, security=self._security)
         self.bus = KafkaSourceBus(self._publisher)
+        if self._run_sink:
+            self.sinks = SinkService(self._bootstrap, self.store, self._publisher, self._archiver, self._retention_days,
+                                     self._security)
         self._kafka.set(SourceState.RUNNING, self._bootstrap)
         self._influx.set(SourceState.RUNNING, self._influx_settings.url)
 
@@ -236,6 +232,8 @@ class StackProcessor:
         self._stop.set()
         for thread in self._threads:
             thread.join(15)
+        if self.sinks is not None:
+            self.sinks.stop()
         if self._publisher is not None:
             try:
                 self._publisher.flush(10)
@@ -256,33 +254,14 @@ class StackProcessor:
         self._host = host
         live_feed = self._open_live_feed()
         self._spawn("tickerwire-live-feed", lambda: self._run_live_feed(live_feed))
-        if self._run_sink:
-            self._spawn("tickerwire-influx-sink", lambda: run_until(
-                self._stop, lambda: InfluxSink(self._bootstrap, self.store, self._publisher, self._influx,
-                                               self._security), self._influx))
-            if self._archiver is not None:
-                self._spawn("tickerwire-archive-sink", lambda: run_until(
-                    self._stop, lambda: ArchiveSink(self._bootstrap, self._archiver, self._archive, self._security),
-                    self._archive))
+        if self.sinks is not None:
+            self.sinks.start()
         try:
             while True:
                 self.bus.poll()
-                if self._retention is not None and time.monotonic() >= self._next_retention:
-                    self._next_retention = time.monotonic() + RETENTION_INTERVAL_S
-                    host.worker.submit(self._enforce_retention)
                 await asyncio.sleep(0.05)
         finally:
             self._stop.set()
-
-    def _enforce_retention(self) -> None:
-        """InfluxDB trimmed to the retention, archive first (worker thread)."""
-        try:
-            outcome = self._retention.enforce(int(time.time() * 1000))
-        except StoreError as exc:
-            outcome = None
-            log.warning("hot store retention skipped: %s", exc)
-        if outcome is not None and outcome.paused:
-            self._archive.set(SourceState.BACKING_OFF, f"retention paused, nothing deleted: {outcome.paused}")
 
     def busy(self) -> bool:
         if self.bus is None:
@@ -291,7 +270,7 @@ class StackProcessor:
         return self.bus.pending() > 0
 
     def statuses(self) -> list[SourceStatus]:
-        return [self._kafka.status, self._influx.status] + ([self._archive.status] if self._archiver else [])
+        return [self._kafka.status, self._influx.status] + (self.sinks.statuses()[1:] if self.sinks else [])
 
     def set_watchlist(self, items: list[WatchItem]) -> None:
         """Nothing to do: sources route news themselves, and the core filters what listeners get."""

@@ -11,13 +11,23 @@ replay never duplicates.
   (latest version per key; one Iceberg commit a minute) and commits the offsets only once an
   append covering them succeeded. While the archive is down it keeps reading into the buffer
   and retrying; Kafka keeps what was not committed (7 days).
+
+:class:`SinkService` runs both, plus the hot store's archive-first retention, on threads of their
+own: inside a stack pipeline (``run_sink``), or as a process of the stack's
+(``python -m backend.pipeline.stack_sinks``), so the hot store and the archive fill whether or not
+an app is open.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import logging
+import signal
 import threading
+import time
 import uuid
+from pathlib import Path
 from typing import Callable
 
 from confluent_kafka import Consumer, TopicPartition
@@ -28,9 +38,10 @@ from backend.bus.schema import SchemaError
 from backend.bus.security import PLAINTEXT, KafkaSecurity
 from backend.model import Article, Candle, NewsImpact
 from backend.processing.archiver import Archiver
+from backend.processing.retention import HotStoreRetention
 from backend.sources.base import SourceState, StatusTracker
 from backend.stores.base import StoreError
-from backend.stores.influx import InfluxStore
+from backend.stores.influx import InfluxSettings, InfluxStore
 
 log = logging.getLogger(__name__)
 
@@ -143,3 +154,116 @@ class ArchiveSink:
                 self._commit()
         finally:
             self._consumer.close()
+
+
+#: How often the hot store is trimmed to its retention (archive first).
+RETENTION_INTERVAL_S = 3600.0
+
+
+class SinkService:
+    """The sinks and the hot store's retention, on threads of their own (see the module docstring).
+
+    Args:
+        bootstrap: Kafka's ``host:port[,…]``.
+        store: The stack's InfluxDB (its own expiry off: retention here deletes only what the archive holds).
+        dead_letters: Where undecodable records go.
+        archiver: The stack's archive (None: no archive, so the hot store keeps everything).
+        retention_days: Days the hot store keeps (None: all).
+        security: How the sinks' consumers connect to Kafka.
+    """
+
+    def __init__(self, bootstrap: str, store: InfluxStore, dead_letters: KafkaPublisher, archiver: Archiver | None,
+                 retention_days: int | None, security: KafkaSecurity = PLAINTEXT) -> None:
+        self._bootstrap = bootstrap
+        self._security = security
+        self._store = store
+        self._dead_letters = dead_letters
+        self._archiver = archiver
+        self._retention = HotStoreRetention(store, archiver, retention_days) if retention_days else None
+        self.influx = StatusTracker("InfluxDB")
+        self.archive = StatusTracker("Archive")
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def statuses(self) -> list:
+        return [self.influx.status] + ([self.archive.status] if self._archiver is not None else [])
+
+    def start(self) -> None:
+        self._spawn("tickerwire-influx-sink", lambda: run_until(
+            self._stop, lambda: InfluxSink(self._bootstrap, self._store, self._dead_letters, self.influx,
+                                                   self._security),
+            self.influx))
+        if self._archiver is not None:
+            self._spawn("tickerwire-archive-sink", lambda: run_until(
+                self._stop, lambda: ArchiveSink(self._bootstrap, self._archiver, self.archive, self._security), self.archive))
+        if self._retention is not None:
+            self._spawn("tickerwire-retention", self._retain_hourly)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop the threads (the archive sink appends what it holds and commits first)."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout)
+
+    def enforce_retention(self) -> None:
+        """InfluxDB trimmed to the retention, archive first."""
+        try:
+            outcome = self._retention.enforce(int(time.time() * 1000))
+        except StoreError as exc:
+            log.warning("hot store retention skipped: %s", exc)
+            return
+        if outcome.paused:
+            self.archive.set(SourceState.BACKING_OFF, f"retention paused, nothing deleted: {outcome.paused}")
+
+    def _retain_hourly(self) -> None:
+        while not self._stop.is_set():
+            self.enforce_retention()
+            self._stop.wait(RETENTION_INTERVAL_S)
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m backend.pipeline.stack_sinks``: the sinks as a service of the stack (until SIGTERM)."""
+    parser = argparse.ArgumentParser(prog="python -m backend.pipeline.stack_sinks", description=__doc__.splitlines()[0])
+    parser.add_argument("--bootstrap-servers", required=True)
+    parser.add_argument("--influx-url", required=True)
+    parser.add_argument("--influx-bucket", required=True)
+    parser.add_argument("--influx-org", default="tickerwire")
+    parser.add_argument("--influx-token-file", type=Path, help="a file holding the token (user:password on 1.8)")
+    parser.add_argument("--archive-file", type=Path, help="a JSON file of the archive's pyiceberg catalog properties")
+    parser.add_argument("--retention-days", type=int, default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    token = args.influx_token_file.read_text().strip() if args.influx_token_file else "tickerwire:local"
+    store = InfluxStore(InfluxSettings(url=args.influx_url, token=token, org=args.influx_org,
+                                       bucket=args.influx_bucket, retention_days=None))
+    archiver = None
+    if args.archive_file:
+        properties = json.loads(args.archive_file.read_text())
+
+        def open_archive():
+            from backend.processing.archive_process import ArchiveProcess
+
+            return ArchiveProcess(properties=properties)
+
+        archiver = Archiver(open_archive, properties.get("uri", "").split("@")[-1])
+    service = SinkService(args.bootstrap_servers, store, KafkaPublisher(args.bootstrap_servers), archiver,
+                          args.retention_days)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, frame: stop.set())
+    service.start()
+    log.info("sinks running: Kafka %s → InfluxDB %s%s", args.bootstrap_servers, args.influx_url,
+             " and the archive" if archiver else "")
+    stop.wait()
+    service.stop()
+    store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -9,9 +9,12 @@ import uuid
 import pytest
 from helpers import T0
 
+from backend.bus.kafka import KafkaPublisher
 from backend.model import Candle, Timeframe
 from backend.pipeline.core import PipelineCore
 from backend.pipeline.stack import StackProcessor
+from backend.pipeline.stack_sinks import SinkService
+from backend.processing.archiver import Archiver
 from backend.processing.aggregator import aggregate
 from backend.sources.base import SourceState
 from backend.sources.demo import ReplaySource
@@ -62,32 +65,22 @@ def test_the_archive_sink_appends_every_candle_and_article_the_stack_stores(
         pipeline.stop()
 
 
-def test_influx_retention_deletes_only_what_the_archive_confirmed(kafka_broker, influx_server, tmp_path):
+def test_influx_retention_deletes_only_what_the_archive_confirmed(kafka_broker, influx_store_factory, tmp_path):
     old = T0 - 400 * 86_400_000
     candles = [Candle("OLDX", Timeframe.M1, old + i * 60_000, 1, 2, 0.5, 1.5, 10, 1.2, 1) for i in range(20)]
-    influx = InfluxSettings(url=influx_server.url, token="tickerwire:unused", bucket=f"r_{uuid.uuid4().hex[:10]}/hot",
-                            retention_days=30, flush_interval_s=0)
+    store = influx_store_factory()
+    store.upsert_candles(candles)
+    store.flush()
+    publisher = KafkaPublisher(kafka_broker.bootstrap_servers)
     blocked = tmp_path / "blocked"
     blocked.write_text("not a directory: the archive cannot open")
-    down = StackProcessor(kafka_broker.bootstrap_servers, influx, run_sink=False, archive_where=str(blocked),
-                          open_archive=lambda: IcebergArchive.local(blocked))
-    down.open()
-    try:
-        down.store.upsert_candles(candles)
-        down.store.flush()
-        down._enforce_retention()
-        assert len(down.store.candles("OLDX", Timeframe.M1)) == 20, "the archive is down: nothing deleted"
-        assert "retention paused" in next(s for s in down.statuses() if s.name == "Archive").detail
-    finally:
-        down.close()
+    down = SinkService(kafka_broker.bootstrap_servers, store, publisher,
+                       Archiver(lambda: IcebergArchive.local(blocked), str(blocked)), retention_days=30)
+    down.enforce_retention()
+    assert len(store.candles("OLDX", Timeframe.M1)) == 20, "the archive is down: nothing deleted"
+    assert "retention paused" in next(s for s in down.statuses() if s.name == "Archive").detail
     opener, where = _archive(tmp_path)
-    up = StackProcessor(kafka_broker.bootstrap_servers, influx, run_sink=False, open_archive=opener,
-                        archive_where=where)
-    up.open()
-    try:
-        up._enforce_retention()
-        assert up.store.candles("OLDX", Timeframe.M1) == []
-        archived = opener().candles("OLDX", Timeframe.M1)
-        assert [c.start_ms for c in archived] == [c.start_ms for c in candles]
-    finally:
-        up.close()
+    up = SinkService(kafka_broker.bootstrap_servers, store, publisher, Archiver(opener, where), retention_days=30)
+    up.enforce_retention()
+    assert store.candles("OLDX", Timeframe.M1) == []
+    assert [c.start_ms for c in opener().candles("OLDX", Timeframe.M1)] == [c.start_ms for c in candles]
