@@ -6,6 +6,10 @@ newest checkpoint, see resources/flink/job_options.py); when one is active (this
 it watches that job instead of submitting a second one. It exits non-zero when the job ends, so that
 the container's restart policy or the stack's supervisor starts it again, which resubmits.
 
+``flinkctl.py deploy NAME SCRIPT [OPTIONS...]`` submits SCRIPT detached to the cluster at ``$FLINK_REST``
+(a session cluster this image did not start: ``tickerwire stack deploy-jobs``) unless NAME is active
+there, and exits 0 once the job is RUNNING.
+
 ``flinkctl.py check jobmanager | taskmanager | job NAME`` is the containers' health check: the REST API
 answers; this task manager (by the resource id its entrypoint chose) is registered; the job is RUNNING.
 """
@@ -16,8 +20,10 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 #: Job states in which the cluster still owns the job (it may come back to RUNNING by itself).
@@ -26,8 +32,8 @@ POLL_S = 5.0
 
 
 def rest_url() -> str:
-    """The job manager's REST API on the stack's network."""
-    return f"http://{os.environ['FLINK_JOBMANAGER']}:8081"
+    """The job manager's REST API: ``$FLINK_REST``, else the stack's job manager on its network."""
+    return os.environ.get("FLINK_REST") or f"http://{os.environ['FLINK_JOBMANAGER']}:8081"
 
 
 def get(path: str, timeout: float = 4.0) -> dict:
@@ -88,6 +94,36 @@ def run(name: str, script: str, options: list[str]) -> int:
     return result.returncode or 1
 
 
+def deploy(name: str, script: str, options: list[str], timeout_s: float = 300.0) -> int:
+    """Submit ``script`` detached to ``$FLINK_REST`` unless ``name`` is active there; 0 once it runs."""
+    wait_for_cluster(timeout_s)
+    job = active_job(name)
+    if job is None:
+        url = urllib.parse.urlsplit(rest_url())
+        template = os.path.join(os.environ["JOB_HOME"], "bin", "config.yaml.template")
+        with open(template) as handle:  # the client's settings: the cluster's REST address, the Java options
+            config = (handle.read().replace("@JOBMANAGER@", url.hostname)
+                      .replace("rest.port: 8081", f"rest.port: {url.port or 80}"))
+        config = "\n".join(line for line in config.splitlines() if "@" not in line) + "\n"
+        conf_dir = tempfile.mkdtemp(prefix="flink-conf-")
+        with open(os.path.join(conf_dir, "config.yaml"), "w") as handle:
+            handle.write(config)
+        print(f"flinkctl: submitting {name} ({script}) to {rest_url()}", flush=True)
+        result = subprocess.run(["flink", "run", "--detached", "--python", script, *options],
+                                env={**os.environ, "FLINK_CONF_DIR": conf_dir})
+        if result.returncode:
+            print(f"flinkctl: submitting {name} failed (exit {result.returncode})", flush=True)
+            return result.returncode
+    deadline = time.monotonic() + timeout_s
+    while (job := active_job(name)) is None or job["state"] != "RUNNING":
+        if time.monotonic() > deadline:
+            print(f"flinkctl: {name} is {job['state'] if job else 'gone'} after {timeout_s:.0f} s", flush=True)
+            return 1
+        time.sleep(2)
+    print(f"flinkctl: {name} is RUNNING as {job['jid']}", flush=True)
+    return 0
+
+
 def check(role: str, name: str = "") -> int:
     """0 when ``role`` is healthy (see the module docstring), 1 otherwise (with the reason on stdout)."""
     try:
@@ -116,9 +152,9 @@ def check(role: str, name: str = "") -> int:
 
 
 def main(argv: list[str]) -> int:
-    """``run NAME SCRIPT [OPTIONS...]`` or ``check ROLE [NAME]``."""
-    if len(argv) >= 3 and argv[0] == "run":
-        return run(argv[1], argv[2], argv[3:])
+    """``run NAME SCRIPT [OPTIONS...]``, ``deploy NAME SCRIPT [OPTIONS...]`` or ``check ROLE [NAME]``."""
+    if len(argv) >= 3 and argv[0] in ("run", "deploy"):
+        return (run if argv[0] == "run" else deploy)(argv[1], argv[2], argv[3:])
     if len(argv) >= 2 and argv[0] == "check":
         return check(argv[1], argv[2] if len(argv) > 2 else "")
     print(__doc__, file=sys.stderr)
