@@ -45,31 +45,46 @@ def deploy_jobs(flink_url: str, bootstrap: str, spec: StackSpec, *, parallelism:
         StackError: the image could not be built, or a job was not submitted or does not run (the
             message carries the client's last lines).
     """
-    tree = RepoTree()
-    stack_plan = plan(spec, tree)
-    flink = stack_plan.container("flink-jobmanager")
     client = connect(base_url)
     try:
-        builder = ImageBuilder(client, tree, spec.base_image)
-        for build in stack_plan.builds_for("flink-jobmanager"):
-            builder.ensure(build, progress, threading.Event())
+        image = flink_image(client, spec, progress)
         for job in (CANDLES_JOB, IMPACTS_JOB):
             progress(Progress("start", job, f"deploying {job} to {flink_url}"))
-            command = ("deploy", job, *job_arguments(job, bootstrap, parallelism, checkpoints))
-            try:
-                container = client.containers.run(
-                    flink.image, entrypoint=list(FLINKCTL), command=list(command), detach=True,
-                    environment={"FLINK_REST": flink_url}, network_mode="host", cap_drop=["ALL"],
-                    security_opt=["no-new-privileges:true"])
-            except docker.errors.APIError as exc:
-                raise StackError(f"starting the job client for {job} failed: {explain(exc)}") from exc
-            try:
-                code = container.wait(timeout=timeout_s)["StatusCode"]
-                output = container.logs().decode(errors="replace").strip()
-            finally:
-                container.remove(force=True)
-            if code != 0:
-                raise StackError(f"deploying {job} to {flink_url} failed (exit {code}):\n{output[-3000:]}")
-            progress(Progress("ready", job, output.splitlines()[-1] if output else f"{job} runs"))
+            said = submit(client, image, flink_url, job_arguments(job, bootstrap, parallelism, checkpoints),
+                          job, timeout_s)
+            progress(Progress("ready", job, said))
     finally:
         client.close()
+
+
+def flink_image(client, spec: StackSpec, progress: ProgressCallback = lambda event: None) -> str:
+    """The tag of ``spec``'s Flink image, built first if missing."""
+    tree = RepoTree()
+    stack_plan = plan(spec, tree)
+    builder = ImageBuilder(client, tree, spec.base_image)
+    for build in stack_plan.builds_for("flink-jobmanager"):
+        builder.ensure(build, progress, threading.Event())
+    return stack_plan.container("flink-jobmanager").image
+
+
+def submit(client, image: str, flink_url: str, arguments: tuple[str, ...], job: str, timeout_s: float = 600.0) -> str:
+    """Run ``flinkctl.py deploy JOB ARGUMENTS…`` in a short-lived container of ``image``; return its last line.
+
+    Raises:
+        StackError: the client failed (with its last lines).
+    """
+    try:
+        container = client.containers.run(
+            image, entrypoint=list(FLINKCTL), command=["deploy", job, *arguments], detach=True,
+            environment={"FLINK_REST": flink_url}, network_mode="host", cap_drop=["ALL"],
+            security_opt=["no-new-privileges:true"])
+    except docker.errors.APIError as exc:
+        raise StackError(f"starting the job client for {job} failed: {explain(exc)}") from exc
+    try:
+        code = container.wait(timeout=timeout_s)["StatusCode"]
+        output = container.logs().decode(errors="replace").strip()
+    finally:
+        container.remove(force=True)
+    if code != 0:
+        raise StackError(f"deploying {job} to {flink_url} failed (exit {code}):\n{output[-3000:]}")
+    return output.splitlines()[-1] if output else f"{job} runs"
