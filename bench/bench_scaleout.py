@@ -88,7 +88,7 @@ def run_candle_job(backend, image: str, parallelism: int, n: int, minutes: int) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bars", type=int, default=2_000_000, help="backlog size (default 2,000,000)")
+    parser.add_argument("--bars", type=int, default=3_000_000, help="backlog size (default 3,000,000)")
     args = parser.parse_args()
     import docker
 

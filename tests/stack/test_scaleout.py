@@ -97,36 +97,48 @@ def test_a_session_through_the_scaled_stack_equals_the_embedded_pipeline(scaled_
         assert stack_export(tmp_path, symbols, expected) == expected
 
 
-def test_killing_a_broker_and_a_taskmanager_mid_stream_loses_and_duplicates_nothing(
-        scaled_stack, deployed, tmp_path, monkeypatch):
-    """The session streams for about a minute; a broker is killed (the two others keep every partition
-    writable: min.insync.replicas 2), then a TaskManager (the jobs restart from their checkpoints once the
-    supervisor has brought it back); the export ends equal to the embedded pipeline's."""
+def _stream_through_a_kill(scaled_stack, tmp_path, monkeypatch, symbols: list[str], service: str | None) -> None:
+    """Stream a session for about a minute (120 session minutes at 120× real time) while ``service`` is
+    killed 10 s in (the supervisor brings it back); the export must end equal to the embedded pipeline's."""
     import docker
 
-    symbols = ["SKA", "SKB", "SKC"]
     session = session_dir(tmp_path, "scale-faults", symbols, minutes=120, seed=32)
     expected = embedded_export(tmp_path, session, symbols)
     backend = scaled_stack.backend
     failures: list[BaseException] = []
 
-    def kill_in_turn() -> None:  # beside the collector, which runs on the main thread (it handles signals)
+    def kill() -> None:  # beside the collector, which runs on the main thread (it handles signals)
         client = docker.DockerClient(base_url=backend.base_url) if backend.base_url else docker.from_env()
         try:
-            for service in ("kafka-2", "flink-taskmanager-2"):
-                time.sleep(10)
-                client.containers.get(backend.plan.container(service).name).kill()
-                scaled_stack.wait_healthy(timeout_s=300, services=(service,))
+            time.sleep(10)
+            client.containers.get(backend.plan.container(service).name).kill()
+            scaled_stack.wait_healthy(timeout_s=300, services=(service,))
         except BaseException as exc:  # noqa: BLE001 - reported by the test
             failures.append(exc)
         finally:
             client.close()
 
-    killer = threading.Thread(target=kill_in_turn)
+    killer = threading.Thread(target=kill)
     with stack_sinks(scaled_stack.access, monkeypatch):
-        killer.start()
-        # 120 session minutes at 120× real time: the stream lasts about a minute, through both kills.
+        if service:
+            killer.start()
         assert collect(session, symbols, speed=120, exit_after_s=150) == 0
-        killer.join(400)
+        if service:
+            killer.join(400)
         assert not failures, failures
         assert stack_export(tmp_path, symbols, expected) == expected
+
+
+def test_a_session_streamed_in_real_time_equals_the_embedded_pipeline(scaled_stack, deployed, tmp_path, monkeypatch):
+    _stream_through_a_kill(scaled_stack, tmp_path, monkeypatch, ["SNA", "SNB", "SNC"], None)
+
+
+def test_killing_a_broker_mid_stream_loses_and_duplicates_nothing(scaled_stack, deployed, tmp_path, monkeypatch):
+    """Two brokers keep every partition writable (min.insync.replicas 2); acks=all and idempotent producers."""
+    _stream_through_a_kill(scaled_stack, tmp_path, monkeypatch, ["SKA", "SKB", "SKC"], "kafka-2")
+
+
+def test_killing_a_taskmanager_mid_stream_the_jobs_recover_from_their_checkpoints(scaled_stack, deployed, tmp_path,
+                                                                                 monkeypatch):
+    """Both jobs restart from their newest checkpoint once the supervisor has brought the TaskManager back."""
+    _stream_through_a_kill(scaled_stack, tmp_path, monkeypatch, ["STA", "STB", "STC"], "flink-taskmanager-2")
