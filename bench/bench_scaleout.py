@@ -19,7 +19,9 @@ import argparse
 import itertools
 import json
 import os
+import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -101,7 +103,7 @@ def main() -> None:
         backend = make_backend(Path(tmp))
         backend.stop(delete_data=True)
         try:
-            backend.start(lambda event: None, __import__("threading").Event())
+            backend.start(lambda event: None, threading.Event())
             client = docker.DockerClient(base_url=backend.base_url) if backend.base_url else docker.from_env()
             image = flink_image(client, backend.spec)
             client.close()
@@ -111,7 +113,13 @@ def main() -> None:
                 publisher.produce(PRICES, bar.symbol, publisher_payload(bar))
             publisher.flush(300)
             producer_s = time.perf_counter() - produced
-            runs = [run_candle_job(backend, image, p, n, minutes) for p in (1, 2)]
+            runs = []
+            for parallelism in (1, 2):
+                runs.append(run_candle_job(backend, image, parallelism, n, minutes))
+                print(json.dumps(runs[-1]), file=sys.stderr, flush=True)
+        except BaseException:
+            print(backend.logs("flink-jobmanager")[-4000:], file=sys.stderr)
+            raise
         finally:
             backend.stop(delete_data=True)
     result = {"backlog_bars": n, "symbols": FLINK_SYMBOLS, "price_partitions": 4, "taskmanagers": 2,
