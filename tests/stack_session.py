@@ -3,7 +3,10 @@
 ``session_dir`` writes a recorded session (generated frames, then the recorded sample with its news);
 ``embedded_export`` replays it through the embedded pipeline and exports it; ``stack_export`` exports
 what ``collect --pipeline stack`` left in a stack, once it equals the oracle's or the time is up.
-``stack_sinks`` runs a :class:`~backend.pipeline.stack_sinks.SinkService` beside the test, as the
+``differences`` compares two exports; it allows one thing only: a VWAP within two ulps of the
+oracle's (the Flink job's roll-ups have been seen to differ from the embedded aggregator in the last bit
+of a 15-minute VWAP on one session, with or without a failure; see the scale-out tests). Every row,
+price, volume and trade count must be equal. ``stack_sinks`` runs a :class:`~backend.pipeline.stack_sinks.SinkService` beside the test, as the
 stack's sink process does, and makes ``--pipeline stack`` resolve to the given stack.
 """
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import time
 from pathlib import Path
 
@@ -90,12 +94,36 @@ def embedded_export(tmp_path: Path, session: Path, symbols: list[str]) -> dict:
     return export(tmp_path, symbols, "--replay", str(session))
 
 
-def stack_export(tmp_path: Path, symbols: list[str], expected: dict, settle_s: float = 300) -> dict:
-    """The stack's export, once it equals ``expected`` (the jobs and sinks take a moment) or ``settle_s`` is up."""
+def differences(found: dict, expected: dict) -> list[str]:
+    """What differs between two exports (empty: equal but for VWAPs within two ulps; see the module docstring)."""
+    out = []
+    for key in sorted(set(found) | set(expected), key=str):
+        a, b = found.get(key), expected.get(key)
+        if key == "news" or a is None or b is None or len(a) != len(b):
+            if a != b:
+                out.append(f"{key}: {a!r} != {b!r}")
+            continue
+        for row_a, row_b in zip(a, b):
+            if row_a != row_b and not _same_but_vwap_ulps(row_a, row_b, a[0].split(",")):
+                out.append(f"{key}: {row_a} != {row_b}")
+    return out
+
+
+def _same_but_vwap_ulps(row_a: str, row_b: str, header: list[str]) -> bool:
+    fields_a, fields_b = row_a.split(","), row_b.split(",")
+    vwap = header.index("vwap")
+    rest_equal = [f for i, f in enumerate(fields_a) if i != vwap] == [f for i, f in enumerate(fields_b) if i != vwap]
+    a, b = float(fields_a[vwap]), float(fields_b[vwap])
+    return rest_equal and abs(a - b) <= 2 * math.ulp(b)
+
+
+def stack_export(tmp_path: Path, symbols: list[str], expected: dict, settle_s: float = 300) -> list[str]:
+    """How the stack's export differs from ``expected`` (:func:`differences`), once it does not (the jobs and
+    sinks take a moment) or ``settle_s`` is up."""
     deadline = time.monotonic() + settle_s
     while True:
-        found = export(tmp_path, symbols, "--pipeline", "stack")
-        if found == expected or time.monotonic() > deadline:
+        found = differences(export(tmp_path, symbols, "--pipeline", "stack"), expected)
+        if not found or time.monotonic() > deadline:
             return found
         time.sleep(3)
 
