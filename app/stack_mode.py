@@ -98,8 +98,12 @@ def selected_connection(settings, endpoints: Endpoints | None = None) -> StackCo
 
 
 def connection_from(access) -> StackConnection:
-    """The pipeline's :class:`StackConnection` to a Docker stack, from its :class:`stack.access.StackAccess`."""
+    """The pipeline's :class:`StackConnection` to a Docker stack, from its :class:`stack.access.StackAccess`
+    (without an archive when the stack runs none)."""
     e = access.endpoints
+    if not e.catalog_uri:
+        return StackConnection(e.kafka_bootstrap, e.influx_url, e.influx_bucket, influx_org=e.influx_org,
+                               influx_token=access.influx_token)
     return StackConnection(e.kafka_bootstrap, e.influx_url, e.influx_bucket, influx_org=e.influx_org,
                            influx_token=access.influx_token, archive=access.catalog_properties(),
                            archive_where=f"{e.catalog_uri} + {e.warehouse} on {e.s3_endpoint}")

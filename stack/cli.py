@@ -7,6 +7,8 @@
 * ``status [--json]``: each service's state, health and detail, the supervisor, the endpoints.
 * ``down [--volumes]``: stops the supervisor and removes the containers (and, with ``--volumes``, the
   data and the stack's credentials).
+* ``deploy-jobs --flink URL --bootstrap-servers HOSTS [--parallelism N] [--checkpoints URI]``: submits
+  the candle and impact jobs to a Flink session cluster the app did not start (:mod:`stack.deploy`).
 
 ``profile``, ``test`` and ``create-topics`` are for remote stacks (:mod:`stack.remote.cli`);
 ``collector-image`` builds the collector's image (a service for a server), from the same base.
@@ -53,6 +55,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     from stack.remote.cli import add_parsers as add_remote_parsers  # profile, test, create-topics
 
     add_remote_parsers(actions)
+    deploy = actions.add_parser("deploy-jobs", help="submit the candle and impact jobs to a Flink session cluster "
+                                                    "the app did not start")
+    deploy.add_argument("--flink", required=True, metavar="URL", help="the JobManager's REST URL (http://host:8081)")
+    deploy.add_argument("--bootstrap-servers", required=True, metavar="HOSTS",
+                        help="Kafka's brokers as the cluster's TaskManagers reach them (host:port,…)")
+    deploy.add_argument("--parallelism", type=int, default=1, metavar="N", help="each job's parallelism (default 1)")
+    deploy.add_argument("--checkpoints", metavar="URI",
+                        help="checkpoint root shared by the cluster's JobManager and TaskManagers "
+                             "(default: the stack image's checkpoint volume)")
+    deploy.add_argument("--base-image", metavar="REF", help="as for `up` (the Flink image is built if missing)")
+    deploy.add_argument("--build-ca", metavar="FILE", help="as for `up`")
     return stack
 
 
@@ -130,6 +143,8 @@ def run(args, out: TextIO = sys.stdout, err: TextIO = sys.stderr, backend=None) 
     try:
         if args.stack_command == "collector-image":
             return _collector_image(args, out)
+        if args.stack_command == "deploy-jobs":
+            return _deploy_jobs(args, out, backend)
         backend = backend or _backend(args, err)
         if args.stack_command == "up":
             started = time.monotonic()
@@ -155,3 +170,17 @@ def run(args, out: TextIO = sys.stdout, err: TextIO = sys.stderr, backend=None) 
     except StackError as exc:
         print(f"tickerwire stack {args.stack_command}: {exc}", file=err)
         return 1
+
+
+def _deploy_jobs(args, out: TextIO, backend=None) -> int:
+    from stack.deploy import DEFAULT_CHECKPOINTS, deploy_jobs
+    from stack.docker_backend import spec_from_environment
+
+    changes = {key: value for key, value in (("base_image", args.base_image), ("extra_ca_file", args.build_ca))
+               if value}
+    spec = backend.spec if backend is not None else spec_from_environment(**changes)
+    deploy_jobs(args.flink, args.bootstrap_servers, spec, parallelism=args.parallelism,
+                checkpoints=args.checkpoints or DEFAULT_CHECKPOINTS, progress=_Printer(out),
+                base_url=backend.base_url if backend is not None else None)
+    print(f"both jobs run on {args.flink}", file=out)
+    return 0

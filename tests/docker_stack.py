@@ -72,12 +72,14 @@ def random_credentials():
 
 def make_backend(name: str, home, **spec_changes):
     """A :class:`~stack.docker_backend.DockerBackend` for a test stack on free ports, with its own credentials."""
+    from dataclasses import fields
+
     from stack.docker_backend import DockerBackend, spec_from_environment
     from stack.local import free_ports
     from stack.plan.spec import Ports
 
     creds = random_credentials()
-    spec = spec_from_environment(name=name, ports=Ports(*free_ports(6)), **spec_changes)
+    spec = spec_from_environment(name=name, ports=Ports(*free_ports(len(fields(Ports)))), **spec_changes)
     return DockerBackend(spec, home=home, credentials=lambda: creds, health_timeout_s=900)
 
 

@@ -168,7 +168,7 @@ def main(argv: list[str]) -> int:
     create_tables(t_env, args)
     create_views(t_env, args)
     build(t_env, args).attach_as_datastream()
-    client = env.execute_async("tickerwire-candles")
+    client = env.execute_async(args.job_name or "tickerwire-candles")
     print(f"{RUNNING_MARKER} {client.get_job_id()}", flush=True)
     client.get_job_execution_result().result()
     return 0

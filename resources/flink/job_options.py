@@ -40,6 +40,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                         help="JSON file of Kafka client properties for TLS/SASL (holds the password; mode 0600)")
     parser.add_argument("--resume-from", default="", metavar="URI",
                         help="a retained checkpoint to start from (default: the newest under a local --checkpoint-dir)")
+    parser.add_argument("--job-name", default="", help="the job's name on the cluster (default: the job's own)")
 
 
 def kafka_connection_sql(args: argparse.Namespace) -> str:
@@ -102,7 +103,7 @@ def configuration(args: argparse.Namespace, job_name: str, extra: dict[str, str]
 
     options = {
         "pipeline.jars": args.jars,
-        "pipeline.name": job_name,
+        "pipeline.name": args.job_name or job_name,
         "parallelism.default": str(args.parallelism),
         "execution.checkpointing.interval": f"{args.checkpoint_interval_ms} ms",
         "execution.checkpointing.storage": "filesystem",

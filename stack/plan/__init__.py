@@ -19,8 +19,9 @@ from stack.plan.spec import StackSpec, validate
 def plan(spec: StackSpec, tree: SourceTree) -> StackPlan:
     """Compute the plan for ``spec``, with the image builds made from ``tree``.
 
-    Services start in dependency order: the archive (catalog, S3) and Kafka first, then InfluxDB, the
-    Flink cluster and its job clients, and Grafana (optional) last.
+    Services start in dependency order: the archive (catalog, S3; unless ``with_archive`` is off) and
+    Kafka's brokers first, then InfluxDB, the Flink cluster (JobManager, TaskManagers) and its job
+    clients (unless ``with_jobs`` is off), and Grafana (optional) last.
 
     Raises:
         PlanError: the spec is invalid (see :func:`~stack.plan.spec.validate`) or a build input is missing.
@@ -30,10 +31,11 @@ def plan(spec: StackSpec, tree: SourceTree) -> StackPlan:
     builds = image_builds(spec, tree)
     tags = {build.name: build.tag for build in builds}
     containers = [
-        archive.catalog(spec, n, tags["postgres"]), archive.s3(spec, n, tags["s3proxy"]),
-        kafka.kafka(spec, n, tags["kafka"]), influxdb.influxdb(spec, n, tags["influxdb"]),
-        flink.jobmanager(spec, n, tags["flink"]), flink.taskmanager(spec, n, tags["flink"]),
-        flink.candle_job(spec, n, tags["flink"]), flink.impact_job(spec, n, tags["flink"]),
+        *([archive.catalog(spec, n, tags["postgres"]), archive.s3(spec, n, tags["s3proxy"])] if spec.with_archive
+          else []),
+        *kafka.brokers(spec, n, tags["kafka"]), influxdb.influxdb(spec, n, tags["influxdb"]),
+        flink.jobmanager(spec, n, tags["flink"]), *flink.taskmanagers(spec, n, tags["flink"]),
+        *flink.job_clients(spec, n, tags["flink"]),
         grafana.grafana(spec, n),
     ]
     ordered = start_order(containers)

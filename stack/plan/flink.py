@@ -1,15 +1,18 @@
-"""The Flink containers: a JobManager, a TaskManager and one client per job (candles, impacts).
+"""The Flink containers: a JobManager, one or more TaskManagers and one client per job (candles, impacts).
 
-All four run the Flink image (:mod:`stack.plan.images`) and share the checkpoint volume at the same
+All run the Flink image (:mod:`stack.plan.images`) and share the checkpoint volume at the same
 path, so a job client finds the newest checkpoint when it (re)submits and the cluster restores from it
-after a TaskManager comes back. The REST API / web UI is published on the host's 127.0.0.1 only, with
+after a TaskManager comes back. Both jobs run at ``spec.parallelism``; the candle job's operators are
+keyed by symbol, so its subtasks split the symbols (and ``stock-prices``'s partitions) between them.
+Without ``spec.with_jobs`` the cluster runs bare, for ``tickerwire stack deploy-jobs``
+(:func:`job_arguments` is shared with it). The REST API / web UI is published on the host's 127.0.0.1 only, with
 jar upload and cancellation disabled; everything else listens on the stack's network only.
 """
 
 from __future__ import annotations
 
 from stack.plan.images import FLINK_HOME_DIR
-from stack.plan.kafka import internal_bootstrap
+from stack.plan.kafka import broker_services, internal_bootstrap
 from stack.plan.model import ContainerPlan, HealthCheck, Names, PortBinding, VolumeMount
 from stack.plan.spec import StackSpec
 from stack.versions import KAFKA_CONNECTOR
@@ -26,9 +29,18 @@ CANDLES_JOB = "tickerwire-candles"
 IMPACTS_JOB = "tickerwire-impacts"
 
 
+#: The job scripts in the Flink image.
+SCRIPTS = {CANDLES_JOB: f"{JOBS}/candles_job.py", IMPACTS_JOB: f"{JOBS}/impact_job.py"}
+
+
 def _env(spec: StackSpec, n: Names) -> tuple[tuple[str, str], ...]:
     return (("FLINK_JOBMANAGER", n.container("flink-jobmanager")), ("FLINK_JOBMANAGER_MEMORY", "1024m"),
-            ("FLINK_TASKMANAGER_MEMORY", "2560m"), ("FLINK_TASK_SLOTS", str(spec.taskmanager_slots)))
+            ("FLINK_TASKMANAGER_MEMORY", spec.taskmanager_memory), ("FLINK_TASK_SLOTS", str(spec.taskmanager_slots)))
+
+
+def taskmanager_services(spec: StackSpec) -> tuple[str, ...]:
+    """``flink-taskmanager``, then ``flink-taskmanager-2``… (``spec.taskmanagers`` of them)."""
+    return tuple("flink-taskmanager" if i == 1 else f"flink-taskmanager-{i}" for i in range(1, spec.taskmanagers + 1))
 
 
 def _checkpoints(n: Names) -> VolumeMount:
@@ -45,38 +57,47 @@ def jobmanager(spec: StackSpec, n: Names, image: str) -> ContainerPlan:
     )
 
 
-def taskmanager(spec: StackSpec, n: Names, image: str) -> ContainerPlan:
-    """The TaskManager; healthy once the JobManager lists it (by the resource id it registered with)."""
-    return ContainerPlan(
-        service="flink-taskmanager", name=n.container("flink-taskmanager"), image=image, build="flink",
+def taskmanagers(spec: StackSpec, n: Names, image: str) -> list[ContainerPlan]:
+    """The TaskManagers; each healthy once the JobManager lists it (by the resource id it registered with)."""
+    return [ContainerPlan(
+        service=service, name=n.container(service), image=image, build="flink",
         command=("taskmanager",), env=_env(spec, n), volumes=(_checkpoints(n),),
         healthcheck=HealthCheck((HEALTHCHECK, "taskmanager"), interval_s=3, retries=60, start_period_s=10),
         depends_on=("flink-jobmanager",),
-    )
+    ) for service in taskmanager_services(spec)]
 
 
-def candle_job(spec: StackSpec, n: Names, image: str) -> ContainerPlan:
-    """The candle job's client (``candles_job.py`` with the connector and the UDF jar)."""
-    jars = ";".join(f"file://{JARS}/{name}" for name in (CONNECTOR_JAR, "tickerwire-flink-udf.jar"))
-    return _job_client(spec, n, image, "flink-job", CANDLES_JOB, f"{JOBS}/candles_job.py",
-                       ("--jars", jars, "--parallelism", str(spec.parallelism),
-                        "--checkpoint-dir", f"{CHECKPOINTS}/candles"))
+def job_arguments(job_name: str, bootstrap: str, parallelism: int, checkpoints: str) -> tuple[str, ...]:
+    """The script and options of job ``job_name`` (:data:`CANDLES_JOB` or :data:`IMPACTS_JOB`) in the image.
+
+    Args:
+        bootstrap: The brokers as the cluster's TaskManagers reach them.
+        checkpoints: The checkpoint root the cluster shares (a directory or a URI); each job uses a
+            subdirectory of it.
+    """
+    if job_name == CANDLES_JOB:
+        jars = ";".join(f"file://{JARS}/{name}" for name in (CONNECTOR_JAR, "tickerwire-flink-udf.jar"))
+        subdirectory = "candles"
+    else:
+        jars, subdirectory = f"file://{JARS}/{CONNECTOR_JAR}", "impacts"
+    return (SCRIPTS[job_name], "--bootstrap-servers", bootstrap, "--jars", jars, "--parallelism", str(parallelism),
+            "--checkpoint-dir", f"{checkpoints.rstrip('/')}/{subdirectory}")
 
 
-def impact_job(spec: StackSpec, n: Names, image: str) -> ContainerPlan:
-    """The impact job's client (``impact_job.py``, with the ``backend`` modules beside it in the image)."""
-    return _job_client(spec, n, image, "flink-impacts", IMPACTS_JOB, f"{JOBS}/impact_job.py",
-                       ("--jars", f"file://{JARS}/{CONNECTOR_JAR}",
-                        "--checkpoint-dir", f"{CHECKPOINTS}/impacts"))
+def job_clients(spec: StackSpec, n: Names, image: str) -> list[ContainerPlan]:
+    """The two job clients (none without ``spec.with_jobs``)."""
+    if not spec.with_jobs:
+        return []
+    return [_job_client(spec, n, image, "flink-job", CANDLES_JOB), _job_client(spec, n, image, "flink-impacts",
+                                                                                IMPACTS_JOB)]
 
 
-def _job_client(spec: StackSpec, n: Names, image: str, service: str, job_name: str, script: str,
-                options: tuple[str, ...]) -> ContainerPlan:
+def _job_client(spec: StackSpec, n: Names, image: str, service: str, job_name: str) -> ContainerPlan:
     """A container that keeps one job running on the cluster (``flinkctl.py run``); healthy while it runs."""
-    command = ("job", job_name, script, "--bootstrap-servers", internal_bootstrap(n), *options)
+    command = ("job", job_name, *job_arguments(job_name, internal_bootstrap(spec, n), spec.parallelism, CHECKPOINTS))
     return ContainerPlan(
         service=service, name=n.container(service), image=image, build="flink", command=command,
         env=_env(spec, n), volumes=(_checkpoints(n),),
         healthcheck=HealthCheck((HEALTHCHECK, "job", job_name), interval_s=3, retries=100, start_period_s=20),
-        depends_on=("kafka", "flink-taskmanager"),
+        depends_on=(*broker_services(spec)[-1:], *taskmanager_services(spec)),
     )

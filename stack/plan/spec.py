@@ -36,6 +36,12 @@ class Ports:
     grafana: int = 3000
     s3: int = 9000
     catalog: int = 5432
+    kafka_2: int = 9094  # the second and third brokers of a three-broker stack
+    kafka_3: int = 9095
+
+    def kafka_ports(self, brokers: int) -> tuple[int, ...]:
+        """The host port of each broker."""
+        return (self.kafka, self.kafka_2, self.kafka_3)[:brokers]
 
 
 @dataclass(frozen=True)
@@ -48,8 +54,16 @@ class StackSpec:
         influx_database: InfluxDB 1.8 database of the market data (the app's bucket is ``<database>/autogen``).
         catalog_database: PostgreSQL database of the Iceberg SQL catalog (also its owner's role name).
         warehouse_bucket: S3 bucket holding the Iceberg warehouse.
-        taskmanager_slots: Task slots of the Flink task manager.
-        parallelism: Parallelism of the candle job (the impact job takes one more slot).
+        taskmanager_slots: Task slots of each Flink task manager.
+        parallelism: Parallelism of the candle job and of the impact job (each takes that many slots).
+        kafka_brokers: 1, or 3 for the multi-broker profile: a three-node KRaft quorum, every topic with
+            replication factor 3 and ``min.insync.replicas`` 2 (a broker may fail without loss or a stop).
+        taskmanagers: Flink TaskManager containers (each with ``taskmanager_slots`` slots).
+        taskmanager_memory: Process memory of each TaskManager.
+        price_partitions: Partitions of ``stock-prices`` (a symbol's bars stay on one: the key is the symbol).
+        with_archive: Run the Iceberg archive's catalog and S3 store.
+        with_jobs: Run the job clients that keep both Flink jobs submitted (off: a bare session cluster, for
+            ``tickerwire stack deploy-jobs``).
         base_image: The Debian image every image builds on: ``debian:bookworm-slim``, or a local import
             such as ``local/debian:bookworm`` where nothing can be pulled.
         extra_ca_file: A PEM file of extra CA certificates trusted during builds and in the containers
@@ -66,6 +80,12 @@ class StackSpec:
     warehouse_bucket: str = "warehouse"
     taskmanager_slots: int = 2
     parallelism: int = 1
+    kafka_brokers: int = 1
+    taskmanagers: int = 1
+    taskmanager_memory: str = "2560m"
+    price_partitions: int = 3
+    with_archive: bool = True
+    with_jobs: bool = True
     base_image: str = DEBIAN_BASE_IMAGE
     extra_ca_file: str = ""
     build_args: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -99,11 +119,18 @@ def validate(spec: StackSpec) -> None:
             raise PlanError(f"{label} {value!r} must be lower-case letters, digits or '_', starting with a letter")
     if not re.match(r"^[a-z0-9][a-z0-9.-]{2,62}$", spec.warehouse_bucket):
         raise PlanError(f"warehouse_bucket {spec.warehouse_bucket!r} is not a valid S3 bucket name")
-    if spec.taskmanager_slots < 1 or spec.parallelism < 1:
-        raise PlanError("taskmanager_slots and parallelism must be at least 1")
-    if spec.parallelism + 1 > spec.taskmanager_slots:
-        raise PlanError(f"the candle job's parallelism {spec.parallelism} and the impact job need "
-                        f"{spec.parallelism + 1} task slots (taskmanager_slots={spec.taskmanager_slots})")
+    if spec.taskmanager_slots < 1 or spec.parallelism < 1 or spec.taskmanagers < 1:
+        raise PlanError("taskmanager_slots, taskmanagers and parallelism must be at least 1")
+    slots = spec.taskmanager_slots * spec.taskmanagers
+    if 2 * spec.parallelism > slots:
+        raise PlanError(f"the candle and impact jobs at parallelism {spec.parallelism} need {2 * spec.parallelism} "
+                        f"task slots; {spec.taskmanagers} task manager(s) × {spec.taskmanager_slots} = {slots}")
+    if spec.kafka_brokers not in (1, 3):
+        raise PlanError(f"kafka_brokers must be 1 or 3 (a three-node quorum), not {spec.kafka_brokers}")
+    if not 1 <= spec.price_partitions <= 1000:
+        raise PlanError(f"price_partitions must be between 1 and 1000, not {spec.price_partitions}")
+    if not re.match(r"^\d+[mg]$", spec.taskmanager_memory):
+        raise PlanError(f"taskmanager_memory {spec.taskmanager_memory!r} must be like 2560m or 4g")
 
 
 def check_pinned(service: str, ref: str) -> None:
@@ -130,11 +157,15 @@ def endpoints(spec: StackSpec) -> Endpoints:
 
     p = spec.ports
     grafana = f"http://127.0.0.1:{p.grafana}"
+    archive = spec.with_archive
     return Endpoints(
-        kafka_bootstrap=f"127.0.0.1:{p.kafka}", influx_url=f"http://127.0.0.1:{p.influxdb}",
+        kafka_bootstrap=",".join(f"127.0.0.1:{port}" for port in p.kafka_ports(spec.kafka_brokers)),
+        influx_url=f"http://127.0.0.1:{p.influxdb}",
         influx_bucket=influx_bucket(spec), grafana_url=grafana,
         dashboard_url=f"{grafana}/d/{DASHBOARD_UID}/tickerwire?orgId=1&kiosk",
-        catalog_uri=f"postgresql+psycopg2://{spec.catalog_database}@127.0.0.1:{p.catalog}/{spec.catalog_database}",
-        s3_endpoint=f"http://127.0.0.1:{p.s3}", s3_region="us-east-1", warehouse=f"s3://{spec.warehouse_bucket}/",
+        catalog_uri=(f"postgresql+psycopg2://{spec.catalog_database}@127.0.0.1:{p.catalog}/{spec.catalog_database}"
+                     if archive else ""),
+        s3_endpoint=f"http://127.0.0.1:{p.s3}" if archive else "", s3_region="us-east-1" if archive else "",
+        warehouse=f"s3://{spec.warehouse_bucket}/" if archive else "",
         flink_ui=f"http://127.0.0.1:{p.flink_ui}",
     )

@@ -73,6 +73,10 @@ def test_ports_are_published_on_loopback_only_at_the_spec_ports():
     ({"influx_database": "drop table"}, "influx_database"),
     ({"warehouse_bucket": "Not_S3"}, "S3 bucket"),
     ({"parallelism": 4, "taskmanager_slots": 2}, "task slots"),
+    ({"parallelism": 2, "taskmanager_slots": 2}, "need 4 task slots; 1 task manager"),
+    ({"kafka_brokers": 2}, "kafka_brokers must be 1 or 3"),
+    ({"price_partitions": 0}, "price_partitions"),
+    ({"taskmanager_memory": "lots"}, "taskmanager_memory"),
     ({"grafana_image": "grafana/grafana:latest"}, "not pinned"),
     ({"grafana_image": "grafana/grafana"}, "pin an exact version"),
     ({"base_image": ""}, "base image"),
@@ -196,3 +200,43 @@ def test_start_waves_start_together_what_depends_only_on_earlier_waves():
         assert all(set(c.depends_on) <= done for c in wave)
         done |= {c.service for c in wave}
     assert done == set(stack.services)
+
+
+SCALED = StackSpec(name="tws", kafka_brokers=3, taskmanagers=2, parallelism=2, price_partitions=4,
+                   ports=Ports(kafka=19092, kafka_2=19094, kafka_3=19095))
+
+
+def test_the_multi_broker_profile_is_a_three_node_quorum_with_replicated_topics():
+    stack = plan(SCALED, TREE)
+    brokers = [stack.container(s) for s in ("kafka", "kafka-2", "kafka-3")]
+    voters = "1@tws-kafka:9093,2@tws-kafka-2:9093,3@tws-kafka-3:9093"
+    for node, broker in enumerate(brokers, 1):
+        env = broker.env_dict()
+        assert (env["KAFKA_NODE_ID"], env["KAFKA_VOTERS"]) == (str(node), voters)
+        assert (env["KAFKA_REPLICATION"], env["KAFKA_MIN_ISR"]) == ("3", "2")
+    assert [b.ports[0].host_port for b in brokers] == [19092, 19094, 19095]
+    assert [b.depends_on for b in brokers] == [(), ("kafka",), ("kafka-2",)]
+    assert [bool(b.post_start) for b in brokers] == [False, False, True]  # topics once all three are up
+    assert "stock-prices:4:" in " ".join(brokers[2].post_start[0].command)
+    assert endpoints(SCALED).kafka_bootstrap == "127.0.0.1:19092,127.0.0.1:19094,127.0.0.1:19095"
+    assert len({v.name for v in stack.volumes if "kafka" in v.name}) == 3
+    single = plan(StackSpec(), TREE).container("kafka").env_dict()
+    assert (single["KAFKA_REPLICATION"], single["KAFKA_MIN_ISR"]) == ("1", "1")
+
+
+def test_the_jobs_run_at_the_spec_parallelism_on_every_broker_and_task_manager():
+    stack = plan(SCALED, TREE)
+    assert {"flink-taskmanager", "flink-taskmanager-2"} <= set(stack.services)
+    for service in ("flink-job", "flink-impacts"):
+        job = stack.container(service)
+        command = " ".join(job.command)
+        assert "--parallelism 2" in command
+        assert "tws-kafka:19092,tws-kafka-2:19092,tws-kafka-3:19092" in command
+        assert set(job.depends_on) == {"kafka-3", "flink-taskmanager", "flink-taskmanager-2"}
+
+
+def test_a_bare_session_cluster_has_no_job_clients_and_no_archive():
+    stack = plan(dataclasses.replace(SCALED, with_jobs=False, with_archive=False), TREE)
+    assert not {"flink-job", "flink-impacts", "catalog", "s3"} & set(stack.services)
+    urls = endpoints(stack.spec)
+    assert urls.catalog_uri == urls.s3_endpoint == ""

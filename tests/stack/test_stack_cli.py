@@ -11,7 +11,8 @@ from stack.local import free_ports
 
 def test_every_stack_command_says_docker_not_found_and_what_the_local_processes_are():
     dead = f"tcp://127.0.0.1:{free_ports(1)[0]}"
-    for command in (["up"], ["status", "--json"], ["down", "--volumes"]):
+    for command in (["up"], ["status", "--json"], ["down", "--volumes"],
+                    ["deploy-jobs", "--flink", "http://127.0.0.1:8081", "--bootstrap-servers", "kafka:19092"]):
         result = subprocess.run([sys.executable, "-m", "app.cli", "stack", *command], capture_output=True, text=True,
                                 env={**os.environ, "DOCKER_HOST": dead}, timeout=120)
         assert result.returncode == 2, result.stderr

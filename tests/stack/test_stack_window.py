@@ -13,10 +13,9 @@ import os
 from pathlib import Path
 
 import pytest
-from integration.market_session import generated_frames
+from stack_session import session_dir
 
 from backend.model import Timeframe
-from helpers import SAMPLE_SESSION
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 
@@ -32,11 +31,7 @@ def stack_window(running_stack, qtbot, tmp_path, monkeypatch):
     from backend.watchlist import default_watch_item
 
     monkeypatch.setenv("TICKERWIRE_HOME", str(tmp_path / "home"))
-    session = tmp_path / "window-session"
-    session.mkdir()
-    frames = generated_frames(["WNA"], minutes=240, seed=31) + (SAMPLE_SESSION / "polygon.jsonl").read_text().splitlines()
-    (session / "polygon.jsonl").write_text("\n".join(frames) + "\n")
-    (session / "guardian.jsonl").write_text((SAMPLE_SESSION / "guardian.jsonl").read_text())
+    session = session_dir(tmp_path, "window-session", ["WNA"], minutes=240, seed=31)
 
     settings = Settings(tmp_path / "home" / "settings.json")
     settings.set("watchlist", [default_watch_item(s) for s in ("AMZN", "WNA")])

@@ -6,6 +6,10 @@ newest checkpoint, see resources/flink/job_options.py); when one is active (this
 it watches that job instead of submitting a second one. It exits non-zero when the job ends, so that
 the container's restart policy or the stack's supervisor starts it again, which resubmits.
 
+``flinkctl.py deploy NAME SCRIPT [OPTIONS...]`` submits SCRIPT to the cluster at ``$FLINK_REST`` (a
+session cluster this image did not start: ``tickerwire stack deploy-jobs``) unless NAME is active
+there, and exits 0 once the job is RUNNING (leaving it to the cluster).
+
 ``flinkctl.py check jobmanager | taskmanager | job NAME`` is the containers' health check: the REST API
 answers; this task manager (by the resource id its entrypoint chose) is registered; the job is RUNNING.
 """
@@ -14,10 +18,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 #: Job states in which the cluster still owns the job (it may come back to RUNNING by itself).
@@ -26,8 +33,8 @@ POLL_S = 5.0
 
 
 def rest_url() -> str:
-    """The job manager's REST API on the stack's network."""
-    return f"http://{os.environ['FLINK_JOBMANAGER']}:8081"
+    """The job manager's REST API: ``$FLINK_REST``, else the stack's job manager on its network."""
+    return os.environ.get("FLINK_REST") or f"http://{os.environ['FLINK_JOBMANAGER']}:8081"
 
 
 def get(path: str, timeout: float = 4.0) -> dict:
@@ -88,6 +95,43 @@ def run(name: str, script: str, options: list[str]) -> int:
     return result.returncode or 1
 
 
+def deploy(name: str, script: str, options: list[str], timeout_s: float = 300.0) -> int:
+    """Submit ``script`` to ``$FLINK_REST`` unless ``name`` is active there; 0 once it runs.
+
+    The client (``flink run``; the job scripts wait for their job's end) is stopped once the job is
+    RUNNING: the job belongs to the cluster and goes on without it."""
+    wait_for_cluster(timeout_s)
+    client = None
+    if active_job(name) is None:
+        url = urllib.parse.urlsplit(rest_url())
+        template = os.path.join(os.environ["JOB_HOME"], "bin", "config.yaml.template")
+        with open(template) as handle:  # the client's settings: the cluster's REST address, the Java options
+            config = (handle.read().replace("@JOBMANAGER@", url.hostname)
+                      .replace("rest.port: 8081", f"rest.port: {url.port or 80}"))
+        conf_dir = tempfile.mkdtemp(prefix="flink-conf-")
+        with open(os.path.join(conf_dir, "config.yaml"), "w") as handle:
+            handle.write("\n".join(line for line in config.splitlines() if "@" not in line) + "\n")
+        print(f"flinkctl: submitting {name} ({script}) to {rest_url()}", flush=True)
+        client = subprocess.Popen(["flink", "run", "--python", script, *options],
+                                  env={**os.environ, "FLINK_CONF_DIR": conf_dir}, start_new_session=True)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while (job := active_job(name)) is None or job["state"] != "RUNNING":
+            if client is not None and client.poll() is not None:
+                print(f"flinkctl: the {name} client exited with {client.returncode} first", flush=True)
+                return client.returncode or 1
+            if time.monotonic() > deadline:
+                print(f"flinkctl: {name} is {job['state'] if job else 'not there'} after {timeout_s:.0f} s", flush=True)
+                return 1
+            time.sleep(2)
+    finally:
+        if client is not None and client.poll() is None:
+            os.killpg(client.pid, signal.SIGTERM)
+            client.wait()
+    print(f"flinkctl: {name} is RUNNING as {job['jid']}", flush=True)
+    return 0
+
+
 def check(role: str, name: str = "") -> int:
     """0 when ``role`` is healthy (see the module docstring), 1 otherwise (with the reason on stdout)."""
     try:
@@ -116,9 +160,9 @@ def check(role: str, name: str = "") -> int:
 
 
 def main(argv: list[str]) -> int:
-    """``run NAME SCRIPT [OPTIONS...]`` or ``check ROLE [NAME]``."""
-    if len(argv) >= 3 and argv[0] == "run":
-        return run(argv[1], argv[2], argv[3:])
+    """``run NAME SCRIPT [OPTIONS...]``, ``deploy NAME SCRIPT [OPTIONS...]`` or ``check ROLE [NAME]``."""
+    if len(argv) >= 3 and argv[0] in ("run", "deploy"):
+        return (run if argv[0] == "run" else deploy)(argv[1], argv[2], argv[3:])
     if len(argv) >= 2 and argv[0] == "check":
         return check(argv[1], argv[2] if len(argv) > 2 else "")
     print(__doc__, file=sys.stderr)
