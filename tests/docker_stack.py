@@ -19,6 +19,7 @@ the pyiceberg catalog properties) and deletes everything (containers, volumes) a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
 import secrets
@@ -147,11 +148,11 @@ def docker_engine():
     need_engine()
 
 
-@pytest.fixture(scope="session")
-def running_stack(docker_engine, tmp_path_factory):
-    """The whole stack, up once per session on the real engine; removed with its data at the end."""
-    backend = make_backend(TEST_STACK, tmp_path_factory.mktemp("stack-home"))
-    backend.stop(delete_data=True)  # leftovers of an interrupted earlier session
+@contextlib.contextmanager
+def stack_running(backend):
+    """``backend``'s stack up (after removing leftovers of an interrupted run) as a :class:`RunningStack`, and
+    removed with its data afterwards; a failed ``stack up`` fails the test with its output."""
+    backend.stop(delete_data=True)
     status, output, times, seconds = stack_up(backend)
     if status != 0:
         backend.stop(delete_data=True)
@@ -160,4 +161,11 @@ def running_stack(docker_engine, tmp_path_factory):
         yield RunningStack(backend, output, seconds, times)
     finally:
         backend.stop(delete_data=True)
+
+
+@pytest.fixture(scope="session")
+def running_stack(docker_engine, tmp_path_factory):
+    """The whole stack, up once per session on the real engine; removed with its data at the end."""
+    with stack_running(make_backend(TEST_STACK, tmp_path_factory.mktemp("stack-home"))) as running:
+        yield running
 

@@ -17,7 +17,7 @@ import time
 import urllib.request
 
 import pytest
-from docker_stack import RunningStack, make_backend, stack_up
+from docker_stack import make_backend, stack_running
 from stack_session import SAMPLE_SYMBOLS, collect, embedded_export, session_dir, stack_export, stack_sinks
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(2400)]
@@ -29,15 +29,8 @@ SCALE = {"kafka_brokers": 3, "taskmanagers": 2, "parallelism": 2, "price_partiti
 def scaled_stack(docker_engine, tmp_path_factory):
     backend = make_backend(STACK, tmp_path_factory.mktemp("scale-home"), with_archive=False, with_jobs=False,
                            **SCALE)
-    backend.stop(delete_data=True)  # leftovers of an interrupted run
-    status, output, times, seconds = stack_up(backend)
-    if status != 0:
-        backend.stop(delete_data=True)
-        pytest.fail(f"`tickerwire stack up` failed (exit {status}):\n{output[-6000:]}", pytrace=False)
-    try:
-        yield RunningStack(backend, output, seconds, times)
-    finally:
-        backend.stop(delete_data=True)
+    with stack_running(backend) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
