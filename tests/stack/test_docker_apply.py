@@ -69,9 +69,10 @@ def _stack(*services: ContainerPlan, health_timeout_s: float = 60, base_url: str
 
 
 def _leftovers(client) -> dict[str, list[str]]:
-    return {"containers": [c.name for c in client.containers.list(all=True, filters={"label": f"{LABEL}={NAME}"})],
-            "networks": [n.name for n in client.networks.list(filters={"label": f"{LABEL}={NAME}"})],
-            "volumes": [v.name for v in client.volumes.list(filters={"label": f"{LABEL}={NAME}"})]}
+    """What of the test stack is left, by kind, sorted by name (the engine lists in no fixed order)."""
+    return {"containers": sorted(c.name for c in client.containers.list(all=True, filters={"label": f"{LABEL}={NAME}"})),
+            "networks": sorted(n.name for n in client.networks.list(filters={"label": f"{LABEL}={NAME}"})),
+            "volumes": sorted(v.name for v in client.volumes.list(filters={"label": f"{LABEL}={NAME}"}))}
 
 
 def test_a_stack_comes_up_again_without_changes_and_teardown_keeps_or_deletes_volumes(client, base_image):
