@@ -6,12 +6,10 @@ import datetime as dt
 
 import pytest
 
-pytest.importorskip("pyiceberg", reason="install the 'iceberg' extra: pip install -e '.[iceberg]'")
-
-from backend.model import Article, Candle, Timeframe  # noqa: E402
-from backend.stores.base import StoreError  # noqa: E402
-from backend.stores.iceberg_archive import ArchiveConfig, IcebergArchive  # noqa: E402
-from backend.stores.iceberg_tables import DAY_MS, day_of  # noqa: E402
+from backend.model import Article, Candle, Timeframe
+from backend.stores.base import StoreError
+from backend.stores.iceberg_archive import ArchiveConfig, IcebergArchive
+from backend.stores.iceberg_tables import DAY_MS, day_of
 
 # 2025-06-02 13:30 UTC = 09:30 New York, a Monday open.
 OPEN_MS = int(dt.datetime(2025, 6, 2, 13, 30, tzinfo=dt.timezone.utc).timestamp() * 1000)
