@@ -19,8 +19,8 @@ State per symbol (bounded):
   it, last impact emitted);
 * ``latest``: the newest 1m candle start.
 
-An impact is recomputed whenever a candle of its symbol arrives while it is followed
-and emitted when it changed. It stops being followed once it is final and the symbol's
+An impact is recomputed when a candle of its symbol arrives while it is followed — once
+final, only for a candle that starts before its last window ends — and emitted when it changed. It stops being followed once it is final and the symbol's
 data has moved :data:`~backend.signals.impact.CORRECTION_HORIZON_MS` past its last
 window, like the embedded tracker; the job then waits a grace period of processing
 time (a safety margin for candles still in flight) before dropping it
@@ -106,6 +106,8 @@ class SymbolImpacts:
                 self._prune(latest)
         changed = []
         for article_id, entry in list(self._articles.items()):
+            if self._unaffected(entry, candle.start_ms):
+                continue
             publication_minute = entry.published_ms - entry.published_ms % MINUTE_MS
             if kept and entry.base_ms <= candle.start_ms < publication_minute:
                 entry.base_ms = candle.start_ms
@@ -156,6 +158,18 @@ class SymbolImpacts:
         latest = self._latest.value()
         return compute_impact(article_id, self.symbol, entry.published_ms, candles, clock_ms=latest,
                               sessions=self._sessions_before(open_ms))
+
+    @staticmethod
+    def _unaffected(entry: Followed, start_ms: int) -> bool:
+        """A final impact and a candle after its last window: nothing it was computed from can change.
+
+        Its windows use candles inside them, its base a candle before the publication, its
+        baseline earlier sessions; and a final window stays final. So the job does not redo every
+        followed article's figures on each new candle of the symbol (late or corrected candles
+        inside or before the windows still recompute).
+        """
+        last = entry.last
+        return last is not None and last.final and start_ms >= last.anchor_ms + _LAST_WINDOW_MS
 
     @staticmethod
     def _inputs_pruned(entry: Followed, latest: int) -> bool:

@@ -130,3 +130,27 @@ def test_state_stays_bounded_to_recent_minutes():
     much_later = later._replace(start_ms=later.start_ms + SESSIONS_MS)
     state.on_candle(much_later)
     assert list(state._sessions) == [session_bounds(ny_date(much_later.start_ms))[0]]
+
+
+def test_a_final_impact_is_not_recomputed_for_candles_after_its_windows_but_is_for_a_correction_inside(monkeypatch):
+    candles, articles = market()
+    state = new_state()
+    in_session = articles[0]
+    for c in candles:
+        state.on_candle(c)
+    first = state.on_article(in_session.id, in_session.published_ms)
+    assert first.final
+    window_end = first.windows[-1].end_ms
+    computed = []
+    real_compute = state.compute
+    monkeypatch.setattr(state, "compute", lambda article_id, entry: computed.append(article_id) or
+                        real_compute(article_id, entry))
+    after = [c for c in candles if c.start_ms >= window_end]
+    assert after
+    for c in after:
+        state.on_candle(c)
+    assert in_session.id not in computed
+    inside = next(c for c in candles if first.anchor_ms <= c.start_ms < window_end)
+    changed = state.on_candle(inside._replace(close=inside.close * 1.5, high=inside.high * 1.5))
+    assert in_session.id in computed
+    assert [i.article_id for i in changed if i.article_id == in_session.id] == [in_session.id]
