@@ -19,8 +19,9 @@ from the title and trail text, and says why:
    ("Amazon shares", "Ford said", "shares in Target") or a business word ("profit",
    "investors", "layoffs") — the article is about the namesake.
 4. **Culture sections** (:data:`CULTURE_SECTIONS`: film, books, sport, food, travel…): the
-   name alone is not enough there ("Snow White review – Disney's remake…"); the same support
-   as in 3 is needed.
+   name alone is not enough there ("Snow White review – Disney's remake…"), nor is a brand
+   alias ("… review – Marvel finally finds its feet"): a company-shaped mention or a business
+   word is needed.
 
 :data:`COMPANY_PROFILES` holds this knowledge for well-known companies. Another ticker using
 its default query gets the press names of its company from the reference data
@@ -50,7 +51,8 @@ class CompanyProfile:
         names: How the press names the company, matched case-sensitively as whole words
             (a trailing ``'s`` allowed).
         aliases: Unambiguous references: products, units, executives, former names (not founders
-            who run other businesses: "Bezos" is also Blue Origin, "Musk" also SpaceX and X).
+            who run other businesses: "Bezos" is also Blue Origin, "Musk" also SpaceX and X; not
+            head-office towns: "Dearborn" is also a museum's, "Cupertino" a city council's).
         namesakes: Regular expressions whose matches are *not* the company.
         context: Words that suggest the namesake when nothing supports the company.
         surname: The name is also a surname or first name: a capitalised first name
@@ -84,7 +86,7 @@ COMPANY_PROFILES: dict[str, CompanyProfile] = {
     ),
     "AAPL": CompanyProfile(
         names=("Apple",),
-        aliases=("iPhones?", "iPads?", "MacBooks?", "App Store", "Tim Cook", "Cupertino", "Vision Pro", "Siri",
+        aliases=("iPhones?", "iPads?", "MacBooks?", "App Store", "Tim Cook", "Vision Pro", "Siri",
                  "iOS", "Apple Watch", "Apple Music", "Apple TV", "Apple Pay", "Apple Intelligence", "AirPods"),
         namesakes=(r"\bApple (?:growers?|orchards?|harvests?|crops?|farmers?|pies?|juice|trees?|varieties|"
                    r"blossom|cider|season|picking|pickers|prices at the farm)\b",
@@ -106,7 +108,7 @@ COMPANY_PROFILES: dict[str, CompanyProfile] = {
     "F": CompanyProfile(
         names=("Ford", "Ford Motor"),
         aliases=("Ford Motor Company", "Jim Farley", "Bill Ford", "F-150", "Mustang", "Bronco", "Ford Transit",
-                 "Ford Fiesta", "Ford Focus", "Ford Pro", "Model e", "Ford Credit", "Dearborn"),
+                 "Ford Fiesta", "Ford Focus", "Ford Pro", "Model e", "Ford Credit"),
         namesakes=(r"\bFord Madox\b", r"\bFord Foundation\b", r"\bFord Prefect\b", r"\bFord Kiernan\b",
                    r"\bBetty Ford\b", r"\bFord Theatre\b", r"\bFord's Theatre\b", r"\bFord Fellowship\b"),
         context=("actor", "film", "films", "star", "Indiana Jones", "Star Wars", "Blade Runner", "premier",
@@ -141,7 +143,9 @@ COMPANY_PROFILES: dict[str, CompanyProfile] = {
                             aliases=("Warren Buffett", "Buffett", "Greg Abel", "Charlie Munger")),
     "JPM": CompanyProfile(names=("JPMorgan", "JP Morgan", "JPMorgan Chase"), aliases=("Jamie Dimon", "Dimon", "Chase"),
                           namesakes=(r"\bJ\.? ?P\.? Morgan and (?:his|him)\b", r"\bJ\.? ?Pierpont Morgan\b",
-                                     r"\bMorgan Library\b"),
+                                     r"\bMorgan Library\b",
+                                     # Chase as a first name: "Chase Infiniti", not "Chase Bank"
+                                     r"\bChase (?!Bank\b|Sapphire\b|Freedom\b|UK\b|Manhattan\b)[A-Z][a-z]+"),
                           context=("Gilded Age", "financier", "mansions?", "robber barons?", "19th-century",
                                    "exhibition")),
     "DIS": CompanyProfile(names=("Disney",), aliases=("Bob Iger", "Iger", r"Disney\+", "Pixar", "Marvel", "ESPN"),
@@ -279,9 +283,9 @@ def explain(article: Article, item: WatchItem) -> Relevance:
     elif context and not support:
         about, why = False, (f"{', '.join(company_hits)} with namesake context ({', '.join(context)}) "
                              "and nothing about the company")
-    elif article.section in CULTURE_SECTIONS and not support:
+    elif article.section in CULTURE_SECTIONS and not (shaped or business):
         about, why = False, (f"{', '.join(company_hits)} in a {article.section} story with nothing about the "
-                             "company (no alias, company-shaped mention or business word)")
+                             "company (no company-shaped mention or business word)")
     else:
         about = True
         why = f"names the company ({', '.join(company_hits)})"
@@ -345,10 +349,16 @@ def _rules_for(symbol: str, query: str) -> _Rules:
             r"(?<![\w-])(?:{n})(?:'s)? (?:{after})\b|\b(?:{before}) (?:{n})\b".format(
                 n=names, after=_alternation(list(_COMPANY_SHAPE_AFTER)),
                 before=_alternation(list(_COMPANY_SHAPE_BEFORE))), flags),
-        business=re.compile(r"(?<![\w-])(?:{})(?![\w-])".format(_alternation(list(BUSINESS_WORDS)))),
+        business=re.compile(r"(?<![\w-])(?:{})(?![\w-])".format(_alternation([_any_first_case(w)
+                                                                              for w in BUSINESS_WORDS]))),
         person=re.compile(r"\b([A-Z][a-z]+(?:-[A-Z][a-z]+)?) (?:{n})\b".format(n=names)),
         surname=profile.surname,
     )
+
+
+def _any_first_case(word: str) -> str:
+    """A lower-case word pattern that also matches at the start of a sentence ("Subscribers lose…")."""
+    return re.sub(r"^[a-z]", lambda m: f"[{m.group(0)}{m.group(0).upper()}]", word)
 
 
 def _query_terms(query: str) -> list[str]:
