@@ -177,6 +177,12 @@ def pipeline_rows(summary: dict) -> list[tuple[str, str, str, str, str, bool | N
             p99 = pixel["message_to_pixel"]["p99_ms"]
             rows.append((f"message-to-pixel p99, stack mode at {pixel['offered_second_bars_per_s']:,} msgs/s (ms)",
                          _fmt(p99, 1), "", "", "≤ 1,500", p99 <= 1500))
+    link = summary.get("remote-link")
+    if link:
+        p99, direct = link["with_link"]["message_to_pixel"]["p99_ms"], link["direct"]["message_to_pixel"]["p99_ms"]
+        rows.append((f"message-to-pixel p99, stack over a {link['delay_ms_each_way']:g} ms link (each way) at "
+                     f"{link['with_link']['offered_second_bars_per_s']:,} msgs/s; reference: no link (ms)",
+                     _fmt(p99, 1), _fmt(direct, 1), "", "≤ 1,500", p99 <= 1500))
     ice = summary.get("iceberg")
     if ice:
         s = ice["append_one_day"]["seconds"]

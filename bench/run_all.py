@@ -10,7 +10,8 @@
    :mod:`bench.bench_influx` (real influxd; per-row reference pattern vs batched sink),
    :mod:`bench.bench_iceberg` (the archive), :mod:`bench.bench_news` (news latency, Guardian calls),
    :mod:`bench.bench_app` (startup, RSS, message-to-pixel latency) and, where a Docker engine
-   answers, :mod:`bench.bench_docker` (``stack up`` times, Flink and lag inside the containers),
+   answers, :mod:`bench.bench_docker` (``stack up`` times, Flink and lag inside the containers) and
+   :mod:`bench.bench_remote_link` (the window on the stack over a simulated 20 ms link; root, iptables),
    each as its own process, read back from the JSON it writes.
 4. :mod:`bench.report` prints the table with ratios and writes ``bench/results/summary.{json,md,png}``;
    the run's JSON (machine, load, command, commit) is kept in ``bench/runs/`` — committed, so a figure
@@ -40,7 +41,7 @@ CHARTS = {"tickerwire": "bench.bench_chart", "qpicture": "bench.chart_qpicture",
           "tickerwire-indicators": "bench.bench_chart"}
 #: Extra arguments per implementation: TickerWire's chart with two indicators on (issue 17).
 CHART_ARGS = {"tickerwire-indicators": ["--indicators", "ema:20,bb:20:2"]}
-PIPELINE = ("ingest", "kafka", "influx", "iceberg", "news", "app", "docker")
+PIPELINE = ("ingest", "kafka", "influx", "iceberg", "news", "app", "docker", "remote-link")
 
 
 def cache_dir() -> Path:
@@ -86,6 +87,13 @@ def _gui_env() -> tuple[list[str], dict]:
 def docker_problem() -> str:
     """Why the Docker benchmark cannot run here ('' when an engine answers)."""
     from stack.engine import docker_problem as problem
+
+    return problem()
+
+
+def remote_link_problem() -> str:
+    """Why the remote-link benchmark cannot run here ('' when it can)."""
+    from bench.bench_remote_link import problem
 
     return problem()
 
@@ -166,13 +174,16 @@ def main(argv: list[str] | None = None) -> int:
         "news": (["-m", "bench.bench_news"], "news", False),
         "app": (["-m", "bench.bench_app"], "app", True),
         "docker": (["-m", "bench.bench_docker"], "docker", False),
+        "remote-link": (["-m", "bench.bench_remote_link"], "remote_link", False),
     }
+    problems = {"docker": docker_problem, "remote-link": remote_link_problem}
     for name in PIPELINE:
         if name not in only:
             continue
-        if name == "docker" and docker_problem():
-            summary["errors"][name] = f"not run: {docker_problem()}"
-            print(f"docker: not run: {docker_problem()}", flush=True)
+        problem = problems[name]() if name in problems else ""
+        if problem:
+            summary["errors"][name] = f"not run: {problem}"
+            print(f"{name}: not run: {problem}", flush=True)
             continue
         cmd, result_file, gui = steps[name]
         print(f"{name} ...", flush=True)
