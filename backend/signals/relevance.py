@@ -13,12 +13,18 @@ from the title and trail text, and says why:
    "the Amazon", "Harrison Ford", "Fiona Apple", "Big Apple", "meta-analysis", "posted on
    Facebook"). A capitalised first name before a name that is also a surname ("Tom
    Ford") marks a person. No company reference left → not about the company.
-3. **Context**: if namesake context words remain ("rainforest", "orchard", "inflation", or
+3. **Headline**: the company must be named in the title, or lead the trail on its own
+   ("The iPhone maker's App Store…"); a mention further into the trail, in a list
+   ("Apple, Microsoft, Nvidia and…") or as a founder's label ("Microsoft co-founder Bill
+   Gates") is in passing — a rival's, supplier's or sector story. A review ("… review – …")
+   and others using the brand (:data:`BRAND_MISUSE`: scams, paintings) need a
+   company-shaped mention.
+4. **Context**: if namesake context words remain ("rainforest", "orchard", "inflation", or
    :data:`BRAND_MISUSE` words such as "scam" — others using the brand)
    and nothing supports the company reading — an alias, a company-shaped mention
    ("Amazon shares", "Ford said", "shares in Target") or a business word ("profit",
    "investors", "layoffs") — the article is about the namesake.
-4. **Culture sections** (:data:`CULTURE_SECTIONS`: film, books, sport, food, travel…): the
+5. **Culture sections** (:data:`CULTURE_SECTIONS`: film, books, sport, food, travel…): the
    name alone is not enough there ("Snow White review – Disney's remake…"), nor is a brand
    alias ("… review – Marvel finally finds its feet"): a company-shaped mention or a business
    word is needed.
@@ -121,7 +127,8 @@ COMPANY_PROFILES: dict[str, CompanyProfile] = {
         names=("Target", "Target Corporation"),
         aliases=("Target Corp", "Brian Cornell", "Michael Fiddelke", "Target stores", "Target Circle"),
         namesakes=(r"\bTarget (?:of|for|practice|date|rate|audience|zone|figure|range)\b",
-                   ),
+                   # Target Australia: Wesfarmers' chain, not the US company
+                   r"\bTarget\b(?=[^.\n]*\b(?:Wesfarmers|Kmart|Australian?)\b)"),
         context=("inflation", "emissions", "net zero", "interest rates?", "Bank of England", "Federal Reserve",
                  "the Fed", "goals?", "carbon", "climate", "missile", "drone", "strike", "military", "troops",
                  "hackers", "scammers", "fraudsters", "targeted", "targeting", "housebuilding", "deficit",
@@ -154,21 +161,25 @@ COMPANY_PROFILES: dict[str, CompanyProfile] = {
     "AMD": CompanyProfile(names=("AMD",), aliases=("Lisa Su", "Ryzen", "Radeon", "Advanced Micro Devices")),
     "BA": CompanyProfile(names=("Boeing",), aliases=("737 Max", "Kelly Ortberg", "Starliner", "Dreamliner")),
     "WMT": CompanyProfile(names=("Walmart",), aliases=("Doug McMillon", "Sam's Club", "Asda")),
-    "KO": CompanyProfile(names=("Coca-Cola", "Coke"), aliases=("James Quincey",)),
+    "KO": CompanyProfile(names=("Coca-Cola", "Coke"), aliases=("James Quincey",),
+                         # separately listed bottlers
+                         namesakes=(r"\bCoca-Cola (?:HBC|Hellenic|Europacific(?: Partners)?|Amatil|Consolidated|"
+                                    r"FEMSA|İçecek|Icecek)\b",)),
     "XOM": CompanyProfile(names=("ExxonMobil", "Exxon"), aliases=("Darren Woods",)),
     "ORCL": CompanyProfile(names=("Oracle",), aliases=("Larry Ellison", "Ellison", "Safra Catz"),
                            namesakes=(r"\bOracle of Omaha\b", r"\b[Tt]he oracle\b")),
     "IBM": CompanyProfile(names=("IBM",), aliases=("Arvind Krishna", "Red Hat", "Watson")),
 }
 
-#: Context for every company: stories where others use the brand (scams), not the company's own news.
+#: Context for every company: stories where others use the brand (scams, art), not the company's own news.
+#: Only a company-shaped mention outweighs it (a business word does not: "fake tech support scammers").
 BRAND_MISUSE = ("scams?", "scammed", "scammers", "fraudsters", "pretending to be", "impersonat(?:ing|ors?|ion)",
-                "phishing")
+                "phishing", "posing as", "paintings?", "artworks?", "auctions?")
 
 #: Sections where a company's name is mostly culture (reviews, recipes, travel tips, sport, parenting):
 #: there the name alone is not enough, the title or trail must also say something about the company.
 CULTURE_SECTIONS = frozenset("""film books music culture artanddesign stage tv-and-radio lifeandstyle fashion food
-travel sport football education science childrens-books-site theobserver""".split())
+travel sport football education science childrens-books-site theobserver games""".split())
 
 #: Words that make a news item read as business news about a company.
 BUSINESS_WORDS = (
@@ -181,6 +192,7 @@ BUSINESS_WORDS = (
     "AI", "chips?", "cloud", "app", "platform", "retailer", "carmaker", "electric vehicles?", "EVs?", "recalls?",
     "factory", "plant", "Wall Street", "Nasdaq", "S&P 500", "Dow", "forecast", "outlook", "guidance", "tech",
     "advertising", "ads", "streaming", "smartphones?", "stores", "shoppers", "prices", "price",
+    "viewers", "most-watched", "box office", "stake",
 )
 
 #: After a company name, words that make the mention company-shaped ("Amazon shares", "Ford said").
@@ -191,9 +203,12 @@ _COMPANY_SHAPE_AFTER = (
     "hired", "cut", "cuts", "to", "will", "has", "is", "was", "beats?", "misses", "warns", "raises", "lowers",
     "recalls?", "invests?", "buys", "sells", "shoppers", "customers", "users", "investors", "market value",
     "valuation", "Inc", "Corp", "Corporation", "Co", "Platforms", "Motor",
+    "bets", "signs", "strikes", "secures", "wins", "loses", "pushes", "expands", "enters", "faces", "pulls", "axes",
+    "cancels", "renews", "orders", "delays",
 )
 _COMPANY_SHAPE_BEFORE = ("shares in", "stake in", "investors in", "rival", "rivals", "owner", "retailer", "carmaker",
-                         "tech giant", "giant", "group", "company", "firm", "against", "v", "vs")
+                         "tech giant", "giant", "group", "company", "firm", "against", "v", "vs", "accuse",
+                         "accuses", "accused", "sue", "sues", "suing", "fines", "probe into", "investigation into")
 
 #: Capitalised words that are not first names (so "Why Ford…" or "Shares Apple…" is no person).
 _NOT_FIRST_NAMES = frozenset("""
@@ -267,11 +282,15 @@ def explain(article: Article, item: WatchItem) -> Relevance:
     def free(span: tuple[int, int]) -> bool:
         return not any(a < span[1] and span[0] < b for a, b in namesake_spans)
 
-    alias_hits = tuple(m.group(0) for m in rules.aliases.finditer(text) if free(m.span())) if rules.aliases else ()
+    alias_matches = [m for m in rules.aliases.finditer(text) if free(m.span())] if rules.aliases else []
+    alias_hits = tuple(m.group(0) for m in alias_matches)
     name_matches = [m for m in rules.names.finditer(text) if free(m.span())]
+    mentions = _merge([m.span() for m in name_matches + alias_matches])  # "Ford" inside "Ford Fiesta": one
+    headline = [span for span in mentions if _in_headline(span, text, len(article.title))]
     shaped = tuple(m.group(0) for m in rules.shaped.finditer(text) if free(m.span()))
     business = tuple(dict.fromkeys(m.group(0) for m in rules.business.finditer(text)))
     context = tuple(dict.fromkeys(m.group(0) for m in rules.context.finditer(text)))
+    misuse = tuple(dict.fromkeys(m.group(0) for m in _MISUSE.finditer(text)))
     company_hits = tuple(dict.fromkeys([m.group(0) for m in name_matches] + list(alias_hits)))
     support = tuple(dict.fromkeys(alias_hits + shaped + business))
 
@@ -280,6 +299,14 @@ def explain(article: Article, item: WatchItem) -> Relevance:
             about, why = False, f"only namesake uses in the title/trail ({', '.join(namesake_hits)})"
         else:
             about, why = False, "the company is not named in the title or trail (the query matched elsewhere)"
+    elif not headline:
+        about, why = False, (f"{', '.join(company_hits)} only in passing: not in the title, nor leading the trail "
+                             "(a list, a rival's or supplier's story, a founder's other venture)")
+    elif _REVIEW.search(article.title) and not shaped:
+        about, why = False, f"{', '.join(company_hits)} in a review (of a work or product) with no company-shaped mention"
+    elif misuse and not shaped:
+        about, why = False, (f"{', '.join(company_hits)} with others using the brand ({', '.join(misuse)}) and no "
+                             "company-shaped mention")
     elif context and not support:
         about, why = False, (f"{', '.join(company_hits)} with namesake context ({', '.join(context)}) "
                              "and nothing about the company")
@@ -351,7 +378,7 @@ def _rules_for(symbol: str, query: str) -> _Rules:
                 before=_alternation(list(_COMPANY_SHAPE_BEFORE))), flags),
         business=re.compile(r"(?<![\w-])(?:{})(?![\w-])".format(_alternation([_any_first_case(w)
                                                                               for w in BUSINESS_WORDS]))),
-        person=re.compile(r"\b([A-Z][a-z]+(?:-[A-Z][a-z]+)?) (?:{n})\b".format(n=names)),
+        person=re.compile(r"\b([A-Z][a-z]+(?:-[A-Z][a-z]+)?) (?:[A-Z]\.? )?(?:{n})\b".format(n=names)),
         surname=profile.surname,
     )
 
@@ -359,6 +386,26 @@ def _rules_for(symbol: str, query: str) -> _Rules:
 def _any_first_case(word: str) -> str:
     """A lower-case word pattern that also matches at the start of a sentence ("Subscribers lose…")."""
     return re.sub(r"^[a-z]", lambda m: f"[{m.group(0)}{m.group(0).upper()}]", word)
+
+
+_REVIEW = re.compile(r"\breview\s*[–—-]\s|\breview$")  # "Nintendo Switch 2 review – a bigger…"
+_MISUSE = re.compile(r"\b(?:{})\b".format(_alternation(list(BRAND_MISUSE))), re.IGNORECASE)
+_LIST_AFTER = re.compile(r"(?:'s)?\s*(?:,|&|and\b|or\b)")
+_LIST_BEFORE = re.compile(r"(?:,|&|\band|\bor|such as|including)\s*$")
+_FOUNDER_AFTER = re.compile(r"(?:'s)?\s+(?:co-)?founder\b")
+#: How far into the trail a mention still leads it ("The iPhone maker's App Store…", "Ford said on…").
+LEADING_WORDS = 3
+
+
+def _in_headline(span: tuple[int, int], text: str, title_length: int) -> bool:
+    """A mention in the title, or leading a line of the trail on its own (not in a list, not "X co-founder
+    Y"). A live blog's routed trail has a line per new entry, each led by its own headline."""
+    start, end = span
+    if start < title_length:
+        return True
+    before, after = text[text.rfind("\n", 0, start) + 1:start], text[end:]
+    return (len(before.split()) < LEADING_WORDS and not _LIST_BEFORE.search(before)
+            and not _LIST_AFTER.match(after) and not _FOUNDER_AFTER.match(after))
 
 
 def _query_terms(query: str) -> list[str]:

@@ -194,3 +194,22 @@ def test_wide_set_reaches_the_targets_per_split_and_reports_each_symbol():
     assert old_r < 0.5  # the set shows what the old defaults missed
     precision, recall = figures[None]
     assert precision >= PRECISION_TARGET and recall >= RECALL_TARGET
+
+
+# -- the blind set: written by a session that had not read the matcher ---------------------------------
+
+BLIND = LABELED / "blind"
+
+
+def test_blind_set_written_without_seeing_the_matcher_reaches_the_targets():
+    """Precision and recall on twelve tickers' items labeled by someone who never ran the matcher (all held out)."""
+    cases = labeled_cases(BLIND)
+    assert len({c.symbol for c in cases}) == 12 and {c.split for c in cases} == {"heldout"}
+    precision, recall, mistakes = score(cases, route_article)
+    print(f"\nblind set: {len(cases)} pairs, {sum(c.about for c in cases)} about the company: "
+          f"precision {precision:.1%}  recall {recall:.1%}")
+    print("  " + "\n  ".join(mistakes))
+    for symbol in sorted({c.symbol for c in cases}):
+        p, r, _ = score([c for c in cases if c.symbol == symbol], route_article)
+        print(f"  {symbol:6} precision {p:6.1%}  recall {r:6.1%}")
+    assert precision >= PRECISION_TARGET and recall >= RECALL_TARGET
