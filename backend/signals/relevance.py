@@ -16,7 +16,9 @@ from the title and trail text, and says why:
 3. **Headline**: the company must be named in the title, or lead the trail on its own
    ("The iPhone maker's App Store…"); a mention further into the trail, in a list
    ("Apple, Microsoft, Nvidia and…") or as a founder's label ("Microsoft co-founder Bill
-   Gates") is in passing — a rival's, supplier's or sector story. A review ("… review – …")
+   Gates") is in passing — a rival's, supplier's or sector story; so is a mention as the
+   yardstick ("… to take on Disney", "… lead over Microsoft's Copilot") or in an
+   institution's name ("Gates Foundation", "Chan Zuckerberg Initiative"). A review ("… review – …")
    and others using the brand (:data:`BRAND_MISUSE`: scams, paintings) need a
    company-shaped mention.
 4. **Context**: if namesake context words remain ("rainforest", "orchard", "inflation", or
@@ -107,7 +109,8 @@ COMPANY_PROFILES: dict[str, CompanyProfile] = {
                  "Meta Platforms", "Ray-Ban Meta", "Reality Labs", "Sheryl Sandberg", "Nick Clegg"),
         namesakes=(r"\b[Mm]eta-(?:analys[ie]s|review|study|data|narrative|textual|physical)\w*",
                    r"\bFacebook (?:post|page|group|comment|live|video|message|update|status|friend)s?\b",
-                   r"\b(?:posted|wrote|said|shared|announced|appealed) (?:it )?on Facebook\b"),
+                   r"\b(?:posted|wrote|said|shared|announced|appealed) (?:it )?on Facebook\b",
+                   r"\bon Facebook Marketplace\b"),
         context=("analysis", "analyses", "researchers", "systematic review", "study", "studies", "trials",
                  "patients", "police appeal", "tribute", "obituary"),
     ),
@@ -174,7 +177,7 @@ COMPANY_PROFILES: dict[str, CompanyProfile] = {
 #: Context for every company: stories where others use the brand (scams, art), not the company's own news.
 #: Only a company-shaped mention outweighs it (a business word does not: "fake tech support scammers").
 BRAND_MISUSE = ("scams?", "scammed", "scammers", "fraudsters", "pretending to be", "impersonat(?:ing|ors?|ion)",
-                "phishing", "posing as", "paintings?", "artworks?", "auctions?")
+                "phishing", "posing as", "tricked", "conned", "counterfeits?", "paintings?", "artworks?", "auctions?")
 
 #: Sections where a company's name is mostly culture (reviews, recipes, travel tips, sport, parenting):
 #: there the name alone is not enough, the title or trail must also say something about the company.
@@ -190,7 +193,7 @@ BUSINESS_WORDS = (
     "jobs", "workers", "staff", "employees", "unions?", "regulators?", "antitrust", "competition watchdog",
     "watchdog", "fined?", "lawsuit", "sued", "tariffs?", "customers", "subscribers", "users", "launch(?:es|ed)?",
     "AI", "chips?", "cloud", "app", "platform", "retailer", "carmaker", "electric vehicles?", "EVs?", "recalls?",
-    "factory", "plant", "Wall Street", "Nasdaq", "S&P 500", "Dow", "forecast", "outlook", "guidance", "tech",
+    "factory", "plant", "Wall Street(?! Journal)", "Nasdaq", "S&P 500", "Dow", "forecast", "outlook", "guidance", "tech",
     "advertising", "ads", "streaming", "smartphones?", "stores", "shoppers", "prices", "price",
     "viewers", "most-watched", "box office", "stake",
 )
@@ -390,20 +393,29 @@ def _any_first_case(word: str) -> str:
 
 _REVIEW = re.compile(r"\breview\s*[–—-]\s|\breview$")  # "Nintendo Switch 2 review – a bigger…"
 _MISUSE = re.compile(r"\b(?:{})\b".format(_alternation(list(BRAND_MISUSE))), re.IGNORECASE)
+#: Before a mention in the same clause: the company is the yardstick of someone else's story.
+_COMPETITOR_BEFORE = re.compile(r"\b(?:beyond|take on|takes on|taking on|lead over|alternatives? to|rival to|"
+                                r"challenge to|challenger to)\b[^,.;:]*$")
+#: After a mention: an institution named after a person or carrying the brand ("Gates Foundation").
+_INSTITUTION_AFTER = re.compile(r"(?:'s)? (?:Foundation|Initiative|Institute|Museum|Library|Hospital|Prize|Award|"
+                                r"Fellowship|Fund|Center|Centre|Trust|Biohub)\b")
 _LIST_AFTER = re.compile(r"(?:'s)?\s*(?:,|&|and\b|or\b)")
 _LIST_BEFORE = re.compile(r"(?:,|&|\band|\bor|such as|including)\s*$")
 _FOUNDER_AFTER = re.compile(r"(?:'s)?\s+(?:co-)?founder\b")
 #: How far into the trail a mention still leads it ("The iPhone maker's App Store…", "Ford said on…").
-LEADING_WORDS = 3
+LEADING_WORDS = 2
 
 
 def _in_headline(span: tuple[int, int], text: str, title_length: int) -> bool:
     """A mention in the title, or leading a line of the trail on its own (not in a list, not "X co-founder
     Y"). A live blog's routed trail has a line per new entry, each led by its own headline."""
     start, end = span
+    line_start = text.rfind("\n", 0, start) + 1
+    before, after = text[line_start:start], text[end:]
+    if _COMPETITOR_BEFORE.search(before) or _INSTITUTION_AFTER.match(after):
+        return False
     if start < title_length:
         return True
-    before, after = text[text.rfind("\n", 0, start) + 1:start], text[end:]
     return (len(before.split()) < LEADING_WORDS and not _LIST_BEFORE.search(before)
             and not _LIST_AFTER.match(after) and not _FOUNDER_AFTER.match(after))
 
