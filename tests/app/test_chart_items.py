@@ -104,3 +104,41 @@ def test_day_starts_match_the_new_york_calendar_across_dst_and_overnight():
     rng = np.random.default_rng(1)
     starts = np.sort(rng.integers(1_700_000_000_000, 1_800_000_000_000, 50_000))  # 2023-11 .. 2027-01, any hour
     assert (_day_starts(starts) == np.array([ny_day_start(int(t)) for t in starts])).all()
+
+
+def test_after_live_ticks_the_price_pane_shows_what_a_fresh_chart_of_the_same_data_shows(qtbot):
+    """The finished candles are drawn from Qt's pixmap cache and the live one by a child item: ticks must not
+    leave stale pixels (the old live candle, its indicator segments, the old last-price line)."""
+    from app.chart.indicators import IndicatorSpec
+
+    first = _series(2_000)
+    rows = [tuple(float(x) if j else int(x) for j, x in enumerate(r)) for r in zip(
+        first.start, first.open, first.high, first.low, first.close, first.volume, first.vwap)]
+    *head, (start, o, h, l, c, v, w) = rows
+    visible_low = min(r[3] for r in head[-100:])
+    visible_high = max(r[2] for r in head[-100:])
+    assert visible_low < l - 0.1 and h + 0.1 < visible_high  # the ticks below stay inside the fitted range
+    final = (start, o, h + 0.05, l - 0.05, c + 0.03, v + 9, w)
+    views = []
+    for series in (first, CandleSeries.from_rows("AAPL", Timeframe.M1, [*head, final])):
+        view = ChartView(ZoneInfo("America/New_York"))
+        qtbot.addWidget(view)
+        view.resize(1000, 600)
+        view.show()
+        view.set_indicators([IndicatorSpec.parse("ema:20"), IndicatorSpec.parse("bb:20:2")])
+        view.set_series(series, [])
+        view.readout.setVisible(False)  # its live values follow at a 1 Hz refresh
+        views.append(view)
+    ticked, fresh = views
+    qtbot.wait(50)
+    for k in range(30):  # up and down inside the range, ending on the final values
+        close = final[4] if k == 29 else c + (0.04 if k % 2 else -0.04) * (k % 5) / 4
+        high, low = (final[2], final[3]) if k == 29 else (max(o, close) + 0.001 * k, min(o, close) - 0.001 * k)
+        ticked.apply_candles([Candle("AAPL", Timeframe.M1, start, o, high, low, close, final[5] if k == 29 else v + k,
+                                     w, 1)])
+        qtbot.wait(5)
+    qtbot.wait(50)
+    assert ticked.price.viewRange() == fresh.price.viewRange()
+    pane = ticked.graphics.mapFromScene(ticked.price.vb.sceneBoundingRect()).boundingRect()
+    images = [view.graphics.viewport().grab(pane).toImage() for view in views]
+    assert images[0] == images[1]
