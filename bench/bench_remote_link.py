@@ -6,12 +6,13 @@ Run: ``.venv/bin/python -m bench.bench_remote_link`` (as root: it adds iptables 
 The issue says to simulate the link with ``tc netem`` (20 ms delay), but kernels without ``sch_netem``
 (``tc qdisc add … netem`` → "Specified qdisc kind is unknown") cannot, so the link is made in user space:
 
-* :class:`DelayLink`, a TCP proxy (asyncio, in a background thread), holds every chunk it reads
+* :class:`DelayLink`, a TCP proxy (asyncio, in a process of its own), holds every chunk it reads
   ``--delay-ms`` before writing it on, in order per direction: 20 ms each way, so every round trip
   takes 40 ms longer (as ``netem delay 20ms`` on ``lo`` would: both directions leave through it). A new
   connection's first bytes also wait for a handshake's round trip, as over a real link. No jitter, loss or
-  bandwidth limit. It counts the bytes each way. It runs in the app's process, so its Python work
-  competes with the window for the GIL, a cost a real link does not have (it errs against the target).
+  bandwidth limit. It counts the bytes each way. It runs in a child process (:func:`link_process`): in
+  the app's process its Python work would compete with the window for the GIL, a cost a real link does
+  not have.
 * iptables DNAT in ``nat OUTPUT`` sends every connection from 127.0.0.1 to a port the app uses
   (Kafka's host listeners, InfluxDB, the archive's catalog and S3) to the proxy's port for it; the proxy
   connects on from 127.0.0.2, which the rules do not match. Kafka advertises 127.0.0.1:port, so the
@@ -24,7 +25,8 @@ kept-alive connection timed with and without the link (the median; the first req
 
 On a bench stack of its own (``twbench``, as :mod:`bench.bench_docker`), the window runs as in
 :func:`bench.bench_docker.message_to_pixel_in_stack_mode` — 50 demo symbols at 100× (5,000 second bars a
-second), 90 s — first over the link, then directly, in one run (the machine is shared and noisy).
+second), 150 s — after a 30 s warm-up run (discarded: the stack's consumer groups and caches settle), over
+the link, then directly, in one run (the machine is shared and noisy).
 Prints a table and writes ``bench/results/remote_link.json``.
 """
 
@@ -147,10 +149,36 @@ def remove_rules() -> int:
     return len(mine)
 
 
+def _run_link(ports, delay_s: float, conn) -> None:
+    """The child process: serve the link until told to stop, then send the byte counts."""
+    with DelayLink(ports, delay_s) as link:
+        conn.send(link.listen)
+        conn.recv()
+        conn.send(link.bytes)
+
+
+@contextmanager
+def link_process(ports, delay_s: float):
+    """A :class:`DelayLink` in a child process; yields it as a stand-in whose ``bytes`` fill in at the end."""
+    import multiprocessing
+
+    ours, theirs = multiprocessing.Pipe()
+    child = multiprocessing.get_context("spawn").Process(target=_run_link, args=(list(ports), delay_s, theirs),
+                                                         name="delay-link", daemon=True)
+    child.start()
+    link = argparse.Namespace(listen=ours.recv(), bytes={})
+    try:
+        yield link
+    finally:
+        ours.send("stop")
+        link.bytes = ours.recv()
+        child.join(10)
+
+
 @contextmanager
 def remote_link(ports, delay_s: float):
     """The proxy, and the DNAT rules sending the app's connections to ``ports`` through it."""
-    with DelayLink(ports, delay_s) as link:
+    with link_process(ports, delay_s) as link:
         remove_rules()
         try:
             for port, proxy in link.listen.items():
@@ -210,7 +238,8 @@ def problem() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--delay-ms", type=float, default=20.0, help="one-way delay of the link (each way)")
-    parser.add_argument("--seconds", type=float, default=90.0, help="each window's run")
+    parser.add_argument("--seconds", type=float, default=150.0, help="each window's run")
+    parser.add_argument("--warm-up", type=float, default=30.0, help="a first, discarded window's run")
     parser.add_argument("--symbols", type=int, default=50, help="demo symbols")
     parser.add_argument("--speed", type=float, default=100.0, help="demo speed (symbols × speed bars a second)")
     args = parser.parse_args()
@@ -225,11 +254,12 @@ def main() -> None:
             access = backend.access()
             stack, ports = connection_from(access), stack_ports(access.endpoints)
             direct_ping = ping(access.endpoints.influx_url)
+            window(stack, argparse.Namespace(**{**vars(args), "seconds": args.warm_up}))
             with remote_link(ports, args.delay_ms / 1000) as link:
                 linked_ping = ping(access.endpoints.influx_url)
                 linked = window(stack, args)
-                through = {f"{name}:{port}": {"to_stack": link.bytes[port][0], "from_stack": link.bytes[port][1]}
-                           for port, name in ports.items()}
+            through = {f"{name}:{port}": {"to_stack": link.bytes[port][0], "from_stack": link.bytes[port][1]}
+                       for port, name in ports.items()}
             direct = window(stack, args)
         finally:
             backend.stop(delete_data=True)
@@ -247,7 +277,8 @@ def main() -> None:
         ("samples (live part)", pixel["link"]["n"], pixel["direct"]["n"]),
     ]
     print(f"window on the stack at {linked['offered_second_bars_per_s']} second bars/s, {args.seconds:g} s each, "
-          f"link {args.delay_ms:g} ms each way (+{2 * args.delay_ms:g} ms a round trip), link run first")
+          f"link {args.delay_ms:g} ms each way (+{2 * args.delay_ms:g} ms a round trip), after a "
+          f"{args.warm_up:g} s warm-up, link run first")
     print(f"{'measure':<58} {'link':>10} {'direct':>10}")
     for name, with_link, without in rows:
         print(f"{name:<58} {with_link:>10} {without:>10}")
@@ -255,7 +286,7 @@ def main() -> None:
     print(f"load average before/after (1, 5, 15 min), link run: {linked['load_average']}, "
           f"direct run: {direct['load_average']} on {os.cpu_count()} cores")
     path = save("remote_link", {
-        "delay_ms_each_way": args.delay_ms, "stack_up": up, "order": ["link", "direct"],
+        "delay_ms_each_way": args.delay_ms, "stack_up": up, "order": ["warm-up (discarded)", "link", "direct"],
         "ping": {"link": linked_ping, "direct": direct_ping}, "bytes_through_proxy": through,
         "with_link": linked, "direct": direct,
         "p99_ratio_link_over_direct": round(pixel["link"]["p99_ms"] / pixel["direct"]["p99_ms"], 2)})
