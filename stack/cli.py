@@ -70,19 +70,57 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 class _Printer:
-    """Prints progress lines with the time since the start; build output only as steps."""
+    """Prints progress lines with the time since the start; build output only as steps.
+
+    Used as a context manager: while a build step runs without a printed line for
+    :attr:`HEARTBEAT_S` (a long ``pip install`` or Go build), a line says it is still running, with
+    the step's last output — so a cold start shows progress throughout.
+    """
+
+    HEARTBEAT_S = 15.0
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
         self.started = time.monotonic()
+        self._lock = threading.Lock()
+        self._printed = self.started
+        self._step: tuple[str, float] | None = None  # the running build step's line, and when it began
+        self._last_output = ""
+        self._done = threading.Event()
+
+    def __enter__(self) -> _Printer:
+        threading.Thread(target=self._heartbeat, name="stack-progress", daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
 
     def __call__(self, event: Progress) -> None:
-        if event.phase == "build" and event.current is None and ": step " not in event.message \
-                and not event.message.startswith(("building image", "built image", "image ")):
-            return  # a RUN step's own output: the step lines carry the progress
-        if event.phase == "pull" and event.total and event.current not in (0, event.total):
-            return
-        print(f"[{time.monotonic() - self.started:6.1f}s] {event.message}", file=self.out, flush=True)
+        with self._lock:
+            if event.phase == "build" and event.current is None and ": step " not in event.message \
+                    and not event.message.startswith(("building image", "built image", "image ")):
+                self._last_output = event.message  # a RUN step's own output: the step lines carry the progress
+                return
+            if event.phase == "build":
+                running = ": step " in event.message
+                self._step = (event.message, time.monotonic()) if running else None
+            if event.phase == "pull" and event.total and event.current not in (0, event.total):
+                return
+            self._print(event.message)
+
+    def _heartbeat(self) -> None:
+        while not self._done.wait(min(1.0, self.HEARTBEAT_S / 4)):
+            with self._lock:
+                now = time.monotonic()
+                if self._step is not None and now - self._printed >= self.HEARTBEAT_S:
+                    step, since = self._step
+                    last = f"; last output: {self._last_output.split(': ', 1)[-1][:160]}" if self._last_output else ""
+                    self._print(f"{step.split(': ', 2)[0]}: {step.split(': ', 2)[1]} still running "
+                                f"({now - since:.0f} s){last}")
+
+    def _print(self, message: str) -> None:
+        self._printed = time.monotonic()
+        print(f"[{self._printed - self.started:6.1f}s] {message}", file=self.out, flush=True)
 
 
 def status_table(statuses: list[ServiceStatus]) -> str:
@@ -117,8 +155,9 @@ def _collector_image(args, out: TextIO) -> int:
     spec, tree = spec_from_environment(**changes), RepoTree()
     builder = ImageBuilder(connect(None), tree, spec.base_image)
     builds = collector_builds(spec, tree)
-    for build in builds:
-        builder.ensure(build, _Printer(out), threading.Event())
+    with _Printer(out) as printer:
+        for build in builds:
+            builder.ensure(build, printer, threading.Event())
     print(builds[-1].tag, file=out)
     return 0
 
@@ -148,7 +187,8 @@ def run(args, out: TextIO = sys.stdout, err: TextIO = sys.stderr, backend=None) 
         backend = backend or _backend(args, err)
         if args.stack_command == "up":
             started = time.monotonic()
-            backend.start(_Printer(out), threading.Event())
+            with _Printer(out) as printer:
+                backend.start(printer, threading.Event())
             print(f"the stack is up after {time.monotonic() - started:.1f} s", file=out)
             print(status_table(backend.status()), file=out)
             return 0
@@ -179,8 +219,9 @@ def _deploy_jobs(args, out: TextIO, backend=None) -> int:
     changes = {key: value for key, value in (("base_image", args.base_image), ("extra_ca_file", args.build_ca))
                if value}
     spec = backend.spec if backend is not None else spec_from_environment(**changes)
-    deploy_jobs(args.flink, args.bootstrap_servers, spec, parallelism=args.parallelism,
-                checkpoints=args.checkpoints or DEFAULT_CHECKPOINTS, progress=_Printer(out),
-                base_url=backend.base_url if backend is not None else None)
+    with _Printer(out) as printer:
+        deploy_jobs(args.flink, args.bootstrap_servers, spec, parallelism=args.parallelism,
+                    checkpoints=args.checkpoints or DEFAULT_CHECKPOINTS, progress=printer,
+                    base_url=backend.base_url if backend is not None else None)
     print(f"both jobs run on {args.flink}", file=out)
     return 0
