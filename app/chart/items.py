@@ -9,11 +9,14 @@ the live candle (and the level's unfinished last group) another, rebuilt on each
 :meth:`ChunkedItem.prepare`, called when data or the visible range changes — never in
 ``paint()``.
 
-The finished candles are drawn through Qt's device-coordinate cache (a pixmap of what
-the item shows), and the live group by an uncached child item, :class:`LivePicture`. A
-tick changes only the child, so the repaint it causes — including the full-width strips
-where the last-price line was and is — copies the finished candles from the pixmap
-instead of replaying their pictures (that replay was half of a tick's cost).
+While the visible range stands still and ticks arrive (following the live edge), the
+finished candles are drawn through Qt's device-coordinate cache (a pixmap of what the item
+shows), and the live group always by an uncached child item, :class:`LivePicture`. A tick
+changes only the child, so the repaint it causes — including the full-width strips where
+the last-price line was and is — copies the finished candles from the pixmap instead of
+replaying their pictures (that replay was half of a tick's cost). A range change (panning,
+zooming, an append that scrolls the live edge) turns the cache off — it would be redrawn
+on every frame, on top of the drawing — and the second tick on a still range turns it on.
 """
 
 from __future__ import annotations
@@ -69,7 +72,7 @@ class ChunkedItem(pg.GraphicsObject):
     def __init__(self, data: ChartData) -> None:
         super().__init__()
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption)
-        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)  # finished candles; see the module docstring
+        self._still = False  # a tick has come since the visible range last changed (see the module docstring)
         self.data = data
         self.level = 0
         self._chunks: dict[tuple[int, int], tuple[QPicture, int]] = {}  # (level, chunk) → (picture, end group)
@@ -86,6 +89,7 @@ class ChunkedItem(pg.GraphicsObject):
 
     def reset(self, data: ChartData) -> None:
         """New data (symbol or timeframe switch): drop every picture."""
+        self._uncache()
         self.prepareGeometryChange()
         self.data = data
         self._chunks.clear()
@@ -97,6 +101,7 @@ class ChunkedItem(pg.GraphicsObject):
     def changed(self, kind: str, index: int) -> None:
         """React to :meth:`ChartData.upsert`'s result with the least possible work."""
         if kind == "live":
+            self._cache_while_still()
             self._rebuild_live()
             self._grow_bounds(index)
             dirty = [self.mapRectToScene(r) for r in self._live_dirty(index)]
@@ -114,6 +119,17 @@ class ChunkedItem(pg.GraphicsObject):
         self.prepare()
         self.update()
 
+    def _cache_while_still(self) -> None:
+        if not self._still:
+            self._still = True
+        elif self.cacheMode() == QGraphicsItem.CacheMode.NoCache:
+            self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+
+    def _uncache(self) -> None:
+        self._still = False
+        if self.cacheMode() != QGraphicsItem.CacheMode.NoCache:
+            self.setCacheMode(QGraphicsItem.CacheMode.NoCache)
+
     def _invalidate_from(self, index: int) -> None:
         self._tail_key = None
         for level in range(MAX_LEVEL + 1):
@@ -125,6 +141,7 @@ class ChunkedItem(pg.GraphicsObject):
 
     def set_visible(self, x0: float, x1: float, width_px: float) -> None:
         """Called on view range/size change: choose the level of detail and build missing chunks."""
+        self._uncache()
         span = max(1.0, x1 - x0)
         level = 0
         while level < MAX_LEVEL and span / LEVEL_FACTOR**level > max(50.0, width_px / 2.5):
