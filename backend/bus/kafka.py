@@ -18,6 +18,7 @@ Records are encoded by :mod:`backend.bus.schema`.
 from __future__ import annotations
 
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
@@ -118,9 +119,12 @@ class KafkaPublisher:
     def __init__(self, bootstrap_servers: str, *, max_block_s: float = 30.0, security: KafkaSecurity = PLAINTEXT,
                  **overrides: object) -> None:
         # Delivery reports for failures only: a Python callback per delivered message cost ~30 % of
-        # the producer's time; successes are counted as produced − failed − still pending.
+        # the producer's time; successes are counted as produced − failed − still pending. The callback
+        # holds this publisher weakly: a bound method would make a cycle through the client that Python's
+        # garbage collector cannot see, and a dropped publisher's client would go on reconnecting for good.
         self._producer = Producer({**producer_config(bootstrap_servers, security, **overrides),
-                                   "delivery.report.only.error": True, "on_delivery": self._on_delivery})
+                                   "delivery.report.only.error": True,
+                                   "on_delivery": _weakly(self._on_delivery)})
         self.max_block_s = max_block_s
         self._produced = 0
         self._failed = 0
@@ -214,6 +218,18 @@ class KafkaPublisher:
         self.raise_failures()
         if remaining:
             raise BusUnavailable(f"{remaining} message(s) still undelivered after {timeout:.0f}s")
+
+
+def _weakly(method: Callable) -> Callable:
+    """``method`` called through a weak reference to its object (a no-op once the object is gone)."""
+    ref = weakref.WeakMethod(method)
+
+    def call(*args) -> None:
+        target = ref()
+        if target is not None:
+            target(*args)
+
+    return call
 
 
 def consumer_config(bootstrap_servers: str, group_id: str, security: KafkaSecurity = PLAINTEXT,

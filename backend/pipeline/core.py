@@ -188,7 +188,11 @@ class PipelineCore:
         processing.add_done_callback(self._on_processor_done)
         self._tasks = self._source_tasks + [processing, asyncio.create_task(self._report_status(), name="status")]
         self._ready.set()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        try:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        finally:
+            # Ended tasks keep their cancellation's traceback, whose frames hold the bus and its Kafka client.
+            self._source_tasks, self._tasks = [], []
 
     async def _shutdown(self, timeout: float) -> None:
         """Sources first (those that can stop cleanly hand over and wait until it is stored), then the bus

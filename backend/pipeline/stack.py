@@ -242,6 +242,10 @@ class StackProcessor:
             except BusError as exc:
                 log.error("undelivered messages at stop: %s", exc)
             self.bus.poll()
+            # Released, not kept: a live client goes on reconnecting to a stack that is gone.
+            self._publisher = self.bus = None
+            if self.sinks is not None:
+                self.sinks.release()
         if self.store is not None:
             self.store.close()
 

@@ -206,6 +206,10 @@ class SinkService:
         for thread in self._threads:
             thread.join(timeout)
 
+    def release(self) -> None:
+        """Drop the (shared) dead-letter publisher once stopped, so its client can go."""
+        self._dead_letters = None
+
     def enforce_retention(self) -> None:
         """InfluxDB trimmed to the retention, archive first."""
         try:

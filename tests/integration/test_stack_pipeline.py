@@ -8,6 +8,7 @@ embedded aggregator's output (the oracle).
 from __future__ import annotations
 
 import json
+import os
 import random
 import string
 import threading
@@ -102,6 +103,31 @@ def test_stack_mode_serves_history_and_live_candles_equal_to_the_embedded_aggreg
         assert {"Kafka", "InfluxDB"} <= names
     finally:
         pipeline.stop()
+    broker_port = int(kafka_broker.bootstrap_servers.rsplit(":", 1)[1])
+    deadline = time.monotonic() + 10
+    while _connections_to(broker_port) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _connections_to(broker_port), "a Kafka client of the stopped pipeline still holds a connection"
+
+
+def _connections_to(port: int) -> int:
+    """This process's TCP connections to ``port`` (from /proc: its socket inodes against the kernel's table)."""
+    inodes = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            link = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    count = 0
+    for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
+        with open(table) as f:
+            for row in f.readlines()[1:]:
+                fields = row.split()
+                if int(fields[2].rsplit(":", 1)[1], 16) == port and fields[9] in inodes and fields[3] == "01":
+                    count += 1
+    return count
 
 
 def _equal(found: dict, expected: dict) -> bool:
