@@ -1,12 +1,11 @@
-"""Build the Guardian-format pages and labels.csv of the third blind labeled set from ``items.txt``.
+"""Build a labeled set's Guardian-format pages and labels.csv from its ``items.txt``.
 
-``items.txt`` is the one source (one line per (symbol, item): symbol, split, about, section, time, type,
-title, trail, note); this script writes ``<SYMBOL>.json`` — a ``/search`` response in the real
-format, as a broad search for the company's common name would return it without a section filter —
-and ``labels.csv``. Every pair is ``heldout``. It is ``blind2/build.py`` with only this docstring
-changed: results carry the Guardian's own section name and pillar (Opinion, Arts,
-Sport, Lifestyle, News) where known.
-Run it after editing ``items.txt``: ``python3 tests/data/relevance/blind3/build.py``.
+For the sets written as text (``wide/``, ``blind/``, ``blind2/``, ``blind3/``): ``items.txt`` is the one
+source (one line per (symbol, item): symbol, split, about, section, time, type, title, trail, note); this
+writes ``<SYMBOL>.json`` — a ``/search`` response in the real format, as a broad search for the
+company's common name would return it without a section filter, each result with the Guardian's own
+section name and pillar (Opinion, Arts, Sport, Lifestyle, News) where known — and ``labels.csv``.
+Run it after editing a set's ``items.txt``: ``python3 tests/data/relevance/build.py FOLDER``.
 """
 
 from __future__ import annotations
@@ -14,9 +13,9 @@ from __future__ import annotations
 import csv
 import json
 import re
+import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
 MONTHS = "jan feb mar apr may jun jul aug sep oct nov dec".split()
 SECTION_NAMES = {
     "us-news": "US news", "uk-news": "UK news", "australia-news": "Australia news", "tv-and-radio": "Television & radio",
@@ -41,9 +40,9 @@ def item_id(section: str, published: str, title: str, kind: str) -> str:
     return f"{section}/{live}{year}/{month}/{day}/{slug(title)}"
 
 
-def rows() -> list[dict]:
+def rows(folder: Path) -> list[dict]:
     out = []
-    for line in (HERE / "items.txt").read_text(encoding="utf-8").splitlines():
+    for line in (folder / "items.txt").read_text(encoding="utf-8").splitlines():
         if not line.strip() or line.startswith("#"):
             continue
         symbol, split, about, section, published, kind, title, trail, note = [p.strip() for p in line.split(" | ")]
@@ -64,15 +63,15 @@ def result(row: dict) -> dict:
     }
 
 
-def main() -> None:
-    all_rows = rows()
+def build(folder: Path) -> None:
+    all_rows = rows(folder)
     for symbol in dict.fromkeys(r["symbol"] for r in all_rows):
         mine = sorted((r for r in all_rows if r["symbol"] == symbol), key=lambda r: r["published"], reverse=True)
         page = {"response": {"status": "ok", "userTier": "developer", "total": len(mine), "startIndex": 1,
                              "pageSize": 50, "currentPage": 1, "pages": 1, "orderBy": "newest",
                              "results": [result(r) for r in mine]}}
-        (HERE / f"{symbol}.json").write_text(json.dumps(page, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    with open(HERE / "labels.csv", "w", newline="", encoding="utf-8") as f:
+        (folder / f"{symbol}.json").write_text(json.dumps(page, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    with open(folder / "labels.csv", "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["symbol", "id", "about", "split", "note"])
         for r in all_rows:
@@ -80,4 +79,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    build(Path(__file__).resolve().parent / sys.argv[1])
