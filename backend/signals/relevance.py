@@ -17,8 +17,10 @@ from the title and trail text, and says why:
    ("The iPhone maker's App Store…"); a mention further into the trail, in a list
    ("Apple, Microsoft, Nvidia and…") or as a founder's label ("Microsoft co-founder Bill
    Gates") is in passing — a rival's, supplier's or sector story; so is a mention as the
-   yardstick ("… to take on Disney", "… lead over Microsoft's Copilot") or in an
-   institution's name ("Gates Foundation", "Chan Zuckerberg Initiative"). A review ("… review – …")
+   yardstick ("… to take on Disney", "BYD sales surge past Tesla's"), as a source quoted
+   on another subject ("JP Morgan analysts forecast…") or in an institution's name ("Gates
+   Foundation"). A trail mention counts when the title names the company only by what it is
+   ("… inquiry into tech giant's partnership") or names its unit (", owned by Disney,"). A review ("… review – …")
    and others using the brand (:data:`BRAND_MISUSE`: scams, paintings) need a
    company-shaped mention.
 4. **Context**: if namesake context words remain ("rainforest", "orchard", "inflation", or
@@ -177,7 +179,9 @@ COMPANY_PROFILES: dict[str, CompanyProfile] = {
 #: Context for every company: stories where others use the brand (scams, art), not the company's own news.
 #: Only a company-shaped mention outweighs it (a business word does not: "fake tech support scammers").
 BRAND_MISUSE = ("scams?", "scammed", "scammers", "fraudsters", "pretending to be", "impersonat(?:ing|ors?|ion)",
-                "phishing", "posing as", "tricked", "conned", "counterfeits?", "paintings?", "artworks?", "auctions?")
+                "phishing", "posing as", "tricked", "conned", "counterfeits?", "paintings?", "artworks?", "auctions?",
+                "vandal(?:s|ism|ised|ized)?", "scratching", "philanthrop(?:y|ist|ic)", "donat(?:es|ed|ion|ions)",
+                "to fund")
 
 #: Sections where a company's name is mostly culture (reviews, recipes, travel tips, sport, parenting):
 #: there the name alone is not enough, the title or trail must also say something about the company.
@@ -191,11 +195,11 @@ BUSINESS_WORDS = (
     r"£\d[\d.,]*\s?(?:bn|m|billion|million)?", r"€\d[\d.,]*\s?(?:bn|m|billion|million)?", r"\d+(?:\.\d+)?bn",
     "deal", "takeover", "merger", "acquisition", "valuation", "market value", "dividend", "layoffs", "job cuts",
     "jobs", "workers", "staff", "employees", "unions?", "regulators?", "antitrust", "competition watchdog",
-    "watchdog", "fined?", "lawsuit", "sued", "tariffs?", "customers", "subscribers", "users", "launch(?:es|ed)?",
+    "watchdog", "fined?", "lawsuit", "sued", "tariffs?", "customers", "subscribers", "subscriptions?", "users", "launch(?:es|ed)?",
     "AI", "chips?", "cloud", "app", "platform", "retailer", "carmaker", "electric vehicles?", "EVs?", "recalls?",
     "factory", "plant", "Wall Street(?! Journal)", "Nasdaq", "S&P 500", "Dow", "forecast", "outlook", "guidance", "tech",
     "advertising", "ads", "streaming", "smartphones?", "stores", "shoppers", "prices", "price",
-    "viewers", "most-watched", "box office", "stake",
+    "viewers", "most-watched", "box office", "stake", "unveil(?:s|ed)?",
 )
 
 #: After a company name, words that make the mention company-shaped ("Amazon shares", "Ford said").
@@ -211,7 +215,8 @@ _COMPANY_SHAPE_AFTER = (
 )
 _COMPANY_SHAPE_BEFORE = ("shares in", "stake in", "investors in", "rival", "rivals", "owner", "retailer", "carmaker",
                          "tech giant", "giant", "group", "company", "firm", "against", "v", "vs", "accuse",
-                         "accuses", "accused", "sue", "sues", "suing", "fines", "probe into", "investigation into")
+                         "accuses", "accused", "sue", "sues", "suing", "fines", "probe into", "investigation into",
+                         "owned by")
 
 #: Capitalised words that are not first names (so "Why Ford…" or "Shares Apple…" is no person).
 _NOT_FIRST_NAMES = frozenset("""
@@ -276,6 +281,7 @@ def explain(article: Article, item: WatchItem) -> Relevance:
     query_hits = tuple(t for t in _query_terms(item.query) if _find_ci(t, text))
 
     namesake_spans = [m.span() for rx in rules.namesakes for m in rx.finditer(text)]
+    namesake_spans += [m.span() for m in rules.source.finditer(text)]  # "JP Morgan analysts forecast…"
     if rules.surname:
         namesake_spans += [m.span() for m in rules.person.finditer(text) if m.group(1) not in _NOT_FIRST_NAMES
                            and not (rules.aliases and rules.aliases.fullmatch(m.group(0)))]
@@ -339,6 +345,7 @@ class _Rules:
     shaped: re.Pattern
     business: re.Pattern
     person: re.Pattern
+    source: re.Pattern
     surname: bool
 
 
@@ -382,6 +389,8 @@ def _rules_for(symbol: str, query: str) -> _Rules:
         business=re.compile(r"(?<![\w-])(?:{})(?![\w-])".format(_alternation([_any_first_case(w)
                                                                               for w in BUSINESS_WORDS]))),
         person=re.compile(r"\b([A-Z][a-z]+(?:-[A-Z][a-z]+)?) (?:[A-Z]\.? )?(?:{n})\b".format(n=names)),
+        source=re.compile(r"(?<![\w-])(?:{n})(?:'s)? (?:{q})\b|\b(?:{q}) (?:at|from) (?:{n})(?![\w-])".format(
+            n=names, q=_QUOTED_STAFF), flags),
         surname=profile.surname,
     )
 
@@ -394,13 +403,21 @@ def _any_first_case(word: str) -> str:
 _REVIEW = re.compile(r"\breview\s*[–—-]\s|\breview$")  # "Nintendo Switch 2 review – a bigger…"
 _MISUSE = re.compile(r"\b(?:{})\b".format(_alternation(list(BRAND_MISUSE))), re.IGNORECASE)
 #: Before a mention in the same clause: the company is the yardstick of someone else's story.
-_COMPETITOR_BEFORE = re.compile(r"\b(?:beyond|take on|takes on|taking on|lead over|alternatives? to|rival to|"
+_COMPETITOR_BEFORE = re.compile(r"\b(?:beyond|take on|takes on|taking on|lead over|alternatives? to|rival to|past|"
+                                r"overtakes?|overtaking|outsells?|outpaces?|"
                                 r"challenge to|challenger to)\b[^,.;:]*$")
 #: After a mention: an institution named after a person or carrying the brand ("Gates Foundation").
 _INSTITUTION_AFTER = re.compile(r"(?:'s)? (?:Foundation|Initiative|Institute|Museum|Library|Hospital|Prize|Award|"
                                 r"Fellowship|Fund|Center|Centre|Trust|Biohub)\b")
 _LIST_AFTER = re.compile(r"(?:'s)?\s*(?:,|&|and\b|or\b)")
-_LIST_BEFORE = re.compile(r"(?:,|&|\band|\bor|such as|including)\s*$")
+_LIST_BEFORE = re.compile(r"(?:,|&|\band|\bor|such as|including)\s*$|^From\s+$")
+#: Staff quoted as a source on another subject ("JP Morgan analysts forecast…"): not the company's news.
+_QUOTED_STAFF = r"analysts?|economists?|strategists?|researchers"
+#: Before a trail mention: the title's subject is the company's unit or holding ("ABC, owned by Disney").
+_OWNER_BEFORE = re.compile(r"\b(?:owned by|owner|parent company|parent)\s*$")
+#: A title naming the company only by what it is ("UK watchdog ends inquiry into tech giant's…"): the trail names it.
+_DESCRIPTOR = re.compile(r"\b(?:(?:tech|retail|streaming|social media|drinks|chip|software|entertainment|media|"
+                         r"banking) giant|carmaker|planemaker|chipmaker|retailer|streamer|iPhone maker|lender)(?:'s)?\b")
 _FOUNDER_AFTER = re.compile(r"(?:'s)?\s+(?:co-)?founder\b")
 #: How far into the trail a mention still leads it ("The iPhone maker's App Store…", "Ford said on…").
 LEADING_WORDS = 2
@@ -416,8 +433,12 @@ def _in_headline(span: tuple[int, int], text: str, title_length: int) -> bool:
         return False
     if start < title_length:
         return True
-    return (len(before.split()) < LEADING_WORDS and not _LIST_BEFORE.search(before)
-            and not _LIST_AFTER.match(after) and not _FOUNDER_AFTER.match(after))
+    if _OWNER_BEFORE.search(before):
+        return True  # ", owned by Disney," — its unit is the story's subject
+    in_passing = _LIST_BEFORE.search(before) or _LIST_AFTER.match(after) or _FOUNDER_AFTER.match(after)
+    if _DESCRIPTOR.search(text[:title_length]):
+        return not in_passing
+    return len(before.split()) < LEADING_WORDS and not in_passing
 
 
 def _query_terms(query: str) -> list[str]:

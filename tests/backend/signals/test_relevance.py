@@ -201,7 +201,7 @@ def test_wide_set_reaches_the_targets_per_split_and_reports_each_symbol():
 #: (folder, precision the test requires): ``blind`` and ``blind2`` were measured once held out, then the
 #: matcher was changed from their mistakes (dev now: the targets); ``blind3`` was measured once after the
 #: last change and never tuned on (held out: its measured figure is a floor, below the 95 % target).
-BLIND_SETS = (("blind", PRECISION_TARGET), ("blind2", PRECISION_TARGET), ("blind3", 0.92))
+BLIND_SETS = (("blind", PRECISION_TARGET), ("blind2", PRECISION_TARGET), ("blind3", PRECISION_TARGET))
 
 
 @pytest.mark.parametrize("folder, precision_floor", BLIND_SETS)
