@@ -199,8 +199,10 @@ def test_wide_set_reaches_the_targets_per_split_and_reports_each_symbol():
 # -- the blind sets: each written by a session that had not read or run the matcher ---------------------
 
 #: (folder, precision the test requires): ``blind``, ``blind2`` and ``blind3`` were each measured once held
-#: out, then the matcher was changed from their mistakes (dev now: the targets).
-BLIND_SETS = (("blind", PRECISION_TARGET), ("blind2", PRECISION_TARGET), ("blind3", PRECISION_TARGET))
+#: out, then the matcher was changed from their mistakes (dev now: the targets); ``blind4`` was measured
+#: once after the last change and never tuned on (held out: its measured 91.6 % is a floor, below the target).
+BLIND_SETS = (("blind", PRECISION_TARGET), ("blind2", PRECISION_TARGET), ("blind3", PRECISION_TARGET),
+              ("blind4", 0.91))
 
 
 @pytest.mark.parametrize("folder, precision_floor", BLIND_SETS)
