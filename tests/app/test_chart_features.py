@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
+from images import differing_pixels
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
@@ -248,5 +249,5 @@ def test_live_ticks_and_appends_draw_what_a_fresh_load_of_the_same_candles_draws
     top = int(live.graphics.mapFromScene(live.price.vb.sceneBoundingRect().topLeft()).y()) + 40
     right = int(live.graphics.mapFromScene(live.price.vb.sceneBoundingRect().topRight()).x())
     bottom = int(live.graphics.mapFromScene(live.volume.vb.sceneBoundingRect().bottomRight()).y())
-    differing = sum(1 for y in range(top, bottom) for x in range(0, right) if a.pixel(x, y) != b.pixel(x, y))
+    differing = differing_pixels(a.copy(0, top, right, bottom - top), b.copy(0, top, right, bottom - top))
     assert differing == 0, f"{differing} pixels differ between the live-updated and the freshly loaded chart"
