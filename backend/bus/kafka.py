@@ -120,8 +120,8 @@ class KafkaPublisher:
                  **overrides: object) -> None:
         # Delivery reports for failures only: a Python callback per delivered message cost ~30 % of
         # the producer's time; successes are counted as produced − failed − still pending. The callback
-        # holds this publisher weakly: a bound method would make a cycle through the client that Python's
-        # garbage collector cannot see, and a dropped publisher's client would go on reconnecting for good.
+        # holds this publisher weakly: a bound method makes a cycle through the client, so a dropped
+        # publisher's client would go on connecting until the cyclic garbage collector happens to run.
         self._producer = Producer({**producer_config(bootstrap_servers, security, **overrides),
                                    "delivery.report.only.error": True,
                                    "on_delivery": _weakly(self._on_delivery)})

@@ -7,6 +7,7 @@ embedded aggregator's output (the oracle).
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import random
@@ -103,9 +104,12 @@ def test_stack_mode_serves_history_and_live_candles_equal_to_the_embedded_aggreg
         assert {"Kafka", "InfluxDB"} <= names
     finally:
         pipeline.stop()
+    # Released, not left reconnecting: once Python has collected the stopped pipeline's garbage, no client of
+    # this process holds a connection to the broker.
     broker_port = int(kafka_broker.bootstrap_servers.rsplit(":", 1)[1])
     deadline = time.monotonic() + 10
     while _connections_to(broker_port) and time.monotonic() < deadline:
+        gc.collect()
         time.sleep(0.2)
     assert not _connections_to(broker_port), "a Kafka client of the stopped pipeline still holds a connection"
 
