@@ -149,7 +149,9 @@ def kafka_problem(code: int, text: str, bootstrap: str, security: KafkaSecurity)
             return "authentication", f"the brokers do not offer {security.mechanism}: choose the mechanism they use"
         return "authentication", (f"the brokers refused the login of {security.username!r} with {security.mechanism}: "
                                   "wrong user name or password")
-    if code == -181 or "ssl handshake failed" in lowered and "certificate" in lowered:  # _SSL
+    # _SSL; a certificate failure also comes as a transport error or a log line ("…: error:0A000086:SSL
+    # routines::certificate verify failed (after 32ms in state SSL_HANDSHAKE)"), depending on timing.
+    if code == -181 or "certificate" in lowered and ("ssl" in lowered or "handshake" in lowered):
         if "hostname" in lowered or "host name" in lowered:
             return "tls", f"the brokers' TLS certificate is not for the name in {bootstrap} (hostname mismatch)"
         if "expired" in lowered:
