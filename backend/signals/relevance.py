@@ -110,8 +110,11 @@ COMPANY_PROFILES: dict[str, CompanyProfile] = {
         aliases=("Instagram", "WhatsApp", "Mark Zuckerberg", "Zuckerberg", "Threads", "Oculus", "Llama",
                  "Meta Platforms", "Ray-Ban Meta", "Reality Labs", "Sheryl Sandberg", "Nick Clegg"),
         namesakes=(r"\b[Mm]eta-(?:analys[ie]s|review|study|data|narrative|textual|physical)\w*",
-                   r"\bFacebook (?:post|page|group|comment|live|video|message|update|status|friend)s?\b",
-                   r"\b(?:posted|wrote|said|shared|announced|appealed) (?:it )?on Facebook\b",
+                   # the platform as a medium: somebody's post, appeal or ads on it
+                   r"\b(?:Facebook|Instagram|WhatsApp) (?:post|page|group|comment|live|video|message|update|status|"
+                   r"friend|appeal|story|reel|account)s?\b",
+                   r"\b(?:posted|wrote|said|shared|announced|appealed) (?:it )?on (?:Facebook|Instagram)\b",
+                   r"\b(?:spent|spend|spending|outspent) [^.,;:]*\bon (?:Facebook|Instagram) (?:ads|adverts)\b",
                    r"\bon Facebook Marketplace\b"),
         context=("analysis", "analyses", "researchers", "systematic review", "study", "studies", "trials",
                  "patients", "police appeal", "tribute", "obituary"),
@@ -121,7 +124,8 @@ COMPANY_PROFILES: dict[str, CompanyProfile] = {
         aliases=("Ford Motor Company", "Jim Farley", "Bill Ford", "F-150", "Mustang", "Bronco", "Ford Transit",
                  "Ford Fiesta", "Ford Focus", "Ford Pro", "Model e", "Ford Credit"),
         namesakes=(r"\bFord Madox\b", r"\bFord Foundation\b", r"\bFord Prefect\b", r"\bFord Kiernan\b",
-                   r"\bBetty Ford\b", r"\bFord Theatre\b", r"\bFord's Theatre\b", r"\bFord Fellowship\b"),
+                   r"\bBetty Ford\b", r"\bFord Theatre\b", r"\bFord's Theatre\b", r"\bFord Fellowship\b",
+                   r"\bHMP Ford\b", r"\bFord (?:open )?prison\b"),
         context=("actor", "film", "films", "star", "Indiana Jones", "Star Wars", "Blade Runner", "premier",
                  "Ontario", "president", "fashion", "designer", "perfume", "novel", "author", "novelist",
                  "Oscar", "Oscars", "director", "singer", "guitarist", "Conservatives", "Watergate", "Nixon",
@@ -180,7 +184,7 @@ COMPANY_PROFILES: dict[str, CompanyProfile] = {
 #: Only a company-shaped mention outweighs it (a business word does not: "fake tech support scammers").
 BRAND_MISUSE = ("scams?", "scammed", "scammers", "fraudsters", "pretending to be", "impersonat(?:ing|ors?|ion)",
                 "phishing", "posing as", "tricked", "conned", "counterfeits?", "paintings?", "artworks?", "auctions?",
-                "vandal(?:s|ism|ised|ized)?", "scratching", "philanthrop(?:y|ist|ic)", "donat(?:es|ed|ion|ions)",
+                "vandal(?:s|ism|ised|ized)?", "scratching", "sprayed with", "graffiti", "swastikas?", "philanthrop(?:y|ist|ic)", "donat(?:es|ed|ion|ions)",
                 "to fund")
 
 #: Sections where a company's name is mostly culture (reviews, recipes, travel tips, sport, parenting):
@@ -404,7 +408,8 @@ _REVIEW = re.compile(r"\breview\s*[–—-]\s|\breview$")  # "Nintendo Switch 2 
 _MISUSE = re.compile(r"\b(?:{})\b".format(_alternation(list(BRAND_MISUSE))), re.IGNORECASE)
 #: Before a mention in the same clause: the company is the yardstick of someone else's story.
 _COMPETITOR_BEFORE = re.compile(r"\b(?:beyond|take on|takes on|taking on|lead over|alternatives? to|rival to|past|"
-                                r"overtakes?|overtaking|outsells?|outpaces?|"
+                                r"overtakes?|overtaking|outsells?|outpaces?|beat|beats|beating|rivals|rivalling|"
+                                r"compete with|competes with|competing with|catch up with|"
                                 r"challenge to|challenger to)\b[^,.;:]*$")
 #: After a mention: an institution named after a person or carrying the brand ("Gates Foundation").
 _INSTITUTION_AFTER = re.compile(r"(?:'s)? (?:Foundation|Initiative|Institute|Museum|Library|Hospital|Prize|Award|"
@@ -419,6 +424,8 @@ _OWNER_BEFORE = re.compile(r"\b(?:owned by|owner|parent company|parent)\s*$")
 _DESCRIPTOR = re.compile(r"\b(?:(?:tech|retail|streaming|social media|drinks|chip|software|entertainment|media|"
                          r"banking) giant|carmaker|planemaker|chipmaker|retailer|streamer|iPhone maker|lender)(?:'s)?\b")
 _FOUNDER_AFTER = re.compile(r"(?:'s)?\s+(?:co-)?founder\b")
+#: Before a mention: a person's past employer ("the former Microsoft engineer hiring…"), not the company's news.
+_FORMER_BEFORE = re.compile(r"\bformer\s+$", re.IGNORECASE)
 #: How far into the trail a mention still leads it ("The iPhone maker's App Store…", "Ford said on…").
 LEADING_WORDS = 2
 
@@ -429,7 +436,7 @@ def _in_headline(span: tuple[int, int], text: str, title_length: int) -> bool:
     start, end = span
     line_start = text.rfind("\n", 0, start) + 1
     before, after = text[line_start:start], text[end:]
-    if _COMPETITOR_BEFORE.search(before) or _INSTITUTION_AFTER.match(after):
+    if _COMPETITOR_BEFORE.search(before) or _INSTITUTION_AFTER.match(after) or _FORMER_BEFORE.search(before):
         return False
     if start < title_length:
         return True

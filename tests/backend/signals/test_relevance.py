@@ -120,6 +120,23 @@ def test_explanation_names_the_namesake(symbol, title, namesake):
     assert r.reason == f"only namesake uses in the title/trail ({namesake})"
 
 
+@pytest.mark.parametrize("symbol, title, about", [
+    # a person's past employer, and the company as a rival's yardstick: in passing
+    ("MSFT", "The former Microsoft engineer hiring neurodivergent coders", False),
+    ("NVDA", "AMD unveils AI chips it claims can beat Nvidia's best", False),
+    ("NVDA", "Nvidia beats forecasts as data centre sales double", True),
+    # the platform as somebody's medium, a place named Ford, one car vandalised
+    ("META", "Missing hiker found alive after Facebook appeal shared 40,000 times", False),
+    ("META", "Reform UK outspent all other parties on Facebook ads in May elections", False),
+    ("META", "Facebook to show ads in WhatsApp status updates", True),
+    ("F", "Three inmates abscond from HMP Ford open prison in a week", False),
+    ("TSLA", "Teenager charged after Tesla sprayed with swastika in car park", False),
+    ("TSLA", "Tesla sales fall 40% in Europe as buyers turn to BYD", True),
+])
+def test_mentions_that_are_someone_elses_story(symbol, title, about):
+    assert explain(business(title, section="uk-news"), default_watch_item(symbol)).about_company is about
+
+
 def test_namesake_context_without_company_support_is_the_namesake():
     r = explain(business("Amazon burning: satellites show record fires"), default_watch_item("AMZN"))
     assert r.company_hits == ("Amazon",) and r.context_hits == ("burning", "fires") and not r.support_hits
@@ -198,11 +215,10 @@ def test_wide_set_reaches_the_targets_per_split_and_reports_each_symbol():
 
 # -- the blind sets: each written by a session that had not read or run the matcher ---------------------
 
-#: (folder, precision the test requires): ``blind``, ``blind2`` and ``blind3`` were each measured once held
-#: out, then the matcher was changed from their mistakes (dev now: the targets); ``blind4`` was measured
-#: once after the last change and never tuned on (held out: its measured 91.6 % is a floor, below the target).
+#: (folder, precision the test requires): ``blind`` … ``blind4`` were each measured once held out (74.8 %,
+#: 92.5 %, 92.5 %, 91.6 %), then the matcher was changed from their mistakes (dev now: the targets).
 BLIND_SETS = (("blind", PRECISION_TARGET), ("blind2", PRECISION_TARGET), ("blind3", PRECISION_TARGET),
-              ("blind4", 0.91))
+              ("blind4", PRECISION_TARGET))
 
 
 @pytest.mark.parametrize("folder, precision_floor", BLIND_SETS)
