@@ -263,9 +263,10 @@ class AlertEngine:
     def apply(self, candles: Sequence[Candle], articles: Sequence[Article] = (),
               impacts: Sequence[NewsImpact] = (), live: bool = True) -> list[Alert]:
         """Check one batch (its candles already in the history); return the alerts raised, oldest first."""
-        minutes = [c for c in candles if c.timeframe == Timeframe.M1]
-        for c in minutes:
-            self._clock_ms = max(self._clock_ms, c.start_ms + MINUTE_MS)
+        m1 = Timeframe.M1
+        minutes = [c for c in candles if c.timeframe is m1]
+        if minutes:
+            self._clock_ms = max(self._clock_ms, max(c.start_ms for c in minutes) + MINUTE_MS)
         for a in articles:
             self._clock_ms = max(self._clock_ms, a.published_ms)
         alerts: list[Alert] = []
