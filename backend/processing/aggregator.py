@@ -179,32 +179,31 @@ class CandleAggregator:
         behind = self.allowed_lateness_ms + self.seconds_horizon_ms  # a second bar this far behind is rejected
         st = touched = sym = None
         for bar in bars:
-            if bar.symbol != sym:
-                sym = bar.symbol
+            # one unpacking instead of a field lookup each (a named tuple's fields are descriptors)
+            ev, bar_symbol, start, end, o, h, l, c, v, vwap, _, _, _, z, _ = bar
+            if bar_symbol != sym:
+                sym = bar_symbol
                 st = symbols.get(sym)
                 if st is None:
                     st = symbols[sym] = _Symbol()
                 touched = dirty.get(sym)
                 if touched is None:
                     touched = dirty[sym] = set()
-            start = bar.start_ms
             if start < st.evicted_before or start < st.max_end - behind:  # rare: far behind
-                if bar.ev != "AM" and start < st.max_end - behind:
+                if ev != "AM" and start < st.max_end - behind:
                     result.rejected.append(_too_late(bar, self.seconds_horizon_ms))
                     continue
                 if start < st.evicted_before:
                     late.append(bar)
                     continue
                 # else an AM bar far behind, for a day memory still holds: merged below like any other
-            if bar.end_ms > st.max_end:
-                st.max_end = bar.end_ms
+            if end > st.max_end:
+                st.max_end = end
             minute = start - start % MINUTE_MS
             if not st.day_lo <= minute < st.day_hi:
                 self._enter_day(sym, st, minute)
-            if bar.ev == "AM":
-                v, z = bar.volume, bar.avg_trade_size
-                new = (bar.open, bar.high, bar.low, bar.close, v, bar.vwap * v,
-                       (round(v / z) or 1) if z > 0 else 0, bar.vwap)
+            if ev == "AM":
+                new = (o, h, l, c, v, vwap * v, (round(v / z) or 1) if z > 0 else 0, vwap)
                 st.am.add(minute)
                 if (st.seconds and st.seconds.pop(minute, None) is not None) or force:
                     result.settled.append((sym, minute))
