@@ -184,7 +184,8 @@ COMPANY_PROFILES: dict[str, CompanyProfile] = {
 #: Only a company-shaped mention outweighs it (a business word does not: "fake tech support scammers").
 BRAND_MISUSE = ("scams?", "scammed", "scammers", "fraudsters", "pretending to be", "impersonat(?:ing|ors?|ion)",
                 "phishing", "posing as", "tricked", "conned", "counterfeits?", "paintings?", "artworks?", "auctions?",
-                "vandal(?:s|ism|ised|ized)?", "scratching", "sprayed with", "graffiti", "swastikas?", "philanthrop(?:y|ist|ic)", "donat(?:es|ed|ion|ions)",
+                "vandal(?:s|ism|ised|ized)?", "scratching", "sprayed with", "graffiti", "swastikas?", "set on fire",
+                "set alight", "philanthrop(?:y|ist|ic)", "donat(?:es|ed|ion|ions)",
                 "to fund")
 
 #: Sections where a company's name is mostly culture (reviews, recipes, travel tips, sport, parenting):
@@ -209,7 +210,7 @@ BUSINESS_WORDS = (
 #: After a company name, words that make the mention company-shaped ("Amazon shares", "Ford said").
 _COMPANY_SHAPE_AFTER = (
     "shares", "stock", "chief", "boss", "founder", "executives?", "CEO", "results", "profits?", "revenue", "sales",
-    "workers", "staff", "employees", "warehouses?", "stores?", "app", "platform", "deal", "said", "says", "announced",
+    "workers", "staff", "employees", "warehouses?", "stores?", "dealerships?", "showrooms?", "factory", "app", "platform", "deal", "said", "says", "announced",
     "reported", "unveiled", "launched", "launches", "plans", "confirmed", "agreed", "denied", "sued", "fined",
     "hired", "cut", "cuts", "to", "will", "has", "is", "was", "beats?", "misses", "warns", "raises", "lowers",
     "recalls?", "invests?", "buys", "sells", "shoppers", "customers", "users", "investors", "market value",
@@ -285,7 +286,7 @@ def explain(article: Article, item: WatchItem) -> Relevance:
     query_hits = tuple(t for t in _query_terms(item.query) if _find_ci(t, text))
 
     namesake_spans = [m.span() for rx in rules.namesakes for m in rx.finditer(text)]
-    namesake_spans += [m.span() for m in rules.source.finditer(text)]  # "JP Morgan analysts forecast…"
+    namesake_spans += [m.span() for m in rules.bystander.finditer(text)]  # "JP Morgan analysts forecast…"
     if rules.surname:
         namesake_spans += [m.span() for m in rules.person.finditer(text) if m.group(1) not in _NOT_FIRST_NAMES
                            and not (rules.aliases and rules.aliases.fullmatch(m.group(0)))]
@@ -349,7 +350,7 @@ class _Rules:
     shaped: re.Pattern
     business: re.Pattern
     person: re.Pattern
-    source: re.Pattern
+    bystander: re.Pattern
     surname: bool
 
 
@@ -393,8 +394,8 @@ def _rules_for(symbol: str, query: str) -> _Rules:
         business=re.compile(r"(?<![\w-])(?:{})(?![\w-])".format(_alternation([_any_first_case(w)
                                                                               for w in BUSINESS_WORDS]))),
         person=re.compile(r"\b([A-Z][a-z]+(?:-[A-Z][a-z]+)?) (?:[A-Z]\.? )?(?:{n})\b".format(n=names)),
-        source=re.compile(r"(?<![\w-])(?:{n})(?:'s)? (?:{q})\b|\b(?:{q}) (?:at|from) (?:{n})(?![\w-])".format(
-            n=names, q=_QUOTED_STAFF), flags),
+        bystander=re.compile(r"(?<![\w-])(?:{n})(?:'s)? (?:{q}|{scene})\b|\b(?:{q}) (?:at|from) (?:{n})(?![\w-])".format(
+            n=names, q=_QUOTED_STAFF, scene=_SCENE), flags),
         surname=profile.surname,
     )
 
@@ -418,12 +419,16 @@ _LIST_AFTER = re.compile(r"(?:'s)?\s*(?:,|&|and\b|or\b)")
 _LIST_BEFORE = re.compile(r"(?:,|&|\band|\bor|such as|including)\s*$|^From\s+$")
 #: Staff quoted as a source on another subject ("JP Morgan analysts forecast…"): not the company's news.
 _QUOTED_STAFF = r"analysts?|economists?|strategists?|researchers"
+#: After a name: the company's premises as the scene of somebody else's story ("… in Target parking lot").
+_SCENE = r"parking lots?|car parks?"
 #: Before a trail mention: the title's subject is the company's unit or holding ("ABC, owned by Disney").
 _OWNER_BEFORE = re.compile(r"\b(?:owned by|owner|parent company|parent)\s*$")
 #: A title naming the company only by what it is ("UK watchdog ends inquiry into tech giant's…"): the trail names it.
 _DESCRIPTOR = re.compile(r"\b(?:(?:tech|retail|streaming|social media|drinks|chip|software|entertainment|media|"
                          r"banking) giant|carmaker|planemaker|chipmaker|retailer|streamer|iPhone maker|lender)(?:'s)?\b")
-_FOUNDER_AFTER = re.compile(r"(?:'s)?\s+(?:co-)?founder\b")
+#: After a trail mention: the company as a person's label ("Microsoft co-founder Bill Gates", "The Tesla boss says
+#: his new party…"): the story is the person's.
+_PERSON_LABEL_AFTER = re.compile(r"(?:'s)?\s+(?:(?:co-)?founder|boss|chief executive)\b")
 #: Before a mention: a person's past employer ("the former Microsoft engineer hiring…"), not the company's news.
 _FORMER_BEFORE = re.compile(r"\bformer\s+$", re.IGNORECASE)
 #: How far into the trail a mention still leads it ("The iPhone maker's App Store…", "Ford said on…").
@@ -442,7 +447,7 @@ def _in_headline(span: tuple[int, int], text: str, title_length: int) -> bool:
         return True
     if _OWNER_BEFORE.search(before):
         return True  # ", owned by Disney," — its unit is the story's subject
-    in_passing = _LIST_BEFORE.search(before) or _LIST_AFTER.match(after) or _FOUNDER_AFTER.match(after)
+    in_passing = _LIST_BEFORE.search(before) or _LIST_AFTER.match(after) or _PERSON_LABEL_AFTER.match(after)
     if _DESCRIPTOR.search(text[:title_length]):
         return not in_passing
     return len(before.split()) < LEADING_WORDS and not in_passing

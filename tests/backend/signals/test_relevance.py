@@ -132,9 +132,21 @@ def test_explanation_names_the_namesake(symbol, title, namesake):
     ("F", "Three inmates abscond from HMP Ford open prison in a week", False),
     ("TSLA", "Teenager charged after Tesla sprayed with swastika in car park", False),
     ("TSLA", "Tesla sales fall 40% in Europe as buyers turn to BYD", True),
+    ("TSLA", "Man arrested after Tesla set on fire outside house", False),
+    ("TSLA", "Tesla dealerships set on fire as protests against Musk spread", True),
+    ("TGT", "ICE agents detain father in Target parking lot as children watch", False),
 ])
 def test_mentions_that_are_someone_elses_story(symbol, title, about):
     assert explain(business(title, section="uk-news"), default_watch_item(symbol)).about_company is about
+
+
+def test_a_trail_naming_the_company_as_a_persons_label_is_in_passing():
+    item = default_watch_item("TSLA")
+    party = business("Elon Musk launches 'America party' after falling out with Trump",
+                     "The Tesla boss says his new party will challenge Republicans", section="politics")
+    assert not explain(party, item).about_company
+    robotaxi = business("Robotaxis to launch in Austin in June", "Tesla said the cars would carry paying riders")
+    assert explain(robotaxi, item).about_company
 
 
 def test_namesake_context_without_company_support_is_the_namesake():
@@ -215,10 +227,10 @@ def test_wide_set_reaches_the_targets_per_split_and_reports_each_symbol():
 
 # -- the blind sets: each written by a session that had not read or run the matcher ---------------------
 
-#: (folder, precision the test requires): ``blind`` … ``blind4`` were each measured once held out (74.8 %,
-#: 92.5 %, 92.5 %, 91.6 %), then the matcher was changed from their mistakes (dev now: the targets).
+#: (folder, precision the test requires): ``blind`` … ``blind5`` were each measured once held out (74.8 %,
+#: 92.5 %, 92.5 %, 91.6 %, 93.9 %), then the matcher was changed from their mistakes (dev now: the targets).
 BLIND_SETS = (("blind", PRECISION_TARGET), ("blind2", PRECISION_TARGET), ("blind3", PRECISION_TARGET),
-              ("blind4", PRECISION_TARGET))
+              ("blind4", PRECISION_TARGET), ("blind5", PRECISION_TARGET))
 
 
 @pytest.mark.parametrize("folder, precision_floor", BLIND_SETS)
