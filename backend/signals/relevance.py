@@ -210,9 +210,10 @@ BUSINESS_WORDS = (
 #: After a company name, words that make the mention company-shaped ("Amazon shares", "Ford said").
 _COMPANY_SHAPE_AFTER = (
     "shares", "stock", "chief", "boss", "founder", "executives?", "CEO", "results", "profits?", "revenue", "sales",
-    "workers", "staff", "employees", "warehouses?", "stores?", "dealerships?", "showrooms?", "factory", "app", "platform", "deal", "said", "says", "announced",
-    "reported", "unveiled", "launched", "launches", "plans", "confirmed", "agreed", "denied", "sued", "fined",
-    "hired", "cut", "cuts", "to", "will", "has", "is", "was", "beats?", "misses", "warns", "raises", "lowers",
+    "workers", "staff", "employees", "warehouses?", "stores?", "dealerships?", "showrooms?", "factory", "app",
+    "platform", "deal", "said", "says", "announced", "announces", "reported", "reports", "unveiled", "unveils",
+    "launched", "launches", "plans", "confirmed", "confirms", "agreed", "agrees", "denied", "denies", "sued",
+    "fined", "hired", "hires", "acquires", "acquired", "cut", "cuts", "to", "will", "has", "is", "was", "beats?", "misses", "warns", "raises", "lowers",
     "recalls?", "invests?", "buys", "sells", "shoppers", "customers", "users", "investors", "market value",
     "valuation", "Inc", "Corp", "Corporation", "Co", "Platforms", "Motor",
     "bets", "signs", "strikes", "secures", "wins", "loses", "pushes", "expands", "enters", "faces", "pulls", "axes",
@@ -280,7 +281,7 @@ def route_article(article: Article, item: WatchItem) -> bool:
 
 def explain(article: Article, item: WatchItem) -> Relevance:
     """Decide and explain whether ``article`` (returned by ``item.query``) is about ``item.symbol``'s company."""
-    text = f"{article.title}\n{article.summary}"
+    text = f"{article.title}\n{article.summary}".translate(_PLAIN_QUOTES)  # "Netflix’s" reads as "Netflix's"
     rules = _rules_for(item.symbol, item.query)
     section_allowed = not item.sections or article.section in item.sections
     query_hits = tuple(t for t in _query_terms(item.query) if _find_ci(t, text))
@@ -316,6 +317,9 @@ def explain(article: Article, item: WatchItem) -> Relevance:
     elif not headline:
         about, why = False, (f"{', '.join(company_hits)} only in passing: not in the title, nor leading the trail "
                              "(a list, a rival's or supplier's story, a founder's other venture)")
+    elif _pundit(headline, name_matches, text, len(article.title)):
+        about, why = False, (f"{', '.join(company_hits)}: the boss's view on the economy or markets, the company "
+                             "not named in the title")
     elif _REVIEW.search(article.title) and not shaped:
         about, why = False, f"{', '.join(company_hits)} in a review (of a work or product) with no company-shaped mention"
     elif misuse and not shaped:
@@ -405,17 +409,24 @@ def _any_first_case(word: str) -> str:
     return re.sub(r"^[a-z]", lambda m: f"[{m.group(0)}{m.group(0).upper()}]", word)
 
 
+#: After an executive's name: speaking ("Jamie Dimon warns…"); with :data:`_MACRO`, a view, not the company's news.
+_SPEAKS_AFTER = re.compile(r"\s+(?:says|warns|predicts|fears|thinks|believes|urges|calls for)\b")
+_MACRO = re.compile(r"\b(?:recessions?|economy|economic|inflation|tariffs?|interest rates|stock market|"
+                    r"market correction|correction|geopolitic\w*)\b", re.IGNORECASE)
+_PLAIN_QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'"})
 _REVIEW = re.compile(r"\breview\s*[–—-]\s|\breview$")  # "Nintendo Switch 2 review – a bigger…"
 _MISUSE = re.compile(r"\b(?:{})\b".format(_alternation(list(BRAND_MISUSE))), re.IGNORECASE)
 #: Before a mention in the same clause: the company is the yardstick of someone else's story.
 _COMPETITOR_BEFORE = re.compile(r"\b(?:beyond|take on|takes on|taking on|lead over|alternatives? to|rival to|past|"
                                 r"overtakes?|overtaking|outsells?|outpaces?|beat|beats|beating|rivals|rivalling|"
-                                r"compete with|competes with|competing with|catch up with|"
+                                r"compete with|competes with|competing with|catch up with|the gap on|the gap with|threat from|"
+                                r"competition from|pressure from|"
                                 r"challenge to|challenger to)\b[^,.;:]*$")
 #: After a mention: an institution named after a person or carrying the brand ("Gates Foundation").
 _INSTITUTION_AFTER = re.compile(r"(?:'s)? (?:Foundation|Initiative|Institute|Museum|Library|Hospital|Prize|Award|"
                                 r"Fellowship|Fund|Center|Centre|Trust|Biohub)\b")
-_LIST_AFTER = re.compile(r"(?:'s)?\s*(?:,|&|and\b|or\b)")
+#: Another name follows ("Amazon and eBay", "Netflix, Disney+"), not a clause (", which…", "and is heading…").
+_LIST_AFTER = re.compile(r"(?:'s)?\s*(?:,|&|and\b|or\b)\s*(?=[A-Z0-9]|[a-z]+[A-Z])")
 _LIST_BEFORE = re.compile(r"(?:,|&|\band|\bor|such as|including)\s*$|^From\s+$")
 #: Staff quoted as a source on another subject ("JP Morgan analysts forecast…"): not the company's news.
 _QUOTED_STAFF = r"analysts?|economists?|strategists?|researchers"
@@ -429,6 +440,8 @@ _DESCRIPTOR = re.compile(r"\b(?:(?:tech|retail|streaming|social media|drinks|chi
 #: After a trail mention: the company as a person's label ("Microsoft co-founder Bill Gates", "The Tesla boss says
 #: his new party…"): the story is the person's.
 _PERSON_LABEL_AFTER = re.compile(r"(?:'s)?\s+(?:(?:co-)?founder|boss|chief executive)\b")
+#: After a trail mention: the company as a work's label ("A Netflix drama has done more…"): the story is the work's.
+_WORK_AFTER = re.compile(r"(?:'s)?\s+(?:drama|series|show|documentary|docuseries|film|thriller|comedy|animation)\b")
 #: Before a mention: a person's past employer ("the former Microsoft engineer hiring…"), not the company's news.
 _FORMER_BEFORE = re.compile(r"\bformer\s+$", re.IGNORECASE)
 #: How far into the trail a mention still leads it ("The iPhone maker's App Store…", "Ford said on…").
@@ -447,10 +460,20 @@ def _in_headline(span: tuple[int, int], text: str, title_length: int) -> bool:
         return True
     if _OWNER_BEFORE.search(before):
         return True  # ", owned by Disney," — its unit is the story's subject
-    in_passing = _LIST_BEFORE.search(before) or _LIST_AFTER.match(after) or _PERSON_LABEL_AFTER.match(after)
+    in_list = _LIST_BEFORE.search(before) or _LIST_AFTER.match(after)
     if _DESCRIPTOR.search(text[:title_length]):
-        return not in_passing
-    return len(before.split()) < LEADING_WORDS and not in_passing
+        return not in_list  # the trail names what the title describes ("Nvidia's chief executive, …")
+    labelled = _PERSON_LABEL_AFTER.match(after) or _WORK_AFTER.match(after)
+    return len(before.split()) < LEADING_WORDS and not in_list and not labelled
+
+
+def _pundit(headline: list[tuple[int, int]], name_matches: list[re.Match], text: str, title_length: int) -> bool:
+    """The title only quotes an executive on the economy ("Jamie Dimon says tariffs could cause recession"):
+    every headline mention is an alias speaking in the title, the company's name is not in the title, and the
+    subject is the economy or the markets."""
+    if any(m.start() < title_length for m in name_matches) or not _MACRO.search(text):
+        return False
+    return all(start < title_length and _SPEAKS_AFTER.match(text, end) for start, end in headline)
 
 
 def _query_terms(query: str) -> list[str]:

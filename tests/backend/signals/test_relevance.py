@@ -149,6 +149,26 @@ def test_a_trail_naming_the_company_as_a_persons_label_is_in_passing():
     assert explain(robotaxi, item).about_company
 
 
+@pytest.mark.parametrize("symbol, title, trail, section, about", [
+    ("NFLX", "Netflix agrees $72bn deal to buy Warner Bros film studios", "Streamer beats Paramount in auction",
+     "business", True),  # "agrees": company-shaped, so the auction is not others using the brand
+    ("NFLX", "Adolescence has shown us what boys are learning online", "A Netflix drama has done more than a decade "
+     "of campaigns", "commentisfree", False),  # the trail names the work, not the company
+    ("NFLX", "BBC warns licence fee model is under threat from Netflix and YouTube", "", "media", False),
+    ("AMZN", "Temu becomes UK's fastest-growing retailer", "Its sales double, closing the gap on Amazon and eBay",
+     "business", False),  # a list goes on with "eBay" too
+    ("NVDA", "World’s most valuable chipmaker unveils new processors", "Nvidia’s chief executive, Jensen Huang, "
+     "told developers demand was soaring", "technology", True),  # typographic apostrophes
+    ("JPM", "Jamie Dimon says tariffs will push up prices and could cause recession", "In his annual letter, the "
+     "JPMorgan boss urges a quick end to trade disputes", "us-news", False),
+    ("JPM", "Jamie Dimon says he will stay as JPMorgan boss for years", "", "business", True),
+    ("JPM", "Jamie Dimon warns of more 'cockroaches' after $170m loan loss", "The bank's profit still rose",
+     "business", True),
+])
+def test_whose_story_it_is_in_title_and_trail(symbol, title, trail, section, about):
+    assert explain(business(title, trail, section), default_watch_item(symbol)).about_company is about
+
+
 def test_namesake_context_without_company_support_is_the_namesake():
     r = explain(business("Amazon burning: satellites show record fires"), default_watch_item("AMZN"))
     assert r.company_hits == ("Amazon",) and r.context_hits == ("burning", "fires") and not r.support_hits
@@ -227,10 +247,10 @@ def test_wide_set_reaches_the_targets_per_split_and_reports_each_symbol():
 
 # -- the blind sets: each written by a session that had not read or run the matcher ---------------------
 
-#: (folder, precision the test requires): ``blind`` … ``blind5`` were each measured once held out (74.8 %,
-#: 92.5 %, 92.5 %, 91.6 %, 93.9 %), then the matcher was changed from their mistakes (dev now: the targets).
+#: (folder, precision the test requires): ``blind`` … ``blind6`` were each measured once held out (74.8 %,
+#: 92.5 %, 92.5 %, 91.6 %, 93.9 %, 92.8 %), then the matcher was changed from their mistakes (dev now: the targets).
 BLIND_SETS = (("blind", PRECISION_TARGET), ("blind2", PRECISION_TARGET), ("blind3", PRECISION_TARGET),
-              ("blind4", PRECISION_TARGET), ("blind5", PRECISION_TARGET))
+              ("blind4", PRECISION_TARGET), ("blind5", PRECISION_TARGET), ("blind6", PRECISION_TARGET))
 
 
 @pytest.mark.parametrize("folder, precision_floor", BLIND_SETS)
