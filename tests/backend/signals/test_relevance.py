@@ -248,9 +248,12 @@ def test_wide_set_reaches_the_targets_per_split_and_reports_each_symbol():
 # -- the blind sets: each written by a session that had not read or run the matcher ---------------------
 
 #: (folder, precision the test requires): ``blind`` … ``blind6`` were each measured once held out (74.8 %,
-#: 92.5 %, 92.5 %, 91.6 %, 93.9 %, 92.8 %), then the matcher was changed from their mistakes (dev now: the targets).
+#: 92.5 %, 92.5 %, 91.6 %, 93.9 %, 92.8 %), then the matcher was changed from their mistakes (dev now: the targets);
+#: ``blind7`` was measured once after the last change and is never tuned on (held out: 95.1 %, one item above
+#: the target — a change that adds one false positive there fails this test).
 BLIND_SETS = (("blind", PRECISION_TARGET), ("blind2", PRECISION_TARGET), ("blind3", PRECISION_TARGET),
-              ("blind4", PRECISION_TARGET), ("blind5", PRECISION_TARGET), ("blind6", PRECISION_TARGET))
+              ("blind4", PRECISION_TARGET), ("blind5", PRECISION_TARGET), ("blind6", PRECISION_TARGET),
+              ("blind7", PRECISION_TARGET))
 
 
 @pytest.mark.parametrize("folder, precision_floor", BLIND_SETS)
