@@ -1,6 +1,6 @@
 """Build a labeled set's Guardian-format pages and labels.csv from its ``items.txt``.
 
-For the sets written as text (``wide/``, ``blind/``, ``blind2/``, ``blind3/``): ``items.txt`` is the one
+For the sets written as text (``wide/`` and ``blind/`` … ``blind7/``): ``items.txt`` is the one
 source (one line per (symbol, item): symbol, split, about, section, time, type, title, trail, note); this
 writes ``<SYMBOL>.json`` — a ``/search`` response in the real format, as a broad search for the
 company's common name would return it without a section filter, each result with the Guardian's own
