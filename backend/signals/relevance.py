@@ -322,6 +322,9 @@ def explain(article: Article, item: WatchItem) -> Relevance:
                              "not named in the title")
     elif _REVIEW.search(article.title) and not shaped:
         about, why = False, f"{', '.join(company_hits)} in a review (of a work or product) with no company-shaped mention"
+    elif _SERVICE.match(article.title) and not shaped:
+        about, why = False, (f"{', '.join(company_hits)} in consumer advice (\"How to…\", \"The best…\") with no "
+                             "company-shaped mention")
     elif misuse and not shaped:
         about, why = False, (f"{', '.join(company_hits)} with others using the brand ({', '.join(misuse)}) and no "
                              "company-shaped mention")
@@ -413,6 +416,8 @@ def _any_first_case(word: str) -> str:
 _SPEAKS_AFTER = re.compile(r"\s+(?:says|warns|predicts|fears|thinks|believes|urges|calls for)\b")
 _MACRO = re.compile(r"\b(?:recessions?|economy|economic|inflation|tariffs?|interest rates|stock market|"
                     r"market correction|correction|geopolitic\w*)\b", re.IGNORECASE)
+#: Consumer advice addressed to the reader: the company's products or places as the setting, not its news.
+_SERVICE = re.compile(r"(?:The )?(?:[Bb]est|How to)\b")
 _PLAIN_QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'"})
 _REVIEW = re.compile(r"\breview\s*[–—-]\s|\breview$")  # "Nintendo Switch 2 review – a bigger…"
 _MISUSE = re.compile(r"\b(?:{})\b".format(_alternation(list(BRAND_MISUSE))), re.IGNORECASE)
@@ -420,11 +425,20 @@ _MISUSE = re.compile(r"\b(?:{})\b".format(_alternation(list(BRAND_MISUSE))), re.
 _COMPETITOR_BEFORE = re.compile(r"\b(?:beyond|take on|takes on|taking on|lead over|alternatives? to|rival to|past|"
                                 r"overtakes?|overtaking|outsells?|outpaces?|beat|beats|beating|rivals|rivalling|"
                                 r"compete with|competes with|competing with|catch up with|the gap on|the gap with|threat from|"
-                                r"competition from|pressure from|"
+                                r"competition from|pressure from|closes in on|closing in on|lost to|losing to|"
+                                r"to challenge|"
                                 r"challenge to|challenger to)\b[^,.;:]*$")
 #: After a mention: an institution named after a person or carrying the brand ("Gates Foundation").
 _INSTITUTION_AFTER = re.compile(r"(?:'s)? (?:Foundation|Initiative|Institute|Museum|Library|Hospital|Prize|Award|"
-                                r"Fellowship|Fund|Center|Centre|Trust|Biohub)\b")
+                                r"Fellowship|Fund|Center|Centre|Trust|Biohub|(?:Corporate )?Challenge|Cup|Stadium|"
+                                r"Arena|Classic)\b")
+#: Commas between names in a title ("Coca-Cola, PepsiCo and Nestlé named worst polluters"): one of many.
+#: ("Apple and Meta fined €700m" is joint news, and "After a bruising year, Tesla…" a clause: neither is one.)
+_TITLE_LIST_AFTER = re.compile(r"(?:'s)?,\s*(?=[A-Z0-9]|[a-z]+[A-Z])")
+_TITLE_LIST_BEFORE = re.compile(r"(?:^|\s)[A-Z][\w+&.-]*,\s*$")
+#: Before a title list: an action aimed at every name in it ("US regulator sues JPMorgan, Bank of America and…").
+_AIMED_AT = re.compile(r"\b(?:sues?|sued|suing|fines?|fined|accuses?|accused|charges|orders|against|probe into|"
+                       r"investigation into|inquiry into)\b")
 #: Another name follows ("Amazon and eBay", "Netflix, Disney+"), not a clause (", which…", "and is heading…").
 _LIST_AFTER = re.compile(r"(?:'s)?\s*(?:,|&|and\b|or\b)\s*(?=[A-Z0-9]|[a-z]+[A-Z])")
 _LIST_BEFORE = re.compile(r"(?:,|&|\band|\bor|such as|including)\s*$|^From\s+$")
@@ -457,7 +471,8 @@ def _in_headline(span: tuple[int, int], text: str, title_length: int) -> bool:
     if _COMPETITOR_BEFORE.search(before) or _INSTITUTION_AFTER.match(after) or _FORMER_BEFORE.search(before):
         return False
     if start < title_length:
-        return True
+        in_title_list = _TITLE_LIST_AFTER.match(after) or _TITLE_LIST_BEFORE.search(before)
+        return not in_title_list or bool(_AIMED_AT.search(before))
     if _OWNER_BEFORE.search(before):
         return True  # ", owned by Disney," — its unit is the story's subject
     in_list = _LIST_BEFORE.search(before) or _LIST_AFTER.match(after)
