@@ -262,10 +262,12 @@ def test_wide_set_reaches_the_targets_per_split_and_reports_each_symbol():
 #: (folder, precision the test requires): ``blind`` … ``blind6`` were each measured once held out (74.8 %,
 #: 92.5 %, 92.5 %, 91.6 %, 93.9 %, 92.8 %), then the matcher was changed from their mistakes (dev now: the targets).
 #: ``blind7`` and ``blind8`` were measured once with the same matcher (held out: 95.1 % and 93.8 %), then
-#: tuned on too.
+#: tuned on too. ``blind9`` and ``blind10`` came after the last change and are never tuned on (held out:
+#: 96.2 % and 98.0 %; 97.1 % pooled).
 BLIND_SETS = (("blind", PRECISION_TARGET), ("blind2", PRECISION_TARGET), ("blind3", PRECISION_TARGET),
               ("blind4", PRECISION_TARGET), ("blind5", PRECISION_TARGET), ("blind6", PRECISION_TARGET),
-              ("blind7", PRECISION_TARGET), ("blind8", PRECISION_TARGET))
+              ("blind7", PRECISION_TARGET), ("blind8", PRECISION_TARGET),
+              ("blind9", PRECISION_TARGET), ("blind10", PRECISION_TARGET))
 
 
 @pytest.mark.parametrize("folder, precision_floor", BLIND_SETS)
