@@ -19,10 +19,14 @@ from the title and trail text, and says why:
    Gates") is in passing — a rival's, supplier's or sector story; so is a mention as the
    yardstick ("… to take on Disney", "BYD sales surge past Tesla's"), as a source quoted
    on another subject ("JP Morgan analysts forecast…") or in an institution's name ("Gates
-   Foundation"). A trail mention counts when the title names the company only by what it is
-   ("… inquiry into tech giant's partnership") or names its unit (", owned by Disney,"). A review ("… review – …")
-   and others using the brand (:data:`BRAND_MISUSE`: scams, paintings) need a
-   company-shaped mention.
+   Foundation"). Three or more names with commas in the title are one of many, unless an
+   action is aimed at them all ("regulator sues JPMorgan, Bank of America and…"). A trail
+   mention counts when the title names the company only by what it is ("… inquiry into tech
+   giant's partnership") or names its unit (", owned by Disney,"); a trail naming it as a
+   person's or a work's label ("The Tesla boss says…", "A Netflix drama…") does not. A review
+   ("… review – …"), consumer advice ("How to…", "The best…") and others using the brand
+   (:data:`BRAND_MISUSE`: scams, paintings) need a company-shaped mention; an executive quoted
+   in the title on the economy, the company not named there, is a view, not its news.
 4. **Context**: if namesake context words remain ("rainforest", "orchard", "inflation", or
    :data:`BRAND_MISUSE` words such as "scam" — others using the brand)
    and nothing supports the company reading — an alias, a company-shaped mention
@@ -213,7 +217,8 @@ _COMPANY_SHAPE_AFTER = (
     "workers", "staff", "employees", "warehouses?", "stores?", "dealerships?", "showrooms?", "factory", "app",
     "platform", "deal", "said", "says", "announced", "announces", "reported", "reports", "unveiled", "unveils",
     "launched", "launches", "plans", "confirmed", "confirms", "agreed", "agrees", "denied", "denies", "sued",
-    "fined", "hired", "hires", "acquires", "acquired", "cut", "cuts", "to", "will", "has", "is", "was", "beats?", "misses", "warns", "raises", "lowers",
+    "fined", "hired", "hires", "acquires", "acquired", "cut", "cuts", "to", "will", "has", "is", "was", "beats?",
+    "misses", "warns", "raises", "lowers",
     "recalls?", "invests?", "buys", "sells", "shoppers", "customers", "users", "investors", "market value",
     "valuation", "Inc", "Corp", "Corporation", "Co", "Platforms", "Motor",
     "bets", "signs", "strikes", "secures", "wins", "loses", "pushes", "expands", "enters", "faces", "pulls", "axes",
@@ -401,8 +406,9 @@ def _rules_for(symbol: str, query: str) -> _Rules:
         business=re.compile(r"(?<![\w-])(?:{})(?![\w-])".format(_alternation([_any_first_case(w)
                                                                               for w in BUSINESS_WORDS]))),
         person=re.compile(r"\b([A-Z][a-z]+(?:-[A-Z][a-z]+)?) (?:[A-Z]\.? )?(?:{n})\b".format(n=names)),
-        bystander=re.compile(r"(?<![\w-])(?:{n})(?:'s)? (?:{q}|{scene})\b|\b(?:{q}) (?:at|from) (?:{n})(?![\w-])".format(
-            n=names, q=_QUOTED_STAFF, scene=_SCENE), flags),
+        bystander=re.compile(
+            r"(?<![\w-])(?:{n})(?:'s)? (?:{q}|{scene})\b|\b(?:{q}) (?:at|from) (?:{n})(?![\w-])".format(
+                n=names, q=_QUOTED_STAFF, scene=_SCENE), flags),
         surname=profile.surname,
     )
 
@@ -415,18 +421,18 @@ def _any_first_case(word: str) -> str:
 #: After an executive's name: speaking ("Jamie Dimon warns…"); with :data:`_MACRO`, a view, not the company's news.
 _SPEAKS_AFTER = re.compile(r"\s+(?:says|warns|predicts|fears|thinks|believes|urges|calls for)\b")
 _MACRO = re.compile(r"\b(?:recessions?|economy|economic|inflation|tariffs?|interest rates|stock market|"
-                    r"market correction|correction|geopolitic\w*)\b", re.IGNORECASE)
+                    r"correction|geopolitic\w*)\b", re.IGNORECASE)
 #: Consumer advice addressed to the reader: the company's products or places as the setting, not its news.
-_SERVICE = re.compile(r"(?:The )?(?:[Bb]est|How to)\b")
+_SERVICE = re.compile(r"(?:The )?[Bb]est (?=[a-z])|How to\b")  # not "Best Buy…"
 _PLAIN_QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'"})
 _REVIEW = re.compile(r"\breview\s*[–—-]\s|\breview$")  # "Nintendo Switch 2 review – a bigger…"
 _MISUSE = re.compile(r"\b(?:{})\b".format(_alternation(list(BRAND_MISUSE))), re.IGNORECASE)
 #: Before a mention in the same clause: the company is the yardstick of someone else's story.
 _COMPETITOR_BEFORE = re.compile(r"\b(?:beyond|take on|takes on|taking on|lead over|alternatives? to|rival to|past|"
                                 r"overtakes?|overtaking|outsells?|outpaces?|beat|beats|beating|rivals|rivalling|"
-                                r"compete with|competes with|competing with|catch up with|the gap on|the gap with|threat from|"
-                                r"competition from|pressure from|closes in on|closing in on|lost to|losing to|"
-                                r"to challenge|"
+                                r"compete with|competes with|competing with|catch up with|the gap on|the gap with|"
+                                r"threat from|competition from|pressure from|closes in on|closing in on|lost to|"
+                                r"losing to|to challenge|"
                                 r"challenge to|challenger to)\b[^,.;:]*$")
 #: After a mention: an institution named after a person or carrying the brand ("Gates Foundation").
 _INSTITUTION_AFTER = re.compile(r"(?:'s)? (?:Foundation|Initiative|Institute|Museum|Library|Hospital|Prize|Award|"

@@ -175,6 +175,7 @@ def test_a_trail_naming_the_company_as_a_persons_label_is_in_passing():
     ("NFLX", "BBC must team up with YouTube to reach young viewers lost to Netflix", "", "media", False),
     ("JPM", "Thousands take to Battersea Park for the JP Morgan Corporate Challenge", "", "sport", False),
     ("DIS", "How to do Disney World without spending a fortune", "", "money", False),
+    ("TGT", "Best Buy and Target cut prices as shoppers hold back", "", "business", True),
     ("JPM", "Best easy-access savings accounts after JPMorgan cuts its rate", "", "money", True),
 ])
 def test_whose_story_it_is_in_title_and_trail(symbol, title, trail, section, about):
