@@ -306,7 +306,8 @@ class SinkConsumer:
         """Read up to ``max_messages``, write them to the sink, then commit; return how many were read.
 
         Raises:
-            BusUnavailable: a fatal consumer error.
+            BusUnavailable: a fatal consumer error, or the offsets could not be committed (the batch is
+                written again after a restart).
         """
         messages = self._consumer.consume(max_messages, timeout)
         if not messages:
@@ -360,7 +361,10 @@ class SinkConsumer:
                 latest[(msg.topic(), msg.partition())] = msg.offset() + 1
         if latest:
             offsets = [TopicPartition(t, p, o) for (t, p), o in latest.items()]
-            self._consumer.commit(offsets=offsets, asynchronous=False)
+            try:
+                self._consumer.commit(offsets=offsets, asynchronous=False)
+            except KafkaException as exc:  # written but not committed: written again after a restart (upserts)
+                raise BusUnavailable(f"could not commit the consumer's offsets: {exc}") from exc
 
     def close(self) -> None:
         """Leave the group (offsets are already committed)."""

@@ -12,6 +12,11 @@ replay never duplicates.
   append covering them succeeded. While the archive is down it keeps reading into the buffer
   and retrying; Kafka keeps what was not committed (7 days).
 
+Neither keeps anything it read past the moment its partitions go to another member of the group
+(several sinks may share it: the stack's sink process, an app, ``collect``): what failed to be written
+is forgotten, never posted later, since the next reader writes it again — and possibly a newer version
+of the same candle, which a late post of the old one would overwrite.
+
 :class:`SinkService` runs both, plus the hot store's archive-first retention, on threads of their
 own: inside a stack pipeline (``run_sink``), or as a process of the stack's
 (``python -m backend.pipeline.stack_sinks``), so the hot store and the archive fill whether or not
@@ -30,10 +35,10 @@ import uuid
 from pathlib import Path
 from typing import Callable
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from backend.bus.kafka import (ARTICLES, CANDLES, DECODERS, IMPACTS, BusError, KafkaPublisher, Record,
-                               SinkConsumer, consumer_config)
+from backend.bus.kafka import (ARTICLES, CANDLES, DECODERS, IMPACTS, BusError, BusUnavailable, KafkaPublisher,
+                               Record, SinkConsumer, consumer_config)
 from backend.bus.schema import SchemaError
 from backend.bus.security import PLAINTEXT, KafkaSecurity
 from backend.model import Article, Candle, NewsImpact
@@ -68,7 +73,7 @@ def run_until(stop: threading.Event, make: Callable[[], "InfluxSink | ArchiveSin
 
 
 class InfluxSink:
-    """Kafka → InfluxDB: upsert, flush, and only then commit (at-least-once; points are idempotent)."""
+    """Kafka → InfluxDB: write each batch through, and only then commit (at-least-once; points are idempotent)."""
 
     def __init__(self, bootstrap: str, store: InfluxStore, dead_letters: KafkaPublisher, tracker: StatusTracker,
                  security: KafkaSecurity = PLAINTEXT) -> None:
@@ -79,16 +84,11 @@ class InfluxSink:
                                       dead_letters=dead_letters, security=security)
 
     def _write(self, records: list[Record]) -> None:
-        candles = [r.value for r in records if isinstance(r.value, Candle)]
-        articles = [r.value for r in records if isinstance(r.value, Article)]
-        impacts = [r.value for r in records if isinstance(r.value, NewsImpact)]
-        if candles:
-            self._store.upsert_candles(candles)
-        if articles:
-            self._store.upsert_articles(articles)
-        if impacts:
-            self._store.upsert_impacts(impacts)
-        self._store.flush()  # raises StoreError when InfluxDB is down: offsets stay uncommitted
+        # Written through, not buffered: raising leaves nothing behind that could land after a newer version
+        # written by the group's next reader of these offsets (see InfluxStore.write).
+        self._store.write(candles=[r.value for r in records if isinstance(r.value, Candle)],
+                          articles=[r.value for r in records if isinstance(r.value, Article)],
+                          impacts=[r.value for r in records if isinstance(r.value, NewsImpact)])
         self._tracker.count(len(records))
 
     def poll_once(self, timeout: float) -> None:
@@ -99,14 +99,20 @@ class InfluxSink:
 
 
 class ArchiveSink:
-    """Kafka → Iceberg: candles and articles batched by the archiver; offsets committed once it holds them."""
+    """Kafka → Iceberg: candles and articles batched by the archiver; offsets committed once it holds them.
+
+    Rows held for the next append belong to this consumer's partitions only while it has them: when the
+    group takes them away (a rebalance, or this sink closing), the rows are appended and committed first,
+    or else forgotten — the new owner reads them again from the last commit. Appended later, an old
+    version would land after the new owner's newer one, and the archive keeps the latest append.
+    """
 
     def __init__(self, bootstrap: str, archiver: Archiver, tracker: StatusTracker,
                  security: KafkaSecurity = PLAINTEXT) -> None:
         self._archiver = archiver
         self._tracker = tracker
         self._consumer = Consumer(consumer_config(bootstrap, group_for("archive", archiver.where), security))
-        self._consumer.subscribe([CANDLES, ARTICLES])
+        self._consumer.subscribe([CANDLES, ARTICLES], on_revoke=self._on_revoke)
         self._uncommitted: dict[tuple[str, int], int] = {}  # (topic, partition) → next offset to commit
 
     def poll_once(self, timeout: float) -> None:
@@ -143,15 +149,35 @@ class ArchiveSink:
 
     def _commit(self) -> None:
         offsets = [TopicPartition(t, p, o) for (t, p), o in self._uncommitted.items()]
-        self._consumer.commit(offsets=offsets, asynchronous=False)
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:  # appended but not committed: read and appended again later (latest wins)
+            raise BusUnavailable(f"archive sink could not commit its offsets: {exc}") from exc
         self._tracker.count(len(offsets))
         self._uncommitted.clear()
 
-    def close(self) -> None:
-        """Append what is pending; commit if that worked; leave the group."""
+    def _let_go(self) -> None:
+        """Append and commit what is held, or forget it (see the class docstring)."""
         try:
-            if self._archiver.flush() and self._uncommitted:
-                self._commit()
+            if self._archiver.flush():
+                if self._uncommitted:
+                    self._commit()
+                return
+        except BusError as exc:
+            log.warning("%s; the next owner of its partitions appends that stretch again", exc)
+            return
+        dropped = self._archiver.discard()
+        log.warning("archive unavailable: %d rows not appended are left to the next reader of their Kafka "
+                    "offsets (%s)", dropped, self._archiver.last_error)
+        self._uncommitted.clear()
+
+    def _on_revoke(self, consumer, partitions) -> None:
+        self._let_go()
+
+    def close(self) -> None:
+        """Append what is pending and commit it, or forget it; leave the group."""
+        try:
+            self._let_go()
         finally:
             self._consumer.close()
 

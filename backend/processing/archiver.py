@@ -118,6 +118,14 @@ class Archiver:
         self._articles.clear()
         return True
 
+    def discard(self) -> int:
+        """Forget what is pending (its source delivers it again: the sink's uncommitted Kafka offsets); return
+        how many rows that was."""
+        dropped = self.pending
+        self._candles.clear()
+        self._articles.clear()
+        return dropped
+
     def append_now(self, candles: list[Candle]) -> None:
         """Append candles in one commit now and return only once the archive holds them.
 

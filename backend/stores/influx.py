@@ -17,6 +17,8 @@ Writing:
   :attr:`InfluxStore.health` becomes ``UNREACHABLE`` and :meth:`flush` raises
   :class:`StoreError`; once the buffer is full, writes raise :class:`StoreBackpressure`
   so the caller keeps the data in the bus until the server returns;
+* :meth:`InfluxStore.write` skips the buffer: it returns once the server holds the points or raises
+  with none of them kept (the stack's Kafka sink, whose input waits in Kafka until then);
 * a batch the server rejects (400/422: field type conflict, bad value) is split
   until the offending points are isolated; each is logged with the server's reason and
   kept in :attr:`InfluxStore.dead_letters` (and appended to a JSON-lines file when
@@ -218,10 +220,7 @@ class InfluxStore:
         Raises:
             StoreBackpressure: the buffer is full; nothing of this call was taken.
         """
-        rejected: list[tuple[str, str]] = []
-        lines = list(encode_candles(candles, rejected))
-        self._dead_letter_local(rejected)
-        self._enqueue(lines)
+        self._enqueue(self._lines(candles=candles))
 
     def upsert_articles(self, articles: Iterable[Article]) -> None:
         """Merge articles with their stored sightings and buffer them as news points, one per symbol.
@@ -234,15 +233,7 @@ class InfluxStore:
         Raises:
             StoreBackpressure: the buffer is full; nothing of this call was taken.
         """
-        articles = list(articles)
-        try:
-            articles = self._merge_with_stored(articles)
-        except StoreError as exc:
-            log.warning("articles buffered without merging with stored sightings: %s", exc)
-        rejected: list[tuple[str, str]] = []
-        lines = list(encode_articles(articles, rejected))
-        self._dead_letter_local(rejected)
-        self._enqueue(lines)
+        self._enqueue(self._lines(articles=articles))
 
     def upsert_impacts(self, impacts: Iterable[NewsImpact]) -> None:
         """Buffer news impacts, one point per (article, symbol), replacing the stored one.
@@ -250,7 +241,43 @@ class InfluxStore:
         Raises:
             StoreBackpressure: the buffer is full; nothing of this call was taken.
         """
-        self._enqueue([impact_line(i) for i in impacts])
+        self._enqueue(self._lines(impacts=impacts))
+
+    def write(self, candles: Iterable[Candle] = (), articles: Iterable[Article] = (),
+              impacts: Iterable[NewsImpact] = ()) -> None:
+        """Write these points now, bypassing the buffer: when it returns the server holds them all; when it
+        raises, none of them waits here to be written later.
+
+        For a writer whose input stays in Kafka until this returns (the stack's sink commits its offsets
+        afterwards). A point kept in the buffer after a failure would be posted whenever the server is
+        back — possibly after the consumer group's next reader of that input (another sink, after a
+        rebalance) wrote a newer version of the same candle, leaving the old one stored.
+
+        Raises:
+            StoreError: the server stayed unreachable or misconfigured through the retries.
+        """
+        lines = self._drop_expired(self._lines(candles, articles, impacts))
+        size = self.settings.batch_size
+        with self._write_lock:
+            for i in range(0, len(lines), size):
+                self._write_batch(lines[i:i + size])
+
+    def _lines(self, candles: Iterable[Candle] = (), articles: Iterable[Article] = (),
+               impacts: Iterable[NewsImpact] = ()) -> list[str]:
+        """Line protocol of candles, articles (merged with their stored sightings) and impacts; points that
+        cannot be encoded are dead-lettered."""
+        rejected: list[tuple[str, str]] = []
+        lines = list(encode_candles(candles, rejected))
+        articles = list(articles)
+        if articles:
+            try:
+                articles = self._merge_with_stored(articles)
+            except StoreError as exc:
+                log.warning("articles written without merging with stored sightings: %s", exc)
+            lines += encode_articles(articles, rejected)
+        lines += (impact_line(i) for i in impacts)
+        self._dead_letter_local(rejected)
+        return lines
 
     def impacts(self, start_ms: int | None = None, end_ms: int | None = None,
                 symbols: Sequence[str] | None = None, article_id: str | None = None) -> list[NewsImpact]:
