@@ -173,55 +173,54 @@ class CandleAggregator:
         re-applying a batch whose results it lost (the values are the same; the upsert repeats).
         """
         result = AggregateResult()
-        late = result.late
-        dirty: dict[str, set[int]] = {}
         symbols = self._symbols
         behind = self.allowed_lateness_ms + self.seconds_horizon_ms  # a second bar this far behind is rejected
-        st = touched = sym = None
-        for bar in bars:
-            # one unpacking instead of a field lookup each (a named tuple's fields are descriptors)
-            ev, bar_symbol, start, end, o, h, l, c, v, vwap, _, _, _, z, _ = bar
-            if bar_symbol != sym:
-                sym = bar_symbol
-                st = symbols.get(sym)
-                if st is None:
-                    st = symbols[sym] = _Symbol()
-                touched = dirty.get(sym)
-                if touched is None:
-                    touched = dirty[sym] = set()
-            if start < st.evicted_before or start < st.max_end - behind:  # rare: far behind
-                if ev != "AM" and start < st.max_end - behind:
-                    result.rejected.append(_too_late(bar, self.seconds_horizon_ms))
-                    continue
-                if start < st.evicted_before:
-                    late.append(bar)
-                    continue
-                # else an AM bar far behind, for a day memory still holds: merged below like any other
-            if end > st.max_end:
-                st.max_end = end
-            minute = start - start % MINUTE_MS
-            if not st.day_lo <= minute < st.day_hi:
-                self._enter_day(sym, st, minute)
-            if ev == "AM":
-                new = (o, h, l, c, v, vwap * v, (round(v / z) or 1) if z > 0 else 0, vwap)
-                st.am.add(minute)
-                if (st.seconds and st.seconds.pop(minute, None) is not None) or force:
-                    result.settled.append((sym, minute))
-            elif minute in st.am:
-                continue  # the minute bar is authoritative once it has arrived
-            else:
-                second = bar_values(bar)
-                seconds = st.seconds.get(minute)
-                if seconds is None:
-                    seconds = st.seconds[minute] = {}
-                if not force and seconds.get(start) == second:
-                    continue
-                seconds[start] = second
-                result.seconds.append((sym, start, second))
-                new = minute_from_seconds(seconds)
-            if force or st.minutes.get(minute) != new:
-                st.minutes[minute] = new
-                touched.add(minute)
+        dirty: dict[str, set[int]] = {}
+        # Symbol by symbol (each in arrival order: symbols do not interact), so a symbol's state sits in
+        # local variables for its whole run of bars instead of being looked up again at every bar.
+        for sym, sym_bars in _by_symbol(bars).items():
+            st = symbols.get(sym)
+            if st is None:
+                st = symbols[sym] = _Symbol()
+            touched = dirty[sym] = set()
+            minutes, am, seconds_of = st.minutes, st.am, st.seconds
+            evicted_before, max_end = st.evicted_before, st.max_end
+            for bar in sym_bars:
+                # one unpacking instead of a field lookup each (a named tuple's fields are descriptors)
+                ev, _, start, end, o, h, l, c, v, vwap, _, _, _, z, _ = bar
+                if start < evicted_before or start < max_end - behind:  # rare: far behind
+                    if ev != "AM" and start < max_end - behind:
+                        result.rejected.append(_too_late(bar, self.seconds_horizon_ms))
+                        continue
+                    if start < evicted_before:
+                        result.late.append(bar)
+                        continue
+                    # else an AM bar far behind, for a day memory still holds: merged below like any other
+                if end > max_end:
+                    st.max_end = max_end = end
+                minute = start - start % MINUTE_MS
+                if not st.day_lo <= minute < st.day_hi:
+                    self._enter_day(sym, st, minute)
+                if ev == "AM":
+                    new = (o, h, l, c, v, vwap * v, (round(v / z) or 1) if z > 0 else 0, vwap)
+                    am.add(minute)
+                    if (seconds_of and seconds_of.pop(minute, None) is not None) or force:
+                        result.settled.append((sym, minute))
+                elif minute in am:
+                    continue  # the minute bar is authoritative once it has arrived
+                else:
+                    second = bar_values(bar)
+                    seconds = seconds_of.get(minute)
+                    if seconds is None:
+                        seconds = seconds_of[minute] = {}
+                    if not force and seconds.get(start) == second:
+                        continue
+                    seconds[start] = second
+                    result.seconds.append((sym, start, second))
+                    new = minute_from_seconds(seconds)
+                if force or minutes.get(minute) != new:
+                    minutes[minute] = new
+                    touched.add(minute)
         out = result.candles
         for sym, minutes in dirty.items():
             if minutes:
@@ -256,10 +255,10 @@ class CandleAggregator:
         """Rebuild every roll-up bucket above ``minutes``; append them and the minutes to ``out``."""
         mins = st.minutes
         append = out.append
-        make = Candle._make
+        make_candle = tuple.__new__  # Candle._make without its Python frame and length check (the tuples below have 10)
         for minute in sorted(minutes):
             v = mins[minute]
-            append(make((sym, _M1, minute, v[0], v[1], v[2], v[3], v[4], v[7], v[6])))
+            append(make_candle(Candle, (sym, _M1, minute, v[0], v[1], v[2], v[3], v[4], v[7], v[6])))
         levels = (
             (_M5, st.m5, mins, _M5_MS, MINUTE_MS),
             (_M15, st.m15, st.m5, _M15_MS, _M5_MS),
@@ -271,12 +270,12 @@ class CandleAggregator:
             for start in sorted(starts):
                 parts = [c for c in map(children.get, range(start, start + length, step)) if c is not None]
                 v = store[start] = merge_values(parts)
-                append(make((sym, tf, start, v[0], v[1], v[2], v[3], v[4], v[5] / v[4] if v[4] else v[3], v[6])))
+                append(make_candle(Candle, (sym, tf, start, v[0], v[1], v[2], v[3], v[4], v[5] / v[4] if v[4] else v[3], v[6])))
         h1 = st.h1
         for start in {ny_day_start(t) for t in starts}:
             parts = [c for c in map(h1.get, _hours_of_day(start)) if c is not None]
             v = merge_values(parts)
-            append(make((sym, _D1, start, v[0], v[1], v[2], v[3], v[4], v[5] / v[4] if v[4] else v[3], v[6])))
+            append(make_candle(Candle, (sym, _D1, start, v[0], v[1], v[2], v[3], v[4], v[5] / v[4] if v[4] else v[3], v[6])))
 
     def _evict(self, st: _Symbol) -> None:
         """Free days entirely behind the watermark (their candles can no longer change in memory)."""
@@ -293,6 +292,18 @@ class CandleAggregator:
         st.m15 = {k: v for k, v in st.m15.items() if k >= cutoff}
         st.h1 = {k: v for k, v in st.h1.items() if k >= cutoff}
         st.days = {d for d in st.days if d >= cutoff}
+
+
+def _by_symbol(bars: Iterable[Bar]) -> dict[str, list[Bar]]:
+    """Bars grouped by symbol, each group in arrival order."""
+    groups: dict[str, list[Bar]] = {}
+    for bar in bars:
+        group = groups.get(bar[1])  # bar.symbol
+        if group is None:
+            groups[bar[1]] = [bar]
+        else:
+            group.append(bar)
+    return groups
 
 
 def _too_late(bar: Bar, horizon_ms: int) -> str:
