@@ -3,7 +3,8 @@
 Measures, on one server:
 
 * batched write throughput of :class:`InfluxStore` (target ≥ 100,000 points/s) for one
-  trading day of 1m candles for 500 symbols (195,000 points, 7 fields each);
+  trading day of 1m candles for 500 symbols (195,000 points, 7 fields each): buffered with a writer
+  thread, buffered without one, and written through batch by batch as the stack's Kafka sink does;
 * the reference project's pattern — one synchronous influxdb-client write of one
   ``Point`` per row — on the same kind of input, and the ratio of the two;
 * p95 latency of a Flux query for one symbol-day of 1m candles (target ≤ 50 ms).
@@ -54,8 +55,11 @@ def cpu_seconds(pid: int) -> float:
 
 
 def bench_batched(url: str, candles: list[Candle], batch_size: int, bucket: str = "bench_batched/hot",
-                  writer_thread: bool = True, server_pid: int | None = None) -> dict:
+                  writer_thread: bool = True, server_pid: int | None = None, write_through: bool = False) -> dict:
     """Hand the candles to the store in chunks of 10,000, then flush; time the whole (encode + write).
+
+    ``write_through``: the stack sink's path instead — :meth:`InfluxStore.write` of each consumed batch
+    (5,000 records, what one poll of the sink's consumer returns at most), nothing buffered.
 
     Besides wall time, the CPU seconds spent by this process and by influxd are
     recorded: on a shared machine they show what the pipeline costs regardless of
@@ -66,16 +70,21 @@ def bench_batched(url: str, candles: list[Candle], batch_size: int, bucket: str 
     server_cpu = cpu_seconds(server_pid) if server_pid else 0.0
     client_cpu = time.process_time()
     started = time.perf_counter()
-    for i in range(0, len(candles), 10_000):  # the sink hands over chunks as they arrive
-        store.upsert_candles(candles[i:i + 10_000])
-    store.flush()
+    if write_through:
+        for i in range(0, len(candles), 5_000):
+            store.write(candles=candles[i:i + 5_000])
+    else:
+        for i in range(0, len(candles), 10_000):  # chunks handed over as they arrive
+            store.upsert_candles(candles[i:i + 10_000])
+        store.flush()
     elapsed = time.perf_counter() - started
     client_cpu = time.process_time() - client_cpu
     server_cpu = (cpu_seconds(server_pid) - server_cpu) if server_pid else float("nan")
     written = store.points_written
     store.close()
     return {"points": written, "seconds": round(elapsed, 3), "points_per_s": round(written / elapsed),
-            "batch_size": batch_size, "writer_thread": writer_thread,
+            "batch_size": batch_size, "writer_thread": writer_thread and not write_through,
+            "write_through": write_through,
             "client_cpu_s": round(client_cpu, 3), "server_cpu_s": round(server_cpu, 3),
             "points_per_cpu_s": round(written / (client_cpu + server_cpu)) if server_pid else None}
 
@@ -139,6 +148,8 @@ def main() -> int:
         batched = bench_batched(server.url, candles, args.batch_size, server_pid=pid)
         caller_thread = bench_batched(server.url, candles, args.batch_size, "bench_caller/hot", writer_thread=False,
                                       server_pid=pid)
+        sink = bench_batched(server.url, candles, args.batch_size, "bench_sink/hot", server_pid=pid,
+                             write_through=True)
         per_row = bench_per_row(server.url, candles[: args.per_row])
         per_row_batched = bench_batched(server.url, candles[: args.per_row], args.batch_size, "bench_same_rows/hot")
         query = bench_queries(server.url, args.symbols, args.queries, server_pid=pid)
@@ -148,6 +159,7 @@ def main() -> int:
         "server": "influxd 1.8.3 (built from the Go module), 127.0.0.1",
         "batched_write": batched,
         "batched_write_caller_thread": caller_thread,
+        "sink_write_through": sink,
         "per_row_write_reference_pattern": per_row,
         "batched_write_same_rows_as_per_row": per_row_batched,
         "batched_over_per_row_ratio": round(ratio, 1),
@@ -162,6 +174,8 @@ def main() -> int:
         ("  client + server CPU (s)", f"{batched['client_cpu_s']} + {batched['server_cpu_s']}", "—", None),
         ("  points per CPU-second", f"{batched['points_per_cpu_s']:,}", "—", None),
         ("  same, no writer thread (points/s)", f"{caller_thread['points_per_s']:,}", "—", None),
+        ("  the stack sink's write-through (points/s)", f"{sink['points_per_s']:,}", "≥ 100,000",
+         sink["points_per_s"] >= 100_000),
         ("one write per row (points/s)", f"{per_row['points_per_s']:,}", "—", None),
         (f"batched / per-row ({args.per_row:,} rows each)", f"{ratio:.0f}×", "—", None),
         ("query symbol-day p95 (ms)", f"{query['p95_ms']}", "≤ 50", query["p95_ms"] <= 50),
