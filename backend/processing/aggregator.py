@@ -222,10 +222,10 @@ class CandleAggregator:
                     minutes[minute] = new
                     touched.add(minute)
         out = result.candles
-        for sym, minutes in dirty.items():
-            if minutes:
+        for sym, changed_minutes in dirty.items():
+            if changed_minutes:
                 st = symbols[sym]
-                self._rebuild(sym, st, minutes, out)
+                self._rebuild(sym, st, changed_minutes, out)
                 self._evict(st)
         return result
 
@@ -270,12 +270,14 @@ class CandleAggregator:
             for start in sorted(starts):
                 parts = [c for c in map(children.get, range(start, start + length, step)) if c is not None]
                 v = store[start] = merge_values(parts)
-                append(make_candle(Candle, (sym, tf, start, v[0], v[1], v[2], v[3], v[4], v[5] / v[4] if v[4] else v[3], v[6])))
+                vwap = v[5] / v[4] if v[4] else v[3]
+                append(make_candle(Candle, (sym, tf, start, v[0], v[1], v[2], v[3], v[4], vwap, v[6])))
         h1 = st.h1
         for start in {ny_day_start(t) for t in starts}:
             parts = [c for c in map(h1.get, _hours_of_day(start)) if c is not None]
             v = merge_values(parts)
-            append(make_candle(Candle, (sym, _D1, start, v[0], v[1], v[2], v[3], v[4], v[5] / v[4] if v[4] else v[3], v[6])))
+            vwap = v[5] / v[4] if v[4] else v[3]
+            append(make_candle(Candle, (sym, _D1, start, v[0], v[1], v[2], v[3], v[4], vwap, v[6])))
 
     def _evict(self, st: _Symbol) -> None:
         """Free days entirely behind the watermark (their candles can no longer change in memory)."""
