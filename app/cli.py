@@ -170,7 +170,7 @@ def _stack_store(connection):
 
     store = InfluxStore(InfluxSettings(url=connection.influx_url, token=connection.influx_token or "tickerwire:local",
                                        org=connection.influx_org or "tickerwire", bucket=connection.influx_bucket,
-                                       retention_days=None, flush_interval_s=0, create_bucket=False))
+                                       retention_days=None, create_bucket=False))
     archiver = None
     if connection.archive:
         archiver = _archiver(lambda: _open_archive(properties=connection.archive), connection.archive_where)

@@ -2,9 +2,9 @@
 
 Measures, on one server:
 
-* batched write throughput of :class:`InfluxStore` (target ≥ 100,000 points/s) for one
-  trading day of 1m candles for 500 symbols (195,000 points, 7 fields each): buffered with a writer
-  thread, buffered without one, and written through batch by batch as the stack's Kafka sink does;
+* write throughput of :class:`InfluxStore` (target ≥ 100,000 points/s) for one trading day of
+  1m candles for 500 symbols (195,000 points, 7 fields each), written as the stack's Kafka sink
+  writes them: one :meth:`InfluxStore.write` per consumed batch of 5,000, stored when it returns;
 * the reference project's pattern — one synchronous influxdb-client write of one
   ``Point`` per row — on the same kind of input, and the ratio of the two;
 * p95 latency of a Flux query for one symbol-day of 1m candles (target ≤ 50 ms).
@@ -30,6 +30,7 @@ from backend.model import Candle, Timeframe  # noqa: E402
 from backend.stores.influx import InfluxSettings, InfluxStore  # noqa: E402
 from stack.local.influxdb import InfluxServer  # noqa: E402
 
+SINK_BATCH = 5_000  # records per poll of the stack sink's consumer
 OPEN_MS = 1_748_871_000_000  # 2025-06-02 13:30 UTC, 09:30 New York
 MIN = 60_000
 
@@ -54,37 +55,28 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def bench_batched(url: str, candles: list[Candle], batch_size: int, bucket: str = "bench_batched/hot",
-                  writer_thread: bool = True, server_pid: int | None = None, write_through: bool = False) -> dict:
-    """Hand the candles to the store in chunks of 10,000, then flush; time the whole (encode + write).
-
-    ``write_through``: the stack sink's path instead — :meth:`InfluxStore.write` of each consumed batch
-    (5,000 records, what one poll of the sink's consumer returns at most), nothing buffered.
+def bench_write(url: str, candles: list[Candle], batch_size: int, bucket: str = "bench_write/hot",
+                server_pid: int | None = None) -> dict:
+    """Write the candles as the stack's sink does, one consumed batch (5,000 records, what one poll of its
+    consumer returns at most) per :meth:`InfluxStore.write`; time the whole (encode + write).
 
     Besides wall time, the CPU seconds spent by this process and by influxd are
     recorded: on a shared machine they show what the pipeline costs regardless of
     what else is running.
     """
-    store = InfluxStore(InfluxSettings(url=url, bucket=bucket, retention_days=None,
-                                       flush_interval_s=1.0 if writer_thread else 0, batch_size=batch_size))
+    store = InfluxStore(InfluxSettings(url=url, bucket=bucket, retention_days=None, batch_size=batch_size))
     server_cpu = cpu_seconds(server_pid) if server_pid else 0.0
     client_cpu = time.process_time()
     started = time.perf_counter()
-    if write_through:
-        for i in range(0, len(candles), 5_000):
-            store.write(candles=candles[i:i + 5_000])
-    else:
-        for i in range(0, len(candles), 10_000):  # chunks handed over as they arrive
-            store.upsert_candles(candles[i:i + 10_000])
-        store.flush()
+    for i in range(0, len(candles), SINK_BATCH):
+        store.write(candles=candles[i:i + SINK_BATCH])
     elapsed = time.perf_counter() - started
     client_cpu = time.process_time() - client_cpu
     server_cpu = (cpu_seconds(server_pid) - server_cpu) if server_pid else float("nan")
     written = store.points_written
     store.close()
     return {"points": written, "seconds": round(elapsed, 3), "points_per_s": round(written / elapsed),
-            "batch_size": batch_size, "writer_thread": writer_thread and not write_through,
-            "write_through": write_through,
+            "batch_size": batch_size, "records_per_call": SINK_BATCH,
             "client_cpu_s": round(client_cpu, 3), "server_cpu_s": round(server_cpu, 3),
             "points_per_cpu_s": round(written / (client_cpu + server_cpu)) if server_pid else None}
 
@@ -108,7 +100,7 @@ def bench_per_row(url: str, candles: list[Candle]) -> dict:
 
 
 def bench_queries(url: str, symbols: int, n: int, server_pid: int | None = None) -> dict:
-    store = InfluxStore(InfluxSettings(url=url, bucket="bench_batched/hot", retention_days=None, flush_interval_s=0))
+    store = InfluxStore(InfluxSettings(url=url, bucket="bench_write/hot", retention_days=None))
     rng = random.Random(11)
     day_end = OPEN_MS + 390 * MIN
     for _ in range(10):  # warm up
@@ -142,42 +134,34 @@ def main() -> int:
 
     candles = trading_day(args.symbols)
     with InfluxServer() as server:
-        InfluxStore(InfluxSettings(url=server.url, bucket="bench_per_row/autogen", retention_days=None,
-                                   flush_interval_s=0)).close()  # creates the database
+        InfluxStore(InfluxSettings(url=server.url, bucket="bench_per_row/autogen",
+                                   retention_days=None)).close()  # creates the database
         pid = server.process.pid
-        batched = bench_batched(server.url, candles, args.batch_size, server_pid=pid)
-        caller_thread = bench_batched(server.url, candles, args.batch_size, "bench_caller/hot", writer_thread=False,
-                                      server_pid=pid)
-        sink = bench_batched(server.url, candles, args.batch_size, "bench_sink/hot", server_pid=pid,
-                             write_through=True)
+        write = bench_write(server.url, candles, args.batch_size, server_pid=pid)
         per_row = bench_per_row(server.url, candles[: args.per_row])
-        per_row_batched = bench_batched(server.url, candles[: args.per_row], args.batch_size, "bench_same_rows/hot")
+        same_rows = bench_write(server.url, candles[: args.per_row], args.batch_size, "bench_same_rows/hot")
         query = bench_queries(server.url, args.symbols, args.queries, server_pid=pid)
 
-    ratio = per_row_batched["points_per_s"] / per_row["points_per_s"]
+    ratio = same_rows["points_per_s"] / per_row["points_per_s"]
     result = {
         "server": "influxd 1.8.3 (built from the Go module), 127.0.0.1",
-        "batched_write": batched,
-        "batched_write_caller_thread": caller_thread,
-        "sink_write_through": sink,
+        "write": write,
         "per_row_write_reference_pattern": per_row,
-        "batched_write_same_rows_as_per_row": per_row_batched,
-        "batched_over_per_row_ratio": round(ratio, 1),
+        "write_same_rows_as_per_row": same_rows,
+        "write_over_per_row_ratio": round(ratio, 1),
         "query_one_symbol_day_1m": query,
-        "targets": {"batched_points_per_s": 100_000, "query_p95_ms": 50},
+        "targets": {"write_points_per_s": 100_000, "query_p95_ms": 50},
     }
     result["load_average_1m_after"] = round(os.getloadavg()[0], 2)  # the machine is shared: read figures with this
     path = save("influx", result)
 
     rows = [
-        ("batched write (points/s)", f"{batched['points_per_s']:,}", "≥ 100,000", batched["points_per_s"] >= 100_000),
-        ("  client + server CPU (s)", f"{batched['client_cpu_s']} + {batched['server_cpu_s']}", "—", None),
-        ("  points per CPU-second", f"{batched['points_per_cpu_s']:,}", "—", None),
-        ("  same, no writer thread (points/s)", f"{caller_thread['points_per_s']:,}", "—", None),
-        ("  the stack sink's write-through (points/s)", f"{sink['points_per_s']:,}", "≥ 100,000",
-         sink["points_per_s"] >= 100_000),
+        ("write, as the sink does (points/s)", f"{write['points_per_s']:,}", "≥ 100,000",
+         write["points_per_s"] >= 100_000),
+        ("  client + server CPU (s)", f"{write['client_cpu_s']} + {write['server_cpu_s']}", "—", None),
+        ("  points per CPU-second", f"{write['points_per_cpu_s']:,}", "—", None),
         ("one write per row (points/s)", f"{per_row['points_per_s']:,}", "—", None),
-        (f"batched / per-row ({args.per_row:,} rows each)", f"{ratio:.0f}×", "—", None),
+        (f"write / per-row ({args.per_row:,} rows each)", f"{ratio:.0f}×", "—", None),
         ("query symbol-day p95 (ms)", f"{query['p95_ms']}", "≤ 50", query["p95_ms"] <= 50),
         ("query symbol-day p50 (ms)", f"{query['p50_ms']}", "—", None),
         ("  CPU per query, client + server (ms)",

@@ -7,7 +7,7 @@
    per implementation and size so RSS is each one's own; sizes are interleaved so the
    three implementations of a size run back to back.
 3. Pipeline: :mod:`bench.bench_ingest`, :mod:`bench.bench_kafka` (real broker + Flink job),
-   :mod:`bench.bench_influx` (real influxd; per-row reference pattern vs batched sink),
+   :mod:`bench.bench_influx` (real influxd; per-row reference pattern vs the sink's write),
    :mod:`bench.bench_iceberg` (the archive), :mod:`bench.bench_news` (news latency, Guardian calls),
    :mod:`bench.bench_app` (startup, RSS, message-to-pixel latency) and, where a Docker engine
    answers, :mod:`bench.bench_docker` (``stack up`` times, Flink and lag inside the containers) and

@@ -1,4 +1,4 @@
-"""InfluxDB hot store (stack mode): candles and news written in batches, read back with Flux.
+"""InfluxDB hot store (stack mode): candles, news and impacts written through, read back with Flux.
 
 Implements :class:`backend.stores.base.CandleStore` on influxdb-client against
 InfluxDB 2 or InfluxDB 1.8+ (whose ``/api/v2/write`` and ``/api/v2/query``
@@ -6,28 +6,25 @@ endpoints are the same; a 1.x bucket is ``"database/retention-policy"``).
 
 Writing:
 
-* points go into a bounded in-memory buffer; a writer thread posts each full batch as
-  soon as it is ready (so encoding and posting overlap) and the rest every
-  ``flush_interval_s``; with ``flush_interval_s=0`` there is no thread and full batches
-  are posted by the caller;
+* a write returns once the server holds every point of it, in requests of ``batch_size``
+  points, or raises :class:`StoreError` with none of them kept here. Nothing waits in this
+  process to be posted later: the writer's input (the stack's Kafka sink reads it from a
+  topic) is the only copy until then, so a point is never posted after a newer version of
+  it that another reader of the same input wrote meanwhile;
 * every point is written with ``WritePrecision.MS`` (see :mod:`backend.stores.influx_lines`);
   a point is identified by (measurement, tags, time), so replays never duplicate;
-* connection failures, timeouts, 429 and 5xx are retried with exponential backoff;
-  when retries run out the batch goes back to the head of the buffer (order kept),
-  :attr:`InfluxStore.health` becomes ``UNREACHABLE`` and :meth:`flush` raises
-  :class:`StoreError`; once the buffer is full, writes raise :class:`StoreBackpressure`
-  so the caller keeps the data in the bus until the server returns;
-* :meth:`InfluxStore.write` skips the buffer: it returns once the server holds the points or raises
-  with none of them kept (the stack's Kafka sink, whose input waits in Kafka until then);
+* connection failures, timeouts, 429 and 5xx are retried with exponential backoff; when
+  retries run out :attr:`InfluxStore.health` becomes ``UNREACHABLE`` and the write raises;
 * a batch the server rejects (400/422: field type conflict, bad value) is split
   until the offending points are isolated; each is logged with the server's reason and
   kept in :attr:`InfluxStore.dead_letters` (and appended to a JSON-lines file when
-  configured), never dropped silently. The other points of the batch are written.
+  configured), never dropped silently. The other points of the batch are written;
+* points older than ``retention_days`` are not written (counted in ``expired_skipped``); a
+  maintenance thread deletes what ages past it every ``retention_interval_s``.
 """
 
 from __future__ import annotations
 
-import collections
 import enum
 import json
 import logging
@@ -56,10 +53,6 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 log = logging.getLogger(__name__)
 
 _PLAIN_CSV = Dialect(header=True, annotations=[], delimiter=",", comment_prefix="#", date_time_format="RFC3339")
-
-
-class StoreBackpressure(StoreError):
-    """The write buffer is full (the server is slow or away): keep the data upstream and retry later."""
 
 
 class Health(enum.Enum):
@@ -101,11 +94,9 @@ class InfluxSettings:
         bucket: Bucket, ``"db/rp"`` on 1.x.
         retention_days: Days the hot store keeps (None = forever); older points are not written.
         batch_size: Points per write request.
-        max_buffer_points: Bound of the in-memory buffer; beyond it writes raise :class:`StoreBackpressure`.
-        flush_interval_s: Writer-thread flush period (0: no thread; full batches are posted by the
-            caller and the rest by :meth:`InfluxStore.flush`).
-        retention_interval_s: How often the background thread deletes data past retention.
-        max_retries: Retries of a failed batch before giving up for this flush.
+        retention_interval_s: How often the maintenance thread deletes data past retention (0: no thread;
+            :meth:`InfluxStore.enforce_retention` deletes it when called).
+        max_retries: Retries of a failed request before the write raises.
         retry_base_s: First backoff; doubles each retry, capped at 5 s.
         timeout_ms: HTTP timeout of one request.
         dead_letter_path: JSON-lines file that also receives every dead letter (None: memory only).
@@ -119,8 +110,6 @@ class InfluxSettings:
     bucket: str = "tickerwire/hot"
     retention_days: int | None = 7
     batch_size: int = 5_000
-    max_buffer_points: int = 200_000
-    flush_interval_s: float = 1.0
     retention_interval_s: float = 3_600.0
     max_retries: int = 3
     retry_base_s: float = 0.2
@@ -150,17 +139,13 @@ class InfluxStore:
         on_health: Callable[[HealthState], None] | None = None,
         clock_ms: Callable[[], int] | None = None,
     ) -> None:
-        if not 0 < settings.batch_size <= settings.max_buffer_points:
-            raise ValueError("InfluxSettings need 0 < batch_size <= max_buffer_points")
+        if settings.batch_size <= 0:
+            raise ValueError("InfluxSettings need batch_size > 0")
         self.settings = settings
         self._on_health = on_health
         self._clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
         self._state = HealthState(Health.UNKNOWN)
-        self._buffer: collections.deque[str] = collections.deque()
-        self._buffer_lock = threading.Lock()
-        self._room = threading.Condition(self._buffer_lock)  # signalled when a batch leaves the buffer
-        self._write_lock = threading.Lock()  # one write at a time, so batches land in buffer order
-        self._wake = threading.Event()  # a full batch is waiting for the writer thread
+        self._write_lock = threading.Lock()  # one write at a time: two callers' batches never interleave
         self.dead_letters: list[DeadLetter] = []
         self.expired_skipped = 0
         self.points_written = 0
@@ -184,8 +169,8 @@ class InfluxStore:
         self._set_health(Health.OK)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        if settings.flush_interval_s > 0:
-            self._thread = threading.Thread(target=self._background, name="influx-writer", daemon=True)
+        if settings.retention_days and settings.retention_interval_s > 0:
+            self._thread = threading.Thread(target=self._maintain, name="influx-retention", daemon=True)
             self._thread.start()
 
     def __repr__(self) -> str:
@@ -215,48 +200,33 @@ class InfluxStore:
     # -- writing ---------------------------------------------------------------------------
 
     def upsert_candles(self, candles: Iterable[Candle]) -> None:
-        """Buffer candles as points (replacing any point with the same key); write full batches now.
-
-        Raises:
-            StoreBackpressure: the buffer is full; nothing of this call was taken.
-        """
-        self._enqueue(self._lines(candles=candles))
+        """Write candles as points, replacing any point with the same key (see :meth:`write`)."""
+        self.write(candles=candles)
 
     def upsert_articles(self, articles: Iterable[Article]) -> None:
-        """Merge articles with their stored sightings and buffer them as news points, one per symbol.
+        """Merge articles with their stored sightings and write them as news points, one per symbol.
 
         Each point of an article carries the merged article (union of symbols, newest
         text), so a query through any one symbol returns the whole article. When the
-        server cannot be read, the articles are buffered unmerged (reads still merge
-        by id).
-
-        Raises:
-            StoreBackpressure: the buffer is full; nothing of this call was taken.
+        server cannot be read, the articles are written unmerged (reads still merge by id).
         """
-        self._enqueue(self._lines(articles=articles))
+        self.write(articles=articles)
 
     def upsert_impacts(self, impacts: Iterable[NewsImpact]) -> None:
-        """Buffer news impacts, one point per (article, symbol), replacing the stored one.
-
-        Raises:
-            StoreBackpressure: the buffer is full; nothing of this call was taken.
-        """
-        self._enqueue(self._lines(impacts=impacts))
+        """Write news impacts, one point per (article, symbol), replacing the stored one."""
+        self.write(impacts=impacts)
 
     def write(self, candles: Iterable[Candle] = (), articles: Iterable[Article] = (),
               impacts: Iterable[NewsImpact] = ()) -> None:
-        """Write these points now, bypassing the buffer: when it returns the server holds them all; when it
-        raises, none of them waits here to be written later.
-
-        For a writer whose input stays in Kafka until this returns (the stack's sink commits its offsets
-        afterwards). A point kept in the buffer after a failure would be posted whenever the server is
-        back — possibly after the consumer group's next reader of that input (another sink, after a
-        rebalance) wrote a newer version of the same candle, leaving the old one stored.
+        """Write these points now: when it returns the server holds them all (but the dead-lettered ones);
+        when it raises, none of them waits here to be written later.
 
         Raises:
             StoreError: the server stayed unreachable or misconfigured through the retries.
         """
-        lines = self._drop_expired(self._lines(candles, articles, impacts))
+        self._write_lines(self._drop_expired(self._lines(candles, articles, impacts)))
+
+    def _write_lines(self, lines: list[str]) -> None:
         size = self.settings.batch_size
         with self._write_lock:
             for i in range(0, len(lines), size):
@@ -288,7 +258,6 @@ class InfluxStore:
         """
         if _empty(start_ms, end_ms) or (symbols is not None and not symbols):
             return []
-        self._flush_before_read()
         text = self._query(impacts_query(self.settings.bucket, start_ms, end_ms, symbols, article_id,
                                          self.retention.v1))
         try:
@@ -302,7 +271,6 @@ class InfluxStore:
         window = 2 * DAY_MS  # a republished article keeps (about) its publication time
         start = min(a.published_ms for a in articles) - window
         end = max(a.published_ms for a in articles) + window
-        self._flush_before_read()
         flux = news_query(self.settings.bucket, start, end, None, self.retention.v1)
         stored = {a.id: a for a in parse_news(self._query(flux))}
         merged: dict[str, Article] = {}
@@ -310,43 +278,6 @@ class InfluxStore:
             base = merged.get(article.id) or stored.get(article.id)
             merged[article.id] = article if base is None else base.merged(article)
         return list(merged.values())
-
-    @property
-    def buffered_points(self) -> int:
-        """Points waiting to be written."""
-        return len(self._buffer)
-
-    def _enqueue(self, lines: list[str]) -> None:
-        lines = self._drop_expired(lines)
-        if not lines:
-            return
-        limit = self.settings.max_buffer_points
-        deadline = time.monotonic() + self.settings.timeout_ms / 1000
-        with self._room:
-            while len(self._buffer) + len(lines) > limit:
-                # With a writer thread and a healthy server, wait for room: the server is merely busy.
-                remaining = deadline - time.monotonic()
-                if self._thread is None or not self._writable() or len(lines) > limit or remaining <= 0:
-                    raise StoreBackpressure(
-                        f"InfluxDB write buffer full ({len(self._buffer)} points, {self.health.value}): "
-                        f"{self._state.detail or 'server too slow'}"
-                    )
-                self._wake.set()
-                self._room.wait(remaining)
-            self._buffer.extend(lines)
-            ready = len(self._buffer) >= self.settings.batch_size
-        if not ready:
-            return
-        if self._thread is not None:
-            self._wake.set()  # the writer thread posts while the caller goes on encoding
-        elif self._writable():
-            try:
-                self._write_pending(full_batches_only=True)
-            except StoreError:
-                pass  # health is set; the data stays buffered until the next flush
-
-    def _writable(self) -> bool:
-        return self.health in (Health.OK, Health.DEGRADED, Health.UNKNOWN)
 
     def _drop_expired(self, lines: list[str]) -> list[str]:
         days = self.settings.retention_days
@@ -361,28 +292,7 @@ class InfluxStore:
         return kept
 
     def flush(self) -> None:
-        """Write everything buffered.
-
-        Raises:
-            StoreError: the server stayed unreachable or misconfigured through the retries; data stays buffered.
-        """
-        self._write_pending(full_batches_only=False)
-
-    def _write_pending(self, full_batches_only: bool) -> None:
-        size = self.settings.batch_size
-        with self._write_lock:
-            while True:
-                with self._buffer_lock:
-                    if not self._buffer or (full_batches_only and len(self._buffer) < size):
-                        return
-                    batch = [self._buffer.popleft() for _ in range(min(size, len(self._buffer)))]
-                    self._room.notify_all()
-                try:
-                    self._write_batch(batch)
-                except StoreError:
-                    with self._buffer_lock:
-                        self._buffer.extendleft(reversed(batch))  # may exceed the bound briefly; order kept
-                    raise
+        """Nothing to do: nothing waits here, every write is stored when it returns."""
 
     def _write_batch(self, batch: list[str]) -> None:
         """Write one batch with retries; isolate and dead-letter rejected points."""
@@ -453,28 +363,37 @@ class InfluxStore:
             self._dead_letter(what, f"not encodable: {reason}", 0)
 
     def retry_dead_letters(self) -> int:
-        """Queue every dead letter for writing again (e.g. after fixing a schema); return how many."""
-        letters, self.dead_letters = self.dead_letters, []
-        lines = [d.line for d in letters if d.status != 0]
-        with self._buffer_lock:
-            self._buffer.extend(lines)
-        if self.health == Health.DEGRADED:
+        """Write every rejected point again (e.g. after fixing a schema); return how many were sent.
+
+        A point rejected again is a dead letter again. Points that could not be encoded stay dead letters.
+
+        Raises:
+            StoreError: the server could not be reached; the dead letters are kept as they were.
+        """
+        letters = self.dead_letters
+        retried = [d for d in letters if d.status != 0]
+        self.dead_letters = [d for d in letters if d.status == 0]
+        if self.health == Health.DEGRADED and not self.dead_letters:
             self._set_health(Health.OK)
-        return len(lines)
+        try:
+            self._write_lines([d.line for d in retried])
+        except StoreError:
+            self.dead_letters = letters
+            raise
+        return len(retried)
 
     # -- reading ---------------------------------------------------------------------------
 
     def candles(
         self, symbol: str, timeframe: Timeframe, start_ms: int | None = None, end_ms: int | None = None
     ) -> list[Candle]:
-        """Candles with ``start_ms <= start < end_ms``, oldest first (pending writes are flushed first).
+        """Candles with ``start_ms <= start < end_ms``, oldest first.
 
         Raises:
             StoreError: the server is unreachable or the query failed.
         """
         if _empty(start_ms, end_ms):
             return []
-        self._flush_before_read()
         flux = candles_query(self.settings.bucket, symbol, timeframe, start_ms, end_ms, self.retention.v1)
         text = self._query(flux)
         try:
@@ -488,7 +407,6 @@ class InfluxStore:
         Raises:
             StoreError: the server is unreachable or the query failed.
         """
-        self._flush_before_read()
         try:
             rows = [r for r in csv_rows(self._query(first_candle_query(self.settings.bucket, symbol, timeframe)))
                     if r.get("_time")]
@@ -506,7 +424,6 @@ class InfluxStore:
         """
         if _empty(start_ms, end_ms) or (symbols is not None and not symbols):
             return []
-        self._flush_before_read()
         text = self._query(news_query(self.settings.bucket, start_ms, end_ms, symbols, self.retention.v1))
         try:
             return parse_news(text)
@@ -521,7 +438,6 @@ class InfluxStore:
         Raises:
             StoreError: the server is unreachable or the query failed.
         """
-        self._flush_before_read()
         try:
             rows = csv_rows(self._query(symbols_before_query(self.settings.bucket, cutoff_ms, self.retention.v1)))
             return sorted({r["_value"] for r in rows if r.get("_value")})
@@ -541,10 +457,6 @@ class InfluxStore:
         doomed = len(self.candles_in(symbol, None, cutoff_ms))
         self.retention.delete_series_older_than(CANDLES, "symbol", symbol, cutoff_ms)
         return doomed
-
-    def _flush_before_read(self) -> None:
-        if self._buffer:
-            self.flush()
 
     def _query(self, flux: str) -> str:
         try:
@@ -578,47 +490,24 @@ class InfluxStore:
             self._set_health(Health.OK)
         return alive
 
-    def _background(self) -> None:
-        """Writer thread: posts full batches as soon as they are ready, everything every interval."""
-        interval = self.settings.flush_interval_s
-        next_flush = time.monotonic() + interval
-        next_retention = time.monotonic()
-        while not self._stop.is_set():
-            self._wake.wait(max(0.0, next_flush - time.monotonic()))
-            self._wake.clear()
-            if self._stop.is_set():
-                break
-            full_batches_only = time.monotonic() < next_flush
-            if not full_batches_only:
-                next_flush = time.monotonic() + interval
+    def _maintain(self) -> None:
+        """Maintenance thread: delete what aged past retention, at once and then every interval."""
+        wait = 0.0
+        while not self._stop.wait(wait):
+            wait = self.settings.retention_interval_s
             try:
-                if self.health == Health.UNREACHABLE:
-                    if full_batches_only or not self.ping():
-                        continue  # retry on the interval, not on every new batch
-                self._write_pending(full_batches_only)
-                if self.settings.retention_days and time.monotonic() >= next_retention:
-                    self.enforce_retention()
-                    next_retention = time.monotonic() + self.settings.retention_interval_s
+                self.enforce_retention()
             except StoreError as exc:
-                log.debug("background write failed: %s", exc)
+                log.warning("hot store retention not enforced this time: %s", exc)
             except Exception:  # never let the thread die silently
-                log.exception("unexpected error in the InfluxDB writer thread")
+                log.exception("unexpected error in the InfluxDB retention thread")
 
     def close(self) -> None:
-        """Stop the background thread, flush, and close the client.
-
-        Raises:
-            StoreError: the final flush failed; the unwritten points are lost with the process
-                (they are still in the bus, which was not acknowledged).
-        """
+        """Stop the maintenance thread and close the client (nothing is pending: writes are stored on return)."""
         self._stop.set()
-        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
-        try:
-            self.flush()
-        finally:
-            self._client.close()
+        self._client.close()
 
     def _detect_v1(self) -> bool:
         try:

@@ -50,7 +50,7 @@ def influx_store_factory(influx_server) -> Iterator[Callable[..., "InfluxStore"]
         on_health = overrides.pop("on_health", None)
         clock_ms = overrides.pop("clock_ms", None)
         defaults = dict(url=influx_server.url, token="tickerwire:unused", bucket=bucket, retention_days=None,
-                        flush_interval_s=0, retry_base_s=0.01)
+                        retention_interval_s=0, retry_base_s=0.01)
         store = InfluxStore(InfluxSettings(**{**defaults, **overrides}), on_health=on_health, clock_ms=clock_ms)
         made.append(store)
         return store
@@ -65,5 +65,5 @@ def influx_store_factory(influx_server) -> Iterator[Callable[..., "InfluxStore"]
 
 @pytest.fixture
 def influx_store(influx_store_factory):
-    """A store on a fresh bucket, keeping data forever, flushed explicitly."""
+    """A store on a fresh bucket, keeping data forever."""
     return influx_store_factory()

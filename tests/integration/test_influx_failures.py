@@ -8,7 +8,7 @@ import pytest
 
 from backend.model import Candle, Timeframe
 from backend.stores.base import StoreError
-from backend.stores.influx import Health, InfluxSettings, InfluxStore, StoreBackpressure
+from backend.stores.influx import Health, InfluxSettings, InfluxStore
 from stack.local.influxdb import InfluxServer
 
 pytestmark = pytest.mark.integration
@@ -34,7 +34,6 @@ def test_field_type_conflict_is_kept_with_its_reason_and_the_rest_is_written(inf
     one_week_earlier = candle(MONDAY_MS - 7 * DAY_MS)
 
     store.upsert_candles([two_weeks_earlier, bad, one_week_earlier])
-    store.flush()
 
     assert [d.line.split(" ")[0] for d in store.dead_letters] == ["candles,symbol=MSFT,timeframe=1m"]
     letter = store.dead_letters[0]
@@ -45,19 +44,16 @@ def test_field_type_conflict_is_kept_with_its_reason_and_the_rest_is_written(inf
     assert store.health == Health.DEGRADED
     assert states[-1].health == Health.DEGRADED and "field type conflict" in states[-1].detail
     assert store.candles("AAPL", Timeframe.M1) == [two_weeks_earlier, one_week_earlier]
-    assert store.buffered_points == 0
 
 
 def test_a_rejected_point_can_be_retried_after_the_cause_is_fixed(influx_store_factory):
     store = influx_store_factory()
     store._post([f"candles,symbol=ZZZ,timeframe=1m trades=1.5 {MONDAY_MS}"])
     store.upsert_candles([candle(MONDAY_MS)])
-    store.flush()
     assert len(store.dead_letters) == 1
     store.retention.influxql("DROP MEASUREMENT candles", database=store.settings.bucket.split("/")[0])
 
     assert store.retry_dead_letters() == 1
-    store.flush()
 
     assert store.dead_letters == []
     assert store.candles("AAPL", Timeframe.M1) == [candle(MONDAY_MS)]
@@ -65,7 +61,6 @@ def test_a_rejected_point_can_be_retried_after_the_cause_is_fixed(influx_store_f
 
 def test_non_finite_values_are_dead_lettered_before_sending(influx_store):
     influx_store.upsert_candles([candle(MONDAY_MS, close=float("nan")), candle(MONDAY_MS + 60_000)])
-    influx_store.flush()
 
     assert len(influx_store.dead_letters) == 1
     assert "non-finite" in influx_store.dead_letters[0].reason
@@ -76,37 +71,34 @@ def test_opening_against_a_closed_port_raises_store_error():
     from stack.local.influxdb import free_port
 
     with pytest.raises(StoreError, match="unreachable"):
-        InfluxStore(InfluxSettings(url=f"http://127.0.0.1:{free_port()}", flush_interval_s=0, timeout_ms=1000))
+        InfluxStore(InfluxSettings(url=f"http://127.0.0.1:{free_port()}", timeout_ms=1000))
 
 
-def test_server_loss_is_reported_data_waits_and_is_written_when_it_returns(influxd_binary, tmp_path):
+def test_server_loss_is_reported_and_a_failed_write_keeps_nothing_to_post_later(influxd_binary, tmp_path):
     server = InfluxServer(influxd_binary, root=tmp_path / "influx").start()
     states = []
     store = InfluxStore(
-        InfluxSettings(url=server.url, bucket="tw/hot", retention_days=None, flush_interval_s=0,
-                       max_retries=2, retry_base_s=0.01, batch_size=50, max_buffer_points=100, timeout_ms=2000),
+        InfluxSettings(url=server.url, bucket="tw/hot", retention_days=None, max_retries=2, retry_base_s=0.01,
+                       batch_size=50, timeout_ms=2000),
         on_health=states.append,
     )
     try:
         store.upsert_candles([candle(MONDAY_MS)])
-        store.flush()
         server.stop(keep_data=True)
+        later = [candle(MONDAY_MS + i * 60_000) for i in range(1, 51)]
 
-        store.upsert_candles([candle(MONDAY_MS + i * 60_000) for i in range(1, 51)])
         with pytest.raises(StoreError, match="unreachable"):
-            store.flush()
+            store.upsert_candles(later)
         assert store.health == Health.UNREACHABLE
         assert states[-1].health == Health.UNREACHABLE
-        assert store.buffered_points == 50
-        with pytest.raises(StoreBackpressure):
-            store.upsert_candles([candle(MONDAY_MS + i * 60_000) for i in range(100, 151)])
         with pytest.raises(StoreError):
             store.candles("AAPL", Timeframe.M1)
 
         server.start()  # same port, same data directory
-        store.flush()
-
+        assert [c.start_ms for c in store.candles("AAPL", Timeframe.M1)] == [MONDAY_MS]  # nothing posted late
         assert store.health == Health.OK
+        store.upsert_candles(later)  # the writer's input (a Kafka topic) hands them over again
+
         assert states[-1].health == Health.OK
         got = store.candles("AAPL", Timeframe.M1)
         assert [c.start_ms for c in got] == [MONDAY_MS + i * 60_000 for i in range(51)]
@@ -117,11 +109,9 @@ def test_server_loss_is_reported_data_waits_and_is_written_when_it_returns(influ
 
 def test_wrong_database_is_misconfiguration_not_dead_letters(influx_store_factory):
     store = influx_store_factory(bucket="does_not_exist/autogen", create_bucket=False)
-    store.upsert_candles([candle(MONDAY_MS)])
 
     with pytest.raises(StoreError, match="404"):
-        store.flush()
+        store.upsert_candles([candle(MONDAY_MS)])
 
     assert store.health == Health.MISCONFIGURED
     assert store.dead_letters == []
-    assert store.buffered_points == 1

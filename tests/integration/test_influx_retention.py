@@ -57,7 +57,6 @@ def test_points_already_past_retention_are_counted_not_written_nor_dead_lettered
     store = influx_store_factory(retention_days=2, clock_ms=lambda: now)
 
     store.upsert_candles([candle(now - 3 * DAY_MS), candle(now - HOUR_MS)])
-    store.flush()
 
     assert store.expired_skipped == 1
     assert store.dead_letters == []
@@ -70,3 +69,17 @@ def test_keep_forever_means_no_deletion(influx_store_factory):
 
     assert store.enforce_retention() is None
     assert len(store.candles("AAPL", Timeframe.M1)) == 1
+
+
+def test_the_maintenance_thread_deletes_what_aged_past_retention(influx_store_factory):
+    now = time.time_ns() // 1_000_000
+    writer = influx_store_factory(retention_days=30)
+    bucket = writer.settings.bucket
+    writer.upsert_candles([candle(now - 3 * DAY_MS), candle(now - HOUR_MS)])
+
+    kept = influx_store_factory(bucket=bucket, retention_days=2, retention_interval_s=0.05)
+
+    deadline = time.monotonic() + 20
+    while len(kept.candles("AAPL", Timeframe.M1)) > 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert kept.candles("AAPL", Timeframe.M1) == [candle(now - HOUR_MS)]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 
 import pytest
 
@@ -47,7 +46,6 @@ def test_candles_round_trip_exactly(influx_store):
     aapl, msft = session("AAPL"), session("MSFT", base=400.0)
     five = session("AAPL", 78, Timeframe.M5)
     influx_store.upsert_candles(aapl + msft + five)
-    influx_store.flush()
 
     assert influx_store.candles("AAPL", Timeframe.M1) == aapl
     assert influx_store.candles("MSFT", Timeframe.M1) == msft
@@ -66,12 +64,10 @@ def test_range_is_half_open(influx_store):
 def test_replay_and_correction_never_duplicate(influx_store):
     day = session("AAPL", 60)
     influx_store.upsert_candles(day)
-    influx_store.flush()
     corrected = Candle("AAPL", Timeframe.M1, day[7].start_ms, 1.0, 2.0, 0.5, 1.5, 9.0, 1.25, 3)
 
     influx_store.upsert_candles(day)  # a full replay
     influx_store.upsert_candles([corrected])  # then a late correction
-    influx_store.flush()
 
     got = influx_store.candles("AAPL", Timeframe.M1)
     assert len(got) == 60
@@ -106,7 +102,6 @@ def test_articles_round_trip_merge_and_filter_by_symbol(influx_store):
     other = Article("technology/2025/jun/02/tesla", OPEN_MS + 5 * MIN, "Tesla", "https://x/2", "technology",
                     symbols=frozenset({"TSLA"}))
     influx_store.upsert_articles([first, other])
-    influx_store.flush()
     assert influx_store.articles(symbols=["AAPL"]) == [first]
 
     influx_store.upsert_articles([later])
@@ -119,39 +114,22 @@ def test_articles_round_trip_merge_and_filter_by_symbol(influx_store):
     assert influx_store.articles(symbols=[]) == []
 
 
-def test_full_batches_are_written_as_they_fill(influx_store_factory):
+def test_a_write_larger_than_a_batch_is_stored_when_it_returns(influx_store_factory):
     store = influx_store_factory(batch_size=1_000)
     day = session("AAPL", 390) + session("MSFT", 390) + session("NVDA", 390)
 
     store.upsert_candles(day)
 
-    assert store.points_written == 1_000
-    assert store.buffered_points == 170
-    store.flush()
-    assert store.buffered_points == 0
+    assert store.points_written == 1_170  # two requests, nothing left waiting
     assert count_points(store, "candles") == 1_170
 
 
-def test_background_thread_flushes_partial_batches(influx_store_factory):
-    store = influx_store_factory(flush_interval_s=0.1)
-    store.upsert_candles(session("AAPL", 5))
-
-    deadline = time.monotonic() + 10
-    while store.points_written < 5 and time.monotonic() < deadline:
-        time.sleep(0.05)
-
-    assert store.buffered_points == 0
-    assert count_points(store, "candles") == 5
-
-
-def test_writer_thread_keeps_order_of_corrections_across_batches(influx_store_factory):
-    store = influx_store_factory(flush_interval_s=0.05, batch_size=100)
+def test_corrections_across_batches_land_in_order(influx_store_factory):
+    store = influx_store_factory(batch_size=100)
     day = session("AAPL", 390)
-    for version in range(5):  # five successive corrections of every candle, in many batches
+    for version in range(5):  # five successive corrections of every candle, in many requests
         store.upsert_candles([Candle(c.symbol, c.timeframe, c.start_ms, c.open, c.high, c.low, c.close + version,
                                      c.volume, c.vwap, c.trades) for c in day])
-
-    store.flush()
 
     got = store.candles("AAPL", Timeframe.M1)
     assert [c.close for c in got] == [c.close + 4 for c in day]

@@ -251,11 +251,10 @@ def test_influx_read_token_cannot_write_and_the_app_reads_with_it(secure_kafka, 
     assert _write(secured_influx, secured_influx.read_token, f"candles,symbol={symbol} close=1 1") == 403
     # The sink's side (the collector's profile holds the write token) writes.
     writer = InfluxStore(InfluxSettings(url=secured_influx.url, token=secured_influx.write_token,
-                                        bucket=secured_influx.bucket, retention_days=None, flush_interval_s=0,
+                                        bucket=secured_influx.bucket, retention_days=None,
                                         create_bucket=False))
     candle = Candle(symbol, Timeframe.M1, 1_700_000_000_000, 1.0, 2.0, 0.5, 1.5, 10.0, 1.2, 3)
     writer.upsert_candles([candle])
-    writer.flush()
     writer.close()
     # The app's read path, built from a desk's profile, reads it with the read-only token.
     profile = save_profile(secure_kafka, secured_influx)
@@ -269,12 +268,11 @@ def test_influx_read_token_cannot_write_and_the_app_reads_with_it(secure_kafka, 
         pipeline.stop()
     # and a write through that read token is refused: the desk cannot write even by mistake
     reader = InfluxStore(InfluxSettings(url=secured_influx.url, token=secured_influx.read_token,
-                                        bucket=secured_influx.bucket, retention_days=None, flush_interval_s=0,
+                                        bucket=secured_influx.bucket, retention_days=None,
                                         create_bucket=False, max_retries=0))
     try:
-        reader.upsert_candles([candle])
         with pytest.raises(StoreError, match=r"InfluxDB refused the write \(403\)"):
-            reader.flush()
+            reader.upsert_candles([candle])
     finally:
         try:
             reader.close()

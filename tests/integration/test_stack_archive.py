@@ -40,7 +40,7 @@ def test_the_archive_sink_appends_every_candle_and_article_the_stack_stores(
     expected = aggregate(bars)
     opener, where = _archive(tmp_path)
     influx = InfluxSettings(url=influx_server.url, token="tickerwire:unused", bucket=f"a_{uuid.uuid4().hex[:10]}/hot",
-                            retention_days=None, flush_interval_s=0)
+                            retention_days=None)
     items = [default_watch_item(s) for s in symbols] + [default_watch_item("AMZN")]
     processor = StackProcessor(kafka_broker.bootstrap_servers, influx, open_archive=opener, archive_where=where,
                                archive_interval_s=1.0)
@@ -70,7 +70,6 @@ def test_influx_retention_deletes_only_what_the_archive_confirmed(kafka_broker, 
     candles = [Candle("OLDX", Timeframe.M1, old + i * 60_000, 1, 2, 0.5, 1.5, 10, 1.2, 1) for i in range(20)]
     store = influx_store_factory()
     store.upsert_candles(candles)
-    store.flush()
     publisher = KafkaPublisher(kafka_broker.bootstrap_servers)
     blocked = tmp_path / "blocked"
     blocked.write_text("not a directory: the archive cannot open")

@@ -61,7 +61,7 @@ def test_stack_mode_serves_history_and_live_candles_equal_to_the_embedded_aggreg
     session, symbols, bars = _renamed_session(tmp_path)
     expected = aggregate(bars)
     settings = InfluxSettings(url=influx_server.url, token="tickerwire:unused",
-                              bucket=f"s_{uuid.uuid4().hex[:10]}/hot", retention_days=None, flush_interval_s=0)
+                              bucket=f"s_{uuid.uuid4().hex[:10]}/hot", retention_days=None)
     live: dict = {}
     articles: dict = {}
     lock = threading.Lock()
@@ -154,7 +154,7 @@ def test_stack_mode_delivers_the_impact_jobs_impacts_and_fires_alerts(
     news = Article(f"test/{uuid.uuid4().hex[:8]}/fresh", minute + MINUTE_MS + 5_000, "Fresh news", "https://example.org/f",
                    "business", symbols=frozenset({fresh}))
     settings = InfluxSettings(url=influx_server.url, token="tickerwire:unused",
-                              bucket=f"s_{uuid.uuid4().hex[:10]}/hot", retention_days=None, flush_interval_s=0)
+                              bucket=f"s_{uuid.uuid4().hex[:10]}/hot", retention_days=None)
     live_impacts: dict = {}
     alerts: list = []
     fresh_minutes: set = set()

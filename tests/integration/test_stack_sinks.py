@@ -57,9 +57,7 @@ def test_an_influx_sink_that_failed_leaves_nothing_to_overwrite_the_next_readers
     server = InfluxServer(influxd_binary, root=tmp_path / "influx").start()
     settings = InfluxSettings(url=server.url, token="tickerwire:unused", bucket=f"o_{uuid.uuid4().hex[:10]}/hot",
                               retention_days=None, max_retries=1, retry_base_s=0.01, timeout_ms=2000)
-    # No writer thread in the first store: whatever it kept waits for its close, after the second sink wrote
-    # (with one, it is a race: posted as soon as the server answers, before or after the second sink's write).
-    first_store = InfluxStore(replace(settings, flush_interval_s=0))
+    first_store = InfluxStore(settings)
     reader = InfluxStore(settings)
     try:
         first = InfluxSink(kafka_broker.bootstrap_servers, first_store, KafkaPublisher(kafka_broker.bootstrap_servers),
