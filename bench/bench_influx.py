@@ -4,7 +4,8 @@ Measures, on one server:
 
 * write throughput of :class:`InfluxStore` (target ≥ 100,000 points/s) for one trading day of
   1m candles for 500 symbols (195,000 points, 7 fields each), written as the stack's Kafka sink
-  writes them: one :meth:`InfluxStore.write` per consumed batch of 5,000, stored when it returns;
+  writes them: one :meth:`InfluxStore.write` per consumed batch (``INFLUX_RECORDS_PER_WRITE``), stored
+  when it returns;
 * the reference project's pattern — one synchronous influxdb-client write of one
   ``Point`` per row — on the same kind of input, and the ratio of the two;
 * p95 latency of a Flux query for one symbol-day of 1m candles (target ≤ 50 ms).
@@ -27,10 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import save  # noqa: E402
 from backend.model import Candle, Timeframe  # noqa: E402
+from backend.pipeline.stack_sinks import INFLUX_RECORDS_PER_WRITE as SINK_BATCH  # noqa: E402
 from backend.stores.influx import InfluxSettings, InfluxStore  # noqa: E402
 from stack.local.influxdb import InfluxServer  # noqa: E402
 
-SINK_BATCH = 5_000  # records per poll of the stack sink's consumer
 OPEN_MS = 1_748_871_000_000  # 2025-06-02 13:30 UTC, 09:30 New York
 MIN = 60_000
 
@@ -57,8 +58,8 @@ def cpu_seconds(pid: int) -> float:
 
 def bench_write(url: str, candles: list[Candle], batch_size: int, bucket: str = "bench_write/hot",
                 server_pid: int | None = None) -> dict:
-    """Write the candles as the stack's sink does, one consumed batch (5,000 records, what one poll of its
-    consumer returns at most) per :meth:`InfluxStore.write`; time the whole (encode + write).
+    """Write the candles as the stack's sink does, one consumed batch (what one poll of its consumer returns at
+    most) per :meth:`InfluxStore.write`; time the whole (encode + write).
 
     Besides wall time, the CPU seconds spent by this process and by influxd are
     recorded: on a shared machine they show what the pipeline costs regardless of
@@ -129,7 +130,7 @@ def main() -> int:
     parser.add_argument("--symbols", type=int, default=500)
     parser.add_argument("--per-row", type=int, default=3_000, help="rows for the one-write-per-row pattern")
     parser.add_argument("--queries", type=int, default=300)
-    parser.add_argument("--batch-size", type=int, default=5_000)
+    parser.add_argument("--batch-size", type=int, default=InfluxSettings.batch_size, help="points per request")
     args = parser.parse_args()
 
     candles = trading_day(args.symbols)

@@ -32,7 +32,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from itertools import islice
+from typing import Callable, Iterable, Iterator, Sequence
 
 from backend.model import Article, Candle, NewsImpact, Timeframe
 from backend.stores.base import StoreError
@@ -93,7 +95,8 @@ class InfluxSettings:
         org: Organisation (ignored by 1.x).
         bucket: Bucket, ``"db/rp"`` on 1.x.
         retention_days: Days the hot store keeps (None = forever); older points are not written.
-        batch_size: Points per write request.
+        batch_size: Points per write request (a larger write is posted in several, each encoded while the one
+            before is posted).
         retention_interval_s: How often the maintenance thread deletes data past retention (0: no thread;
             :meth:`InfluxStore.enforce_retention` deletes it when called).
         max_retries: Retries of a failed request before the write raises.
@@ -109,7 +112,7 @@ class InfluxSettings:
     org: str = "tickerwire"
     bucket: str = "tickerwire/hot"
     retention_days: int | None = 7
-    batch_size: int = 5_000
+    batch_size: int = 10_000
     retention_interval_s: float = 3_600.0
     max_retries: int = 3
     retry_base_s: float = 0.2
@@ -167,6 +170,7 @@ class InfluxStore:
                 self._client.close()
                 raise
         self._set_health(Health.OK)
+        self._poster = ThreadPoolExecutor(max_workers=1, thread_name_prefix="influx-post")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         if settings.retention_days and settings.retention_interval_s > 0:
@@ -224,30 +228,40 @@ class InfluxStore:
         Raises:
             StoreError: the server stayed unreachable or misconfigured through the retries.
         """
-        self._write_lines(self._drop_expired(self._lines(candles, articles, impacts)))
+        self._write_lines(self._lines(candles, articles, impacts))
 
-    def _write_lines(self, lines: list[str]) -> None:
-        size = self.settings.batch_size
+    def _write_lines(self, lines: Iterable[str]) -> None:
+        """Post lines in requests of ``batch_size``, encoding the next request while the last one is posted (one
+        request in flight, so they land in order); return when all are stored, or raise with none in flight."""
         with self._write_lock:
-            for i in range(0, len(lines), size):
-                self._write_batch(lines[i:i + size])
+            in_flight: Future | None = None
+            try:
+                for batch in _batches(lines, self.settings.batch_size):
+                    batch = self._drop_expired(batch)
+                    if in_flight is not None:
+                        in_flight.result()
+                    in_flight = self._poster.submit(self._write_batch, batch) if batch else None
+                if in_flight is not None:
+                    in_flight.result()
+            finally:
+                if in_flight is not None:
+                    wait([in_flight])  # raising on this side: the request ends before the caller hears of it
 
     def _lines(self, candles: Iterable[Candle] = (), articles: Iterable[Article] = (),
-               impacts: Iterable[NewsImpact] = ()) -> list[str]:
-        """Line protocol of candles, articles (merged with their stored sightings) and impacts; points that
-        cannot be encoded are dead-lettered."""
+               impacts: Iterable[NewsImpact] = ()) -> Iterator[str]:
+        """Line protocol of candles, articles (merged with their stored sightings) and impacts, as it is
+        encoded; points that cannot be encoded are dead-lettered at the end."""
         rejected: list[tuple[str, str]] = []
-        lines = list(encode_candles(candles, rejected))
+        yield from encode_candles(candles, rejected)
         articles = list(articles)
         if articles:
             try:
                 articles = self._merge_with_stored(articles)
             except StoreError as exc:
                 log.warning("articles written without merging with stored sightings: %s", exc)
-            lines += encode_articles(articles, rejected)
-        lines += (impact_line(i) for i in impacts)
+            yield from encode_articles(articles, rejected)
+        yield from map(impact_line, impacts)
         self._dead_letter_local(rejected)
-        return lines
 
     def impacts(self, start_ms: int | None = None, end_ms: int | None = None,
                 symbols: Sequence[str] | None = None, article_id: str | None = None) -> list[NewsImpact]:
@@ -507,6 +521,7 @@ class InfluxStore:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
+        self._poster.shutdown()
         self._client.close()
 
     def _detect_v1(self) -> bool:
@@ -518,6 +533,13 @@ class InfluxStore:
             self._client.close()
             raise StoreError(detail) from exc
         return version.startswith("1.") or version == "unknown"
+
+
+def _batches(lines: Iterable[str], size: int) -> Iterator[list[str]]:
+    """``lines`` in lists of ``size`` (the last one shorter)."""
+    it = iter(lines)
+    while batch := list(islice(it, size)):
+        yield batch
 
 
 def _empty(start_ms: int | None, end_ms: int | None) -> bool:
