@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import replace
 
 import pytest
 from helpers import T0
 
 from backend.bus import schema
-from backend.bus.kafka import CANDLES, KafkaPublisher
+from backend.bus.kafka import CANDLES, BusUnavailable, KafkaPublisher, SinkConsumer, ensure_topics
+from backend.bus.topics import default_topics
 from backend.model import Candle, Timeframe
 from backend.pipeline.stack_sinks import ArchiveSink, InfluxSink
 from backend.processing.archiver import Archiver
@@ -28,6 +28,7 @@ from backend.stores.base import StoreError
 from backend.stores.iceberg_archive import ArchiveConfig, IcebergArchive
 from backend.stores.influx import InfluxSettings, InfluxStore
 from stack.local.influxdb import InfluxServer
+from stack.local.kafka import KafkaBroker
 
 pytestmark = pytest.mark.integration
 
@@ -118,3 +119,41 @@ def test_an_archive_sink_that_could_not_append_leaves_nothing_to_overwrite_the_n
     first_archiver.flush()  # the first sink's process appends whatever it still holds (its next sink, or at exit)
 
     assert archive.candles(symbol, Timeframe.M5) == [five_minutes(symbol, 5)]
+
+
+def test_a_commit_the_broker_cannot_take_is_bus_unavailable_and_the_batch_is_read_again(tmp_path):
+    broker = KafkaBroker(tmp_path / "kafka")  # its own broker: this test kills it
+    broker.start()
+    sinks: list[SinkConsumer] = []
+    try:
+        ensure_topics(broker.bootstrap_servers, default_topics(partitions=1))
+        candle = five_minutes("COMMIT", 5)
+        publish(broker.bootstrap_servers, candle)
+        written: list[Candle] = []
+
+        def write_then_lose_the_broker(records) -> None:
+            written.extend(r.value for r in records)
+            broker.kill()  # written, but the offsets cannot be committed any more
+
+        # A short session: the restarted broker's group still lists the crashed member until the session ends.
+        quick = {"session.timeout.ms": 6_000, "heartbeat.interval.ms": 1_000}
+        sinks.append(SinkConsumer(broker.bootstrap_servers, "commit-lost", [CANDLES], write_then_lose_the_broker,
+                                  **quick))
+        deadline = time.monotonic() + 60
+        with pytest.raises(BusUnavailable, match="could not commit"):
+            while time.monotonic() < deadline:  # a KafkaException here would end the sink's thread for good
+                sinks[0].poll_once(timeout=0.5)
+        assert written == [candle]
+
+        broker.start()  # same port, same data
+        sinks.pop().close()  # as run_until does after an error: the group's next reader starts at the last commit
+        sinks.append(SinkConsumer(broker.bootstrap_servers, "commit-lost", [CANDLES],
+                                  lambda records: written.extend(r.value for r in records), **quick))
+        deadline = time.monotonic() + 60
+        while len(written) < 2 and time.monotonic() < deadline:
+            sinks[0].poll_once(timeout=0.5)
+        assert written == [candle, candle]  # at least once: the next reader writes it again (an upsert)
+    finally:
+        for sink in sinks:
+            sink.close()
+        broker.stop()
