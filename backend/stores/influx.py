@@ -20,7 +20,8 @@ Writing:
   kept in :attr:`InfluxStore.dead_letters` (and appended to a JSON-lines file when
   configured), never dropped silently. The other points of the batch are written;
 * points older than ``retention_days`` are not written (counted in ``expired_skipped``); a
-  maintenance thread deletes what ages past it every ``retention_interval_s``.
+  maintenance thread deletes what ages past it every ``retention_interval_s`` and, while the
+  server is unreachable, pings it every ``check_interval_s`` so the health says when it is back.
 """
 
 from __future__ import annotations
@@ -97,8 +98,10 @@ class InfluxSettings:
         retention_days: Days the hot store keeps (None = forever); older points are not written.
         batch_size: Points per write request (a larger write is posted in several, each encoded while the one
             before is posted).
-        retention_interval_s: How often the maintenance thread deletes data past retention (0: no thread;
-            :meth:`InfluxStore.enforce_retention` deletes it when called).
+        check_interval_s: How often the maintenance thread asks an unreachable server whether it is back (so
+            the health says so without waiting for the next write or read); 0: no thread.
+        retention_interval_s: How often the maintenance thread deletes data past retention
+            (:meth:`InfluxStore.enforce_retention` deletes it when called).
         max_retries: Retries of a failed request before the write raises.
         retry_base_s: First backoff; doubles each retry, capped at 5 s.
         timeout_ms: HTTP timeout of one request.
@@ -113,6 +116,7 @@ class InfluxSettings:
     bucket: str = "tickerwire/hot"
     retention_days: int | None = 7
     batch_size: int = 10_000
+    check_interval_s: float = 1.0
     retention_interval_s: float = 3_600.0
     max_retries: int = 3
     retry_base_s: float = 0.2
@@ -173,8 +177,8 @@ class InfluxStore:
         self._poster = ThreadPoolExecutor(max_workers=1, thread_name_prefix="influx-post")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        if settings.retention_days and settings.retention_interval_s > 0:
-            self._thread = threading.Thread(target=self._maintain, name="influx-retention", daemon=True)
+        if settings.check_interval_s > 0:
+            self._thread = threading.Thread(target=self._maintain, name="influx-maintenance", daemon=True)
             self._thread.start()
 
     def __repr__(self) -> str:
@@ -505,16 +509,19 @@ class InfluxStore:
         return alive
 
     def _maintain(self) -> None:
-        """Maintenance thread: delete what aged past retention, at once and then every interval."""
-        wait = 0.0
-        while not self._stop.wait(wait):
-            wait = self.settings.retention_interval_s
+        """Maintenance thread: notice an unreachable server coming back; delete what aged past retention."""
+        next_retention = time.monotonic()
+        while not self._stop.wait(self.settings.check_interval_s):
             try:
-                self.enforce_retention()
+                if self.health == Health.UNREACHABLE and not self.ping():
+                    continue
+                if self.settings.retention_days and time.monotonic() >= next_retention:
+                    self.enforce_retention()
+                    next_retention = time.monotonic() + self.settings.retention_interval_s
             except StoreError as exc:
                 log.warning("hot store retention not enforced this time: %s", exc)
             except Exception:  # never let the thread die silently
-                log.exception("unexpected error in the InfluxDB retention thread")
+                log.exception("unexpected error in the InfluxDB maintenance thread")
 
     def close(self) -> None:
         """Stop the maintenance thread and close the client (nothing is pending: writes are stored on return)."""

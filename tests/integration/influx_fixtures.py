@@ -50,7 +50,7 @@ def influx_store_factory(influx_server) -> Iterator[Callable[..., "InfluxStore"]
         on_health = overrides.pop("on_health", None)
         clock_ms = overrides.pop("clock_ms", None)
         defaults = dict(url=influx_server.url, token="tickerwire:unused", bucket=bucket, retention_days=None,
-                        retention_interval_s=0, retry_base_s=0.01)
+                        check_interval_s=0, retry_base_s=0.01)
         store = InfluxStore(InfluxSettings(**{**defaults, **overrides}), on_health=on_health, clock_ms=clock_ms)
         made.append(store)
         return store

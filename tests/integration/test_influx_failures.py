@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -74,12 +75,13 @@ def test_opening_against_a_closed_port_raises_store_error():
         InfluxStore(InfluxSettings(url=f"http://127.0.0.1:{free_port()}", timeout_ms=1000))
 
 
-def test_server_loss_is_reported_and_a_failed_write_keeps_nothing_to_post_later(influxd_binary, tmp_path):
+def test_server_loss_is_reported_its_return_noticed_and_a_failed_write_keeps_nothing_to_post_later(
+        influxd_binary, tmp_path):
     server = InfluxServer(influxd_binary, root=tmp_path / "influx").start()
     states = []
     store = InfluxStore(
         InfluxSettings(url=server.url, bucket="tw/hot", retention_days=None, max_retries=2, retry_base_s=0.01,
-                       batch_size=50, timeout_ms=2000),
+                       batch_size=50, timeout_ms=2000, check_interval_s=0.05),
         on_health=states.append,
     )
     try:
@@ -95,11 +97,13 @@ def test_server_loss_is_reported_and_a_failed_write_keeps_nothing_to_post_later(
             store.candles("AAPL", Timeframe.M1)
 
         server.start()  # same port, same data directory
+        deadline = time.monotonic() + 30
+        while store.health != Health.OK and time.monotonic() < deadline:  # no call of ours: the thread notices
+            time.sleep(0.05)
+        assert states[-1].health == Health.OK
         assert [c.start_ms for c in store.candles("AAPL", Timeframe.M1)] == [MONDAY_MS]  # nothing posted late
-        assert store.health == Health.OK
         store.upsert_candles(later)  # the writer's input (a Kafka topic) hands them over again
 
-        assert states[-1].health == Health.OK
         got = store.candles("AAPL", Timeframe.M1)
         assert [c.start_ms for c in got] == [MONDAY_MS + i * 60_000 for i in range(51)]
     finally:

@@ -77,7 +77,7 @@ def test_the_maintenance_thread_deletes_what_aged_past_retention(influx_store_fa
     bucket = writer.settings.bucket
     writer.upsert_candles([candle(now - 3 * DAY_MS), candle(now - HOUR_MS)])
 
-    kept = influx_store_factory(bucket=bucket, retention_days=2, retention_interval_s=0.05)
+    kept = influx_store_factory(bucket=bucket, retention_days=2, check_interval_s=0.05)
 
     deadline = time.monotonic() + 20
     while len(kept.candles("AAPL", Timeframe.M1)) > 1 and time.monotonic() < deadline:
