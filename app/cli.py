@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from backend import gc_policy
 from backend.model import Timeframe, validate_ticker
 from backend.pipeline.runtime import MODES
 from backend.timeutil import parse_iso
@@ -101,6 +102,7 @@ def stack_connection(args):
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    gc_policy.apply()
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "export":

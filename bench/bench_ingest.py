@@ -11,6 +11,8 @@ bars of 20 symbols (~38 sessions each) in groups of 5,000, as the processor take
   source catches up (no alert is raised for history, as in the pipeline);
 * ``processor_live`` — the same, with alert rules checked on every group.
 
+Every measure runs under the product's garbage-collector policy (:mod:`backend.gc_policy`).
+
 Run: ``python -m bench.bench_ingest [--profile out.pstats]``.
 """
 
@@ -24,6 +26,7 @@ import time
 from pathlib import Path
 
 from bench.common import T0, save
+from backend import gc_policy
 from backend.bus.base import PriceBatch
 from backend.model import Bar
 from backend.pipeline.embedded import EmbeddedProcessor
@@ -73,6 +76,7 @@ def _processor_rate(bars: list[Bar], catching_up: bool, profile: Path | None = N
 
 
 def run(profile: Path | None = None) -> dict:
+    gc_policy.apply()  # as in the product's processes (the tickerwire command, the sink service)
     bars = make_bars()
     frames = [encode_frame(bars[i:i + SYMBOLS]) for i in range(0, len(bars), SYMBOLS)]
     started = time.perf_counter()

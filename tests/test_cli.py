@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import json
 import os
@@ -83,3 +84,15 @@ def test_gui_smoke_run_writes_a_screenshot(tmp_path):
     # The demo's own store now holds its history (the data the window showed); the live store is untouched.
     assert SqliteStore(store_path(FeedChoice("demo"))).candles("AAPL", Timeframe.D1)
     assert not store_path(FeedChoice("live")).exists()
+
+
+def test_the_command_sets_the_products_garbage_collector_policy(capsys):
+    from backend import gc_policy
+
+    default = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        assert main(["export", "news", "--format", "json"]) == 2  # any command; this one ends at once
+        assert gc.get_threshold() == (gc_policy.YOUNG_GENERATION_THRESHOLD, 10, 10)
+    finally:
+        gc.set_threshold(*default)

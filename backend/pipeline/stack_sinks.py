@@ -37,6 +37,7 @@ from typing import Callable
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from backend import gc_policy
 from backend.bus.kafka import (ARTICLES, CANDLES, DECODERS, IMPACTS, BusError, BusUnavailable, KafkaPublisher,
                                Record, SinkConsumer, consumer_config)
 from backend.bus.schema import SchemaError
@@ -273,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--archive-file", type=Path, help="a JSON file of the archive's pyiceberg catalog properties")
     parser.add_argument("--retention-days", type=int, default=None)
     args = parser.parse_args(argv)
+    gc_policy.apply()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     token = args.influx_token_file.read_text().strip() if args.influx_token_file else "tickerwire:local"
     store = InfluxStore(InfluxSettings(url=args.influx_url, token=token, org=args.influx_org,
