@@ -263,10 +263,15 @@ def write(summary: dict) -> str:
 
 
 def keep(summary: dict) -> Path:
-    """Save the run's summary under ``bench/runs/`` (committed), named by its date and commit."""
+    """Save the run's summary under ``bench/runs/`` (committed), named by its date and commit; a second run
+    started in the same minute at the same commit gets ``-2`` (and so on), never the first one's name."""
     RUNS.mkdir(parents=True, exist_ok=True)
     m = summary["machine"]
-    path = RUNS / f"{m['when'][:16].replace(' ', 'T').replace(':', '')}-{m.get('commit') or 'nogit'}.json"
+    stem = f"{m['when'][:16].replace(' ', 'T').replace(':', '')}-{m.get('commit') or 'nogit'}"
+    path, n = RUNS / f"{stem}.json", 1
+    while path.exists():
+        n += 1
+        path = RUNS / f"{stem}-{n}.json"
     path.write_text(json.dumps(summary, indent=1))
     return path
 
