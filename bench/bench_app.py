@@ -105,6 +105,9 @@ def message_to_pixel(seconds: float = 20.0, stack=None, symbols: int = 6, speed:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
+    from backend import gc_policy
+
+    gc_policy.apply()  # as the tickerwire command does
     from app.controller import PipelineController
     from app.main_window import MainWindow
     from backend.pipeline.runtime import FeedChoice

@@ -6,6 +6,8 @@ benchmark measures what it says it does.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -57,3 +59,14 @@ def test_report_ratios_and_verdicts():
     assert targets["RSS no higher than finplot's, 100,000, process"][2] is True
     assert report.ratio(2.0, 10.0, higher_better=False) == 5.0
     assert report.ratio(40.0, 20.0, higher_better=True) == 2.0
+
+
+def test_two_runs_kept_in_the_same_minute_keep_both(tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "RUNS", tmp_path)
+    first = {"machine": {"when": "2026-12-07 01:31:26", "commit": "5e013f2d436c"}, "ingest": {}}
+    second = {"machine": {"when": "2026-12-07 01:31:58", "commit": "5e013f2d436c"}, "app": {}}
+
+    paths = [report.keep(first), report.keep(second)]
+
+    assert [p.name for p in paths] == ["2026-12-07T0131-5e013f2d436c.json", "2026-12-07T0131-5e013f2d436c-2.json"]
+    assert [sorted(json.loads(p.read_text())) for p in paths] == [["ingest", "machine"], ["app", "machine"]]
