@@ -105,14 +105,14 @@ def message_to_pixel(seconds: float = 20.0, stack=None, symbols: int = 6, speed:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from backend import gc_policy
-
-    gc_policy.apply()  # as the tickerwire command does
     from app.controller import PipelineController
     from app.main_window import MainWindow
+    from backend import gc_policy
     from backend.pipeline.runtime import FeedChoice
     from backend.settings import Settings
     from backend.watchlist import default_watch_item
+
+    gc_policy.apply()  # as the tickerwire command does
 
     names = (SYMBOLS + [f"Q{chr(65 + i // 26)}{chr(65 + i % 26)}" for i in range(max(0, symbols - len(SYMBOLS)))])
     names = names[:symbols]
