@@ -3,6 +3,7 @@
 Alternating in one process, so the machine's mood hits both sides alike:
 
 * ``gc`` — CPython's default young-generation threshold vs :mod:`backend.gc_policy`'s;
+* ``core`` — the aggregator's Python core (its specification) vs the compiled ``_aggcore``;
 * ``ceiling`` — the processor as it runs vs the same with the aggregator's results computed beforehand
   (what the store and the signals leave once aggregation costs nothing).
 
@@ -20,15 +21,18 @@ from pathlib import Path
 from backend import gc_policy
 from backend.bus.base import PriceBatch
 from backend.pipeline.embedded import EmbeddedProcessor
-from backend.processing.aggregator import CandleAggregator
+from backend.processing.aggregator import PYTHON_CORE, CandleAggregator
 from bench.bench_ingest import BATCH, make_bars
 
 
-def processor_rate(groups: list[list[PriceBatch]], precomputed: bool) -> int:
-    """Bars/s of :meth:`EmbeddedProcessor.process` over ``groups`` (backlog), optionally with aggregation free."""
+def processor_rate(groups: list[list[PriceBatch]], precomputed: bool, python_core: bool = False) -> int:
+    """Bars/s of :meth:`EmbeddedProcessor.process` over ``groups`` (backlog), optionally with aggregation free
+    or with the aggregator's Python core."""
     with tempfile.TemporaryDirectory() as d:
         processor = EmbeddedProcessor(Path(d) / "ab.sqlite")
         processor.open()
+        if python_core:
+            processor._aggregator._core = PYTHON_CORE
         if precomputed:
             ahead = CandleAggregator()
             results = iter([ahead.add(group[0].bars) for group in groups])
@@ -51,10 +55,11 @@ def main() -> None:
     for _ in range(args.rounds):
         gc.set_threshold(*default)
         gc.collect()
-        print(f"gc default       {processor_rate(groups, False):>9,} bars/s", flush=True)
+        print(f"gc default       {processor_rate(groups, False):>9,} bars/s (compiled core)", flush=True)
         gc_policy.apply()
         gc.collect()
-        print(f"gc policy        {processor_rate(groups, False):>9,} bars/s", flush=True)
+        print(f"gc policy        {processor_rate(groups, False):>9,} bars/s (compiled core)", flush=True)
+        print(f"python core      {processor_rate(groups, False, python_core=True):>9,} bars/s (gc policy)", flush=True)
         print(f"free aggregator  {processor_rate(groups, True):>9,} bars/s (gc policy)", flush=True)
 
 

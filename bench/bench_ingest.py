@@ -4,7 +4,8 @@ Target: the embedded pipeline ingests ≥ 200,000 bars/s on one core. Measured o
 bars of 20 symbols (~38 sessions each) in groups of 5,000, as the processor takes them off the bus:
 
 * ``parse`` — websocket frames to bars (what a source does once, at the edge);
-* ``aggregate`` — :class:`CandleAggregator` alone;
+* ``aggregate`` — :class:`CandleAggregator` alone, with its compiled core (``_aggcore``) and with the Python
+  one it is specified by (``aggregate_python_core``);
 * ``aggregate_and_store`` — aggregator + one SQLite transaction of candle upserts per group;
 * ``processor_backlog`` — :meth:`EmbeddedProcessor.process`, the worker's whole per-group path
   (aggregation with the store-seeded days, second bars, late repair, candles, impacts), while a
@@ -83,11 +84,13 @@ def run(profile: Path | None = None) -> dict:
     parsed = sum(len(parse_frame(f).bars) for f in frames)
     parse_rate = _rate(parsed, started)
 
-    agg = CandleAggregator()
-    started = time.perf_counter()
-    for i in range(0, len(bars), BATCH):
-        agg.add(bars[i:i + BATCH])
-    agg_rate = _rate(len(bars), started)
+    agg_rates = {}
+    for native in (False, True):
+        agg = CandleAggregator(native=native)
+        started = time.perf_counter()
+        for i in range(0, len(bars), BATCH):
+            agg.add(bars[i:i + BATCH])
+        agg_rates[native] = _rate(len(bars), started)
 
     with tempfile.TemporaryDirectory() as d:
         store = SqliteStore(Path(d) / "bench.sqlite")
@@ -101,7 +104,8 @@ def run(profile: Path | None = None) -> dict:
         both_rate = _rate(len(bars), started)
         store.close()
 
-    result = {"bars": len(bars), "parse_bars_per_s": parse_rate, "aggregate_bars_per_s": agg_rate,
+    result = {"bars": len(bars), "compiled_core": CandleAggregator().native, "parse_bars_per_s": parse_rate,
+              "aggregate_python_core_bars_per_s": agg_rates[False], "aggregate_bars_per_s": agg_rates[True],
               "aggregate_and_store_bars_per_s": both_rate, "candle_rows_written": written,
               "processor_backlog_bars_per_s": _processor_rate(bars, catching_up=True, profile=profile),
               "processor_live_bars_per_s": _processor_rate(bars, catching_up=False),
@@ -115,7 +119,7 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="write a cProfile of the backlog processor run here")
     args = parser.parse_args()
     for key, value in run(args.profile).items():
-        print(f"{key:40s} {value:>12,}")
+        print(f"{key:40s} {value:>12,}" if not isinstance(value, bool) else f"{key:40s} {value!s:>12}")
 
 
 if __name__ == "__main__":

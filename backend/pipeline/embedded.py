@@ -17,6 +17,7 @@ can merge with are pruned.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from pathlib import Path
@@ -43,6 +44,12 @@ log = logging.getLogger(__name__)
 #: Waits between attempts at a group whose processing raised (a locked or full disk, a bug).
 PROCESS_RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0)
 MAINTENANCE_INTERVAL_S = 3600.0
+
+
+@functools.cache
+def _say_the_compiled_core_is_missing() -> None:
+    log.warning("the aggregator's compiled core is not built (no C compiler when the app was installed): "
+                "the embedded pipeline ingests at about three quarters of its speed; reinstall with gcc to build it")
 
 
 class StoreHistory:
@@ -116,6 +123,8 @@ class EmbeddedProcessor:
     def open(self) -> None:
         store = self._store = SqliteStore(self.store_path)
         self._aggregator = CandleAggregator(self._lateness, history=StoreDayHistory(store))
+        if not self._aggregator.native:
+            _say_the_compiled_core_is_missing()
         self._signals = SignalProcessor(store)
         if self._archive_dir is not None:
             self._archiver = Archiver(self._open_archive, str(self._archive_dir))

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from types import SimpleNamespace
 from typing import Iterable, Protocol
 
 from backend.model import MINUTE_MS, Bar, Candle, Timeframe
@@ -143,10 +144,11 @@ class CandleAggregator:
 
     def __init__(self, allowed_lateness_ms: int | None = DEFAULT_ALLOWED_LATENESS_MS,
                  history: DayHistory | None = None,
-                 seconds_horizon_ms: int = DEFAULT_SECONDS_HORIZON_MS) -> None:
+                 seconds_horizon_ms: int = DEFAULT_SECONDS_HORIZON_MS, native: bool = True) -> None:
         """``allowed_lateness_ms=None`` keeps everything in memory: no bar is ever late.
 
         ``history`` makes roll-ups include what a previous run stored (see the module docstring).
+        ``native=False`` runs the Python specification even where the compiled core is built.
         """
         if allowed_lateness_ms is not None and allowed_lateness_ms < 0:
             raise ValueError("allowed lateness must be >= 0")
@@ -154,6 +156,9 @@ class CandleAggregator:
         self.seconds_horizon_ms = seconds_horizon_ms
         self._history = history
         self._symbols: dict[str, _Symbol] = {}
+        #: Whether the compiled core (``_aggcore``) does the per-bar work, the roll-ups and the eviction.
+        self.native = native and _aggcore is not None
+        self._core = _aggcore if self.native else PYTHON_CORE
 
     def watermark(self, symbol: str) -> int:
         """Event time (ms) before which bars of ``symbol`` count as late; 0 before any bar."""
@@ -178,56 +183,23 @@ class CandleAggregator:
         dirty: dict[str, set[int]] = {}
         # Symbol by symbol (each in arrival order: symbols do not interact), so a symbol's state sits in
         # local variables for its whole run of bars instead of being looked up again at every bar.
-        for sym, sym_bars in _by_symbol(bars).items():
+        core = self._core
+        for sym, sym_bars in core.by_symbol(bars).items():
             st = symbols.get(sym)
             if st is None:
                 st = symbols[sym] = _Symbol()
-            touched = dirty[sym] = set()
-            minutes, am, seconds_of = st.minutes, st.am, st.seconds
-            evicted_before, max_end = st.evicted_before, st.max_end
-            for bar in sym_bars:
-                # one unpacking instead of a field lookup each (a named tuple's fields are descriptors)
-                ev, _, start, end, o, h, l, c, v, vwap, _, _, _, z, _ = bar
-                if start < evicted_before or start < max_end - behind:  # rare: far behind
-                    if ev != "AM" and start < max_end - behind:
-                        result.rejected.append(_too_late(bar, self.seconds_horizon_ms))
-                        continue
-                    if start < evicted_before:
-                        result.late.append(bar)
-                        continue
-                    # else an AM bar far behind, for a day memory still holds: merged below like any other
-                if end > max_end:
-                    st.max_end = max_end = end
-                minute = start - start % MINUTE_MS
-                if not st.day_lo <= minute < st.day_hi:
-                    self._enter_day(sym, st, minute)
-                if ev == "AM":
-                    new = (o, h, l, c, v, vwap * v, (round(v / z) or 1) if z > 0 else 0, vwap)
-                    am.add(minute)
-                    if (seconds_of and seconds_of.pop(minute, None) is not None) or force:
-                        result.settled.append((sym, minute))
-                elif minute in am:
-                    continue  # the minute bar is authoritative once it has arrived
-                else:
-                    second = bar_values(bar)
-                    seconds = seconds_of.get(minute)
-                    if seconds is None:
-                        seconds = seconds_of[minute] = {}
-                    if not force and seconds.get(start) == second:
-                        continue
-                    seconds[start] = second
-                    result.seconds.append((sym, start, second))
-                    new = minute_from_seconds(seconds)
-                if force or minutes.get(minute) != new:
-                    minutes[minute] = new
-                    touched.add(minute)
+            dirty[sym] = core.fold_bars(self, st, sym, sym_bars, force, result, behind)
         out = result.candles
         for sym, changed_minutes in dirty.items():
             if changed_minutes:
                 st = symbols[sym]
-                self._rebuild(sym, st, changed_minutes, out)
+                core.rebuild_rollups(sym, st, changed_minutes, out)
                 self._evict(st)
         return result
+
+    def _rejection(self, bar: Bar) -> str:
+        return (f"{bar.symbol}: second bar at {bar.start_ms} is more than {self.seconds_horizon_ms // MINUTE_MS} "
+                "minutes behind the watermark; its minute's other seconds are no longer kept, so it is not merged")
 
     def _enter_day(self, sym: str, st: _Symbol, minute: int) -> None:
         """Make ``minute``'s New York day the current one; load it from the store the first time."""
@@ -248,36 +220,7 @@ class CandleAggregator:
                 st.seconds.setdefault(start, dict(seconds))
             else:
                 st.am.add(start)
-        self._rebuild(sym, st, set(stored.minutes), [])  # roll-ups of what is stored: nothing changed
-
-    @staticmethod
-    def _rebuild(sym: str, st: _Symbol, minutes: set[int], out: list[Candle]) -> None:
-        """Rebuild every roll-up bucket above ``minutes``; append them and the minutes to ``out``."""
-        mins = st.minutes
-        append = out.append
-        make_candle = tuple.__new__  # Candle._make without its Python frame and length check (the tuples below have 10)
-        for minute in sorted(minutes):
-            v = mins[minute]
-            append(make_candle(Candle, (sym, _M1, minute, v[0], v[1], v[2], v[3], v[4], v[7], v[6])))
-        levels = (
-            (_M5, st.m5, mins, _M5_MS, MINUTE_MS),
-            (_M15, st.m15, st.m5, _M15_MS, _M5_MS),
-            (_H1, st.h1, st.m15, HOUR_MS, _M15_MS),
-        )
-        starts = minutes
-        for tf, store, children, length, step in levels:
-            starts = {t - t % length for t in starts}
-            for start in sorted(starts):
-                parts = [c for c in map(children.get, range(start, start + length, step)) if c is not None]
-                v = store[start] = merge_values(parts)
-                vwap = v[5] / v[4] if v[4] else v[3]
-                append(make_candle(Candle, (sym, tf, start, v[0], v[1], v[2], v[3], v[4], vwap, v[6])))
-        h1 = st.h1
-        for start in {ny_day_start(t) for t in starts}:
-            parts = [c for c in map(h1.get, _hours_of_day(start)) if c is not None]
-            v = merge_values(parts)
-            vwap = v[5] / v[4] if v[4] else v[3]
-            append(make_candle(Candle, (sym, _D1, start, v[0], v[1], v[2], v[3], v[4], vwap, v[6])))
+        self._core.rebuild_rollups(sym, st, set(stored.minutes), [])  # roll-ups of what is stored: nothing changed
 
     def _evict(self, st: _Symbol) -> None:
         """Free days entirely behind the watermark (their candles can no longer change in memory)."""
@@ -287,13 +230,94 @@ class CandleAggregator:
         if cutoff <= st.evicted_before:
             return
         st.evicted_before = cutoff
-        st.minutes = {k: v for k, v in st.minutes.items() if k >= cutoff}
-        st.am = {k for k in st.am if k >= cutoff}
-        st.seconds = {k: v for k, v in st.seconds.items() if k >= cutoff}
-        st.m5 = {k: v for k, v in st.m5.items() if k >= cutoff}
-        st.m15 = {k: v for k, v in st.m15.items() if k >= cutoff}
-        st.h1 = {k: v for k, v in st.h1.items() if k >= cutoff}
-        st.days = {d for d in st.days if d >= cutoff}
+        self._core.drop_before(st, cutoff)
+
+
+# -- the core: what the compiled _aggcore does the same way (this Python is its specification) --------------
+
+def _fold_bars(agg: "CandleAggregator", st: _Symbol, sym: str, bars: list[Bar], force: bool,
+               result: AggregateResult, behind: int) -> set[int]:
+    """Merge one symbol's bars (in arrival order) into its minutes; return the minutes that changed."""
+    touched: set[int] = set()
+    minutes, am, seconds_of = st.minutes, st.am, st.seconds
+    evicted_before, max_end = st.evicted_before, st.max_end
+    for bar in bars:
+        # one unpacking instead of a field lookup each (a named tuple's fields are descriptors)
+        ev, _, start, end, o, h, l, c, v, vwap, _, _, _, z, _ = bar
+        if start < evicted_before or start < max_end - behind:  # rare: far behind
+            if ev != "AM" and start < max_end - behind:
+                result.rejected.append(agg._rejection(bar))
+                continue
+            if start < evicted_before:
+                result.late.append(bar)
+                continue
+            # else an AM bar far behind, for a day memory still holds: merged below like any other
+        if end > max_end:
+            st.max_end = max_end = end
+        minute = start - start % MINUTE_MS
+        if not st.day_lo <= minute < st.day_hi:
+            agg._enter_day(sym, st, minute)
+        if ev == "AM":
+            new = (o, h, l, c, v, vwap * v, (round(v / z) or 1) if z > 0 else 0, vwap)
+            am.add(minute)
+            if (seconds_of and seconds_of.pop(minute, None) is not None) or force:
+                result.settled.append((sym, minute))
+        elif minute in am:
+            continue  # the minute bar is authoritative once it has arrived
+        else:
+            second = bar_values(bar)
+            seconds = seconds_of.get(minute)
+            if seconds is None:
+                seconds = seconds_of[minute] = {}
+            if not force and seconds.get(start) == second:
+                continue
+            seconds[start] = second
+            result.seconds.append((sym, start, second))
+            new = minute_from_seconds(seconds)
+        if force or minutes.get(minute) != new:
+            minutes[minute] = new
+            touched.add(minute)
+    return touched
+
+
+def _rebuild_rollups(sym: str, st: _Symbol, minutes: set[int], out: list[Candle]) -> None:
+    """Rebuild every roll-up bucket above ``minutes``; append them and the minutes to ``out``."""
+    mins = st.minutes
+    append = out.append
+    make_candle = tuple.__new__  # Candle._make without its Python frame and length check (the tuples below have 10)
+    for minute in sorted(minutes):
+        v = mins[minute]
+        append(make_candle(Candle, (sym, _M1, minute, v[0], v[1], v[2], v[3], v[4], v[7], v[6])))
+    levels = (
+        (_M5, st.m5, mins, _M5_MS, MINUTE_MS),
+        (_M15, st.m15, st.m5, _M15_MS, _M5_MS),
+        (_H1, st.h1, st.m15, HOUR_MS, _M15_MS),
+    )
+    starts = minutes
+    for tf, store, children, length, step in levels:
+        starts = {t - t % length for t in starts}
+        for start in sorted(starts):
+            parts = [c for c in map(children.get, range(start, start + length, step)) if c is not None]
+            v = store[start] = merge_values(parts)
+            vwap = v[5] / v[4] if v[4] else v[3]
+            append(make_candle(Candle, (sym, tf, start, v[0], v[1], v[2], v[3], v[4], vwap, v[6])))
+    h1 = st.h1
+    for start in sorted({ny_day_start(t) for t in starts}):
+        parts = [c for c in map(h1.get, _hours_of_day(start)) if c is not None]
+        v = merge_values(parts)
+        vwap = v[5] / v[4] if v[4] else v[3]
+        append(make_candle(Candle, (sym, _D1, start, v[0], v[1], v[2], v[3], v[4], vwap, v[6])))
+
+
+def _drop_before(st: _Symbol, cutoff: int) -> None:
+    """Free what a symbol holds of the days before ``cutoff``."""
+    st.minutes = {k: v for k, v in st.minutes.items() if k >= cutoff}
+    st.am = {k for k in st.am if k >= cutoff}
+    st.seconds = {k: v for k, v in st.seconds.items() if k >= cutoff}
+    st.m5 = {k: v for k, v in st.m5.items() if k >= cutoff}
+    st.m15 = {k: v for k, v in st.m15.items() if k >= cutoff}
+    st.h1 = {k: v for k, v in st.h1.items() if k >= cutoff}
+    st.days = {d for d in st.days if d >= cutoff}
 
 
 def _by_symbol(bars: Iterable[Bar]) -> dict[str, list[Bar]]:
@@ -306,11 +330,6 @@ def _by_symbol(bars: Iterable[Bar]) -> dict[str, list[Bar]]:
         else:
             group.append(bar)
     return groups
-
-
-def _too_late(bar: Bar, horizon_ms: int) -> str:
-    return (f"{bar.symbol}: second bar at {bar.start_ms} is more than {horizon_ms // MINUTE_MS} minutes behind "
-            "the watermark; its minute's other seconds are no longer kept, so it is not merged")
 
 
 @lru_cache(maxsize=4096)
@@ -330,6 +349,11 @@ def candle_from_values(symbol: str, tf: Timeframe, start: int, parts: list[tuple
     return Candle(symbol, tf, start, v[0], v[1], v[2], v[3], v[4], vwap, v[6])
 
 
+#: The Python core, the compiled one's specification (tests/backend/processing/test_aggcore_parity.py).
+PYTHON_CORE = SimpleNamespace(by_symbol=_by_symbol, fold_bars=_fold_bars, rebuild_rollups=_rebuild_rollups,
+                              drop_before=_drop_before)
+
+
 def aggregate(bars: Iterable[Bar]) -> dict[tuple[str, Timeframe, int], Candle]:
     """Final candles keyed by (symbol, timeframe, start_ms) after applying all ``bars`` in order.
 
@@ -338,3 +362,11 @@ def aggregate(bars: Iterable[Bar]) -> dict[tuple[str, Timeframe, int], Candle]:
     and what the Flink job must produce.
     """
     return {c.key: c for c in CandleAggregator(allowed_lateness_ms=None).add(bars).candles}
+
+
+try:  # the compiled core, built by ``pip install`` (pyproject.toml); without a C compiler the Python above runs
+    from backend.processing import _aggcore
+except ImportError:
+    _aggcore = None
+else:
+    _aggcore.configure(Candle, (_M1, _M5, _M15, _H1, _D1), ny_day_start, _hours_of_day)
