@@ -89,6 +89,10 @@ def test_the_first_command_gives_live_data_and_a_missing_package_is_named(fresh_
     assert done.returncode == 0, output[-3000:]
     assert "Polygon/Massive: running" in output and "Guardian news: running" in output, output[-3000:]
     assert "Traceback" not in output and "poly-secret" not in output and "guard-secret" not in output
+    core = subprocess.run([str(fresh_venv / "bin" / "python"), "-c", "from backend.processing.aggregator import "
+                           "CandleAggregator; print(CandleAggregator().native)"], capture_output=True, text=True,
+                          cwd=home.parent, timeout=60)
+    assert core.stdout.strip() == "True", core.stdout + core.stderr  # the install compiled the aggregator's core
     db = home / "store.sqlite"
     assert _count(db, "SELECT COUNT(*) FROM candles WHERE timeframe='1m'") >= 40  # 20 minutes × 2 symbols
     assert _count(db, "SELECT COUNT(*) FROM articles") == 2

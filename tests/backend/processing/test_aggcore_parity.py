@@ -14,7 +14,10 @@ import random
 import pytest
 from helpers import T0, bar
 
+from backend.bus.base import PriceBatch
 from backend.model import MINUTE_MS
+from backend.pipeline import embedded
+from backend.pipeline.embedded import EmbeddedProcessor
 from backend.processing import aggregator as spec
 from backend.processing.aggregator import CandleAggregator
 from backend.processing.late import StoreDayHistory
@@ -110,3 +113,18 @@ def test_a_value_no_bar_can_have_raises_alike(bad, error):
     for native in (True, False):
         with pytest.raises(error):
             CandleAggregator(native=native).add([bad])
+
+
+def test_without_the_compiled_core_the_embedded_pipeline_runs_the_specification_and_says_so_once(
+        monkeypatch, tmp_path, caplog):
+    monkeypatch.setattr(spec, "_aggcore", None)  # as an install without a C compiler has it
+    embedded._say_the_compiled_core_is_missing.cache_clear()
+    for run in range(2):
+        processor = EmbeddedProcessor(tmp_path / f"store{run}.sqlite")
+        processor.open()
+        assert not processor._aggregator.native
+        update = processor.process([PriceBatch([bar()])])
+        assert [c.timeframe for c in update.candles] == ["1m", "5m", "15m", "1h", "1d"]
+        processor.close()
+    said = [r for r in caplog.records if "compiled core is not built" in r.getMessage()]
+    assert len(said) == 1 and said[0].levelname == "WARNING"
