@@ -28,7 +28,10 @@ This is the oracle for the stack's Flink job. Semantics:
 Speed: a bar only touches its minute; roll-ups are rebuilt once per batch for the
 buckets the batch touched, each level from the one below (5m from ≤5 minutes, 15m
 from 3 × 5m, 1h from 4 × 15m, 1d from ≤25 × 1h), so every roll-up is exact — no
-running sums to drift under corrections.
+running sums to drift under corrections. The four functions under "the core" below
+(grouping by symbol, the per-bar fold, the roll-up rebuild, freeing days) are also
+compiled, in ``_aggcore.c``, which ``pip install`` builds: it does the same on the same
+state, about three times as fast, and these functions are its specification.
 """
 
 from __future__ import annotations
