@@ -64,6 +64,10 @@ class Archiver:
     def pending(self) -> int:
         return len(self._candles) + len(self._articles)
 
+    def holds(self, key: tuple) -> bool:
+        """Whether the candle of ``key`` (symbol, timeframe, start) is waiting to be appended."""
+        return key in self._candles
+
     @property
     def archive(self):
         """The IcebergArchive, opened on first use (pyiceberg and pyarrow cost ~1 s and ~120 MB: not at start-up);

@@ -104,7 +104,7 @@ def test_an_archive_sink_that_could_not_append_leaves_nothing_to_overwrite_the_n
     first_archiver = Archiver(open_for_the_first_sink, where, interval_s=0.0)
     publish(kafka_broker.bootstrap_servers, five_minutes(symbol, 3))
     first = ArchiveSink(kafka_broker.bootstrap_servers, first_archiver, StatusTracker("Archive"))
-    poll_until(first, lambda: five_minutes(symbol, 3).key in first_archiver._candles)
+    poll_until(first, lambda: first_archiver.holds(five_minutes(symbol, 3).key))
     first.close()  # the archive is still down: its offsets stay uncommitted for the next reader
 
     publish(kafka_broker.bootstrap_servers, five_minutes(symbol, 5))
