@@ -359,16 +359,40 @@ class SinkConsumer:
         for msg in messages:
             if msg.error() is None:
                 latest[(msg.topic(), msg.partition())] = msg.offset() + 1
-        if latest:
-            offsets = [TopicPartition(t, p, o) for (t, p), o in latest.items()]
-            try:
-                self._consumer.commit(offsets=offsets, asynchronous=False)
-            except KafkaException as exc:  # written but not committed: written again after a restart (upserts)
-                raise BusUnavailable(f"could not commit the consumer's offsets: {exc}") from exc
+        if latest:  # written but not committed: BusUnavailable, and written again after a restart (upserts)
+            commit_offsets(self._consumer, [TopicPartition(t, p, o) for (t, p), o in latest.items()])
 
     def close(self) -> None:
         """Leave the group (offsets are already committed)."""
         self._consumer.close()
+
+
+#: How long a commit may wait for the group's coordinator before the bus counts as unavailable.
+COMMIT_TIMEOUT_S = 30.0
+
+
+def commit_offsets(consumer: Consumer, offsets: list[TopicPartition], timeout_s: float = COMMIT_TIMEOUT_S) -> None:
+    """Commit ``offsets`` and return once the group's coordinator holds them.
+
+    librdkafka's synchronous commit waits for a coordinator without a bound (a sink's commit to a killed
+    broker was seen waiting for over 12 minutes), so the commit is sent asynchronously and then read back
+    with a timeout: the broker answers a connection's requests in order.
+
+    Raises:
+        BusUnavailable: the coordinator did not confirm the offsets within ``timeout_s``.
+    """
+    try:
+        consumer.commit(offsets=offsets, asynchronous=True)
+        held = {(tp.topic, tp.partition): tp for tp in consumer.committed(
+            [TopicPartition(tp.topic, tp.partition) for tp in offsets], timeout=timeout_s)}
+    except KafkaException as exc:
+        raise BusUnavailable(f"could not commit the consumer's offsets: {exc}") from exc
+    for want in offsets:
+        got = held.get((want.topic, want.partition))
+        if got is None or got.error is not None or got.offset < want.offset:
+            why = got.error if got is not None and got.error is not None else "the coordinator does not hold them"
+            raise BusUnavailable(f"could not commit the consumer's offsets: {want.topic}[{want.partition}] "
+                                 f"at {want.offset}: {why}")
 
 
 def candle_writer(upsert: Callable[[Iterable[Candle]], None]) -> Callable[[list[Record]], None]:

@@ -35,11 +35,11 @@ import uuid
 from pathlib import Path
 from typing import Callable
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
 from backend import gc_policy
-from backend.bus.kafka import (ARTICLES, CANDLES, DECODERS, IMPACTS, BusError, BusUnavailable, KafkaPublisher,
-                               Record, SinkConsumer, consumer_config)
+from backend.bus.kafka import (ARTICLES, CANDLES, DECODERS, IMPACTS, BusError, KafkaPublisher, Record,
+                               SinkConsumer, commit_offsets, consumer_config)
 from backend.bus.schema import SchemaError
 from backend.bus.security import PLAINTEXT, KafkaSecurity
 from backend.model import Article, Candle, NewsImpact
@@ -154,11 +154,9 @@ class ArchiveSink:
             self._tracker.set(SourceState.RUNNING, f"archiving to {self._archiver.where}")
 
     def _commit(self) -> None:
+        # Appended but not committed: BusUnavailable, and read and appended again later (latest wins).
         offsets = [TopicPartition(t, p, o) for (t, p), o in self._uncommitted.items()]
-        try:
-            self._consumer.commit(offsets=offsets, asynchronous=False)
-        except KafkaException as exc:  # appended but not committed: read and appended again later (latest wins)
-            raise BusUnavailable(f"archive sink could not commit its offsets: {exc}") from exc
+        commit_offsets(self._consumer, offsets)
         self._tracker.count(len(offsets))
         self._uncommitted.clear()
 

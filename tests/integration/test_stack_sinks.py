@@ -18,7 +18,7 @@ import pytest
 from helpers import T0
 
 from backend.bus import schema
-from backend.bus.kafka import CANDLES, BusUnavailable, KafkaPublisher, SinkConsumer, ensure_topics
+from backend.bus.kafka import CANDLES, COMMIT_TIMEOUT_S, BusUnavailable, KafkaPublisher, SinkConsumer, ensure_topics
 from backend.bus.topics import default_topics
 from backend.model import Candle, Timeframe
 from backend.pipeline.stack_sinks import ArchiveSink, InfluxSink
@@ -139,10 +139,13 @@ def test_a_commit_the_broker_cannot_take_is_bus_unavailable_and_the_batch_is_rea
         quick = {"session.timeout.ms": 6_000, "heartbeat.interval.ms": 1_000}
         sinks.append(SinkConsumer(broker.bootstrap_servers, "commit-lost", [CANDLES], write_then_lose_the_broker,
                                   **quick))
-        deadline = time.monotonic() + 60
+        started = time.monotonic()
+        deadline = started + 60
         with pytest.raises(BusUnavailable, match="could not commit"):
             while time.monotonic() < deadline:  # a KafkaException here would end the sink's thread for good
                 sinks[0].poll_once(timeout=0.5)
+        # Within the commit's bound: librdkafka's own synchronous commit once waited here for over 12 minutes.
+        assert time.monotonic() - started < COMMIT_TIMEOUT_S + 15
         assert written == [candle]
 
         broker.start()  # same port, same data
