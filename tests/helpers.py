@@ -95,3 +95,12 @@ def assert_rollups_fold(path, symbols) -> int:
     finally:
         store.close()
     return checked
+
+
+def seed_covered_before(home: Path, symbols, market_start_ms: int) -> None:
+    """Make ``home`` a collector's that last ran just before ``market_start_ms``: the Polygon source's first
+    backfill then starts there, at any time of day. (A home that never ran backfills from New York midnight,
+    which may be only minutes ago: a test expecting every minute of a market begun earlier would fail then.)"""
+    home.mkdir(parents=True, exist_ok=True)
+    covered = market_start_ms - market_start_ms % 60_000 - 60_000
+    (home / "polygon_state.json").write_text(json.dumps({"covered": dict.fromkeys(symbols, covered), "gaps": {}}))

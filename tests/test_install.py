@@ -22,6 +22,7 @@ from fakes.http_api import FakeApis
 from fakes.loop_thread import LoopThread
 from fakes.market import FakeMarket
 from fakes.polygon_ws import FakePolygonWs
+from helpers import seed_covered_before
 
 REPO = Path(__file__).resolve().parents[1]
 INSTALL_TIMEOUT_S = 600
@@ -64,6 +65,7 @@ def _iso(ts: float) -> str:
 
 
 def _collect(venv: Path, home: Path, ws, apis, seconds: float) -> subprocess.CompletedProcess:
+    seed_covered_before(home, ("AAPL", "AMZN"), ws.market.start_ms)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
     env.update(TICKERWIRE_HOME=str(home), MASSIVE_API_KEY="poly-secret", GUARDIAN_API_KEY="guard-secret",
                TICKERWIRE_POLYGON_WS_URL=ws.url, TICKERWIRE_POLYGON_REST_URL=apis.url,
