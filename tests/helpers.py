@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import keyring.backend
@@ -11,6 +12,7 @@ import pytest
 from backend.model import ROLLUPS, Bar, Candle, Timeframe
 from backend.processing.aggregator import candle_from_values
 from backend.processing.late import candle_values
+from backend.sources.polygon import initial_from_ms
 from backend.stores.sqlite import SqliteStore
 from backend.timeutil import ny_day_start
 from backend.wire.polygon import parse_frame
@@ -98,9 +100,15 @@ def assert_rollups_fold(path, symbols) -> int:
 
 
 def seed_covered_before(home: Path, symbols, market_start_ms: int) -> None:
-    """Make ``home`` a collector's that last ran just before ``market_start_ms``: the Polygon source's first
-    backfill then starts there, at any time of day. (A home that never ran backfills from New York midnight,
-    which may be only minutes ago: a test expecting every minute of a market begun earlier would fail then.)"""
+    """Let a collector in ``home`` fetch every minute of a market begun at ``market_start_ms``, at any time of day.
+
+    A home that never ran backfills from New York midnight (``initial_from_ms``, by design), which may be only
+    minutes ago: a test expecting the whole market then failed from midnight until the market's age had passed.
+    Only then is the home made a collector's that last ran just before the market began; otherwise it stays new,
+    so the first-run path is the one tested.
+    """
+    if market_start_ms >= initial_from_ms(int(time.time() * 1000)):
+        return
     home.mkdir(parents=True, exist_ok=True)
     covered = market_start_ms - market_start_ms % 60_000 - 60_000
     (home / "polygon_state.json").write_text(json.dumps({"covered": dict.fromkeys(symbols, covered), "gaps": {}}))

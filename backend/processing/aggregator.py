@@ -159,9 +159,12 @@ class CandleAggregator:
         self.seconds_horizon_ms = seconds_horizon_ms
         self._history = history
         self._symbols: dict[str, _Symbol] = {}
-        #: Whether the compiled core (``_aggcore``) does the per-bar work, the roll-ups and the eviction.
-        self.native = native and _aggcore is not None
-        self._core = _aggcore if self.native else PYTHON_CORE
+        self._core = _aggcore if native and _aggcore is not None else PYTHON_CORE
+
+    @property
+    def native(self) -> bool:
+        """Whether the compiled core (``_aggcore``) does the per-bar work, the roll-ups and the eviction."""
+        return self._core is not PYTHON_CORE
 
     def watermark(self, symbol: str) -> int:
         """Event time (ms) before which bars of ``symbol`` count as late; 0 before any bar."""
